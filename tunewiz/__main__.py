@@ -1,0 +1,4 @@
+"""``python -m tunewiz`` runs the command line."""
+from tunewiz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Caffe's file formats: schema, prototxt, caffemodel, solverstate, binaryproto, upgrades."""

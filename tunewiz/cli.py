@@ -1,0 +1,85 @@
+"""The ``tunewiz`` command line: the wizard, and subcommands that mirror Caffe's tools.
+
+``tunewiz`` alone opens the wizard.  Each subcommand lives in its own module under
+``tunewiz.commands`` and is imported only when it runs, so start-up stays fast
+(torch is never imported for ``--help``).  A command module provides
+``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tunewiz.errors import TunewizError
+
+# name -> (module under tunewiz.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("inspect", "tell what a Caffe file is and what it holds"),
+    "upgrade-net-text": ("upgrade", "upgrade an old (V0/V1) net prototxt, like upgrade_net_proto_text"),
+    "upgrade-net-binary": ("upgrade", "upgrade an old (V1) caffemodel, like upgrade_net_proto_binary"),
+    "upgrade-solver-text": ("upgrade", "upgrade a solver's solver_type enum, like upgrade_solver_proto_text"),
+    "convert-imageset": ("convert", "images + list (or class folders) -> LMDB/LevelDB, like convert_imageset"),
+    "compute-image-mean": ("mean", "mean image of a database, like compute_image_mean"),
+    "forward": ("forward", "run one forward pass and save blobs to .npz"),
+    "train": ("train", "train or fine-tune with a solver, like caffe train"),
+    "test": ("train", "score a model on its TEST phase, like caffe test"),
+    "time": ("train", "time forward/backward per layer, like caffe time"),
+    "finetune": ("finetune", "copy and edit net and solver for a fine-tune, then optionally train"),
+    "attach": ("wizard", "follow a running training in the progress panel"),
+    "serve": ("wizard", "serve the wizard in a browser (textual-serve)"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunewiz",
+        description="Fine-tune Caffe models step by step. Without a command, opens the wizard.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _version() -> str:
+    from tunewiz import __version__
+
+    return f"tunewiz {__version__}"
+
+
+def _load(name: str):
+    module_name, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(f"tunewiz.commands.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("tunewiz.commands"):
+            raise TunewizError(f"'tunewiz {name}' is not available in this build yet.") from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run tunewiz; return the exit status (0 = success)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["wizard-open"]
+    name = argv[0]
+    if name not in COMMANDS and name != "wizard-open":
+        _top_parser().parse_args(argv)  # prints help / version / "invalid choice" and exits
+        return 2
+    try:
+        module = _load("attach" if name == "wizard-open" else name)
+        if name == "wizard-open":
+            return module.open_wizard()
+        parser = argparse.ArgumentParser(prog=f"tunewiz {name}", description=COMMANDS[name][1])
+        module.add_arguments(parser, name)
+        args = parser.parse_args(argv[1:])
+        args.command = name
+        return int(module.run(args) or 0)
+    except TunewizError as exc:
+        print(f"tunewiz: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tunewiz: interrupted", file=sys.stderr)
+        return 130

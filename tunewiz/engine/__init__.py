@@ -1,0 +1,1 @@
+"""The engine: Caffe nets on PyTorch with Caffe's exact semantics (layers, solvers, trainer)."""
