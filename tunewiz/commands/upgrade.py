@@ -1,0 +1,85 @@
+"""``tunewiz upgrade-net-text | upgrade-net-binary | upgrade-solver-text IN OUT``.
+
+The same work as Caffe's ``upgrade_net_proto_text``, ``upgrade_net_proto_binary`` and
+``upgrade_solver_proto_text``: read IN, upgrade it as Caffe does on read
+(:mod:`tunewiz.caffe.upgrade`), print Caffe's log lines, write OUT.  Like Caffe, a
+file that needs no upgrade is reported ("File already in latest proto format") and
+written unchanged.  Unlike Caffe, an existing OUT is kept unless ``--force`` is
+given, and nothing is written when IN cannot be read or upgraded.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tunewiz.caffe import netio
+from tunewiz.caffe.upgrade import Note, UpgradeReport
+from tunewiz.errors import TunewizError
+
+# command -> (what it reads, Caffe's "Wrote ..." line)
+_KINDS = {
+    "upgrade-net-text": ("a net prototxt (V0/V1)", "Wrote upgraded NetParameter text proto to {}"),
+    "upgrade-net-binary": ("a binary net (.caffemodel, V0/V1)", "Wrote upgraded NetParameter binary proto to {}"),
+    "upgrade-solver-text": ("a solver prototxt (solver_type enum)", "Wrote upgraded SolverParameter text proto to {}"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    what = _KINDS[name][0]
+    parser.add_argument("input", metavar="IN", help=f"{what} to upgrade")
+    parser.add_argument("output", metavar="OUT", help="where to write the upgraded file")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    parser.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    out = Path(args.output)
+    if out.is_dir():
+        raise TunewizError(f"{out}: is a folder; give the file name to write")
+    if out.exists() and not args.force:
+        raise TunewizError(f"{out}: already exists; give --force to overwrite it, or choose another name")
+    if not out.parent.is_dir():
+        raise TunewizError(f"{out.parent}: no such folder to write {out.name} into")
+
+
+def _print_notes(notes: list[Note], quiet: bool) -> None:
+    for note in notes:
+        if not (quiet and note.level == "info"):
+            print(note, file=sys.stderr)
+
+
+def _upgrade(name: str, path: str) -> tuple[object, UpgradeReport]:
+    if name == "upgrade-net-text":
+        return netio.load_net(path)
+    if name == "upgrade-net-binary":
+        return netio.load_net_binary(path)
+    return netio.load_solver(path)
+
+
+def _write(name: str, path: str, message) -> None:
+    if name == "upgrade-net-text":
+        netio.write_net(path, message)
+    elif name == "upgrade-net-binary":
+        netio.write_net_binary(path, message)
+    else:
+        netio.write_solver(path, message)
+
+
+def run(args: argparse.Namespace) -> int:
+    name = args.command
+    _check_output(args)
+    message, report = _upgrade(name, args.input)
+    notes = list(report.notes)
+    if not report.upgraded:
+        notes.append(Note("error", f"File already in latest proto format: {args.input}"))
+    elif not report.success:
+        notes.append(Note("error", "Encountered error(s) while upgrading prototxt; see details above."))
+    _print_notes(notes, args.quiet)
+    try:
+        _write(name, args.output, message)
+    except OSError as exc:
+        raise TunewizError(f"{args.output}: cannot write ({exc.strerror})") from None
+    if not args.quiet:
+        print(_KINDS[name][1].format(args.output))
+    return 0
