@@ -135,9 +135,7 @@ def read_net_binary(path: str | os.PathLike) -> BinaryNet:
 
 
 def _check_blobs(path, binary: BinaryNet) -> None:
-    entries = [(l.name, b) for l, b in zip(binary.net.layer, binary.layer_blobs())]
-    entries += [(l.name or l.layer.name, b) for l, b in zip(binary.net.layers, binary.v1_blobs())]
-    for name, blobs in entries:
+    for name, _, blobs in _stored_layers(binary):
         for i, blob in enumerate(blobs):
             try:
                 blob.check(f"layer '{name}' blob {i}")
@@ -146,18 +144,12 @@ def _check_blobs(path, binary: BinaryNet) -> None:
 
 
 def load_weights(path: str | os.PathLike) -> Weights:
-    """Read a caffemodel; V0/V1 files are upgraded like Caffe does on read."""
+    """Read a caffemodel, upgraded as Caffe's ``ReadNetParamsFromBinaryFileOrDie`` does."""
     stored = read_net_binary(path)
-    if stored.format == "V2":
-        layers = [LayerWeights(l.name, l.type, b) for l, b in zip(stored.net.layer, stored.layer_blobs())]
-        return Weights(Path(path), stored.net, layers, stored)
     upgraded = _upgrade(path, stored.net)
-    if upgraded is None:  # no upgrade module in this build: V1 names and enum types
-        layers = [
-            LayerWeights(l.name or l.layer.name, _v1_type(l), b) for l, b in zip(stored.net.layers, stored.v1_blobs())
-        ]
-        return Weights(Path(path), stored.net, layers, stored)
-    return Weights(Path(path), upgraded, _match_upgraded(upgraded, stored), stored, upgraded=True)
+    if upgraded is None:  # no upgrade module in this build: layers as stored (V1: enum type names)
+        return Weights(Path(path), stored.net, [LayerWeights(*entry) for entry in _stored_layers(stored)], stored)
+    return Weights(Path(path), upgraded, _match_upgraded(upgraded, stored), stored, upgraded=stored.format != "V2")
 
 
 def _upgrade(path, net: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter | None:
@@ -168,27 +160,32 @@ def _upgrade(path, net: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter | None
     copy = caffe_pb2.NetParameter()
     copy.CopyFrom(net)
     try:
-        result = upgrade_net_param(copy)
+        result = upgrade_net_param(copy, str(path))
     except TunewizError as exc:
         text = str(exc)
         raise type(exc)(text if str(path) in text else f"{path}: {text}") from None
     return copy if result is None else result
 
 
-def _v1_type(layer: caffe_pb2.V1LayerParameter) -> str:
-    if layer.HasField("layer"):
-        return layer.layer.type
-    return caffe_pb2.V1LayerParameter.LayerType.Name(layer.type)
+def _stored_layers(stored: BinaryNet) -> list[tuple[str, str, list[Blob]]]:
+    """(name, type, blobs) of every stored layer entry, V2 ones first, then V1/V0 ones."""
+    out = [(l.name, l.type, b) for l, b in zip(stored.net.layer, stored.layer_blobs())]
+    for layer, blobs in zip(stored.net.layers, stored.v1_blobs()):
+        if layer.HasField("layer"):
+            out.append((layer.name or layer.layer.name, layer.layer.type, blobs))
+        else:
+            out.append((layer.name, caffe_pb2.V1LayerParameter.LayerType.Name(layer.type), blobs))
+    return out
 
 
 def _match_upgraded(net: caffe_pb2.NetParameter, stored: BinaryNet) -> list[LayerWeights]:
-    """Give each upgraded layer the blobs of the stored V0/V1 layer of the same name (in order)."""
-    pool = [(l.name or l.layer.name, b) for l, b in zip(stored.net.layers, stored.v1_blobs())]
+    """Give each upgraded layer the blobs of the stored layer of the same name (in order)."""
+    pool = _stored_layers(stored)
     used = [False] * len(pool)
     layers = []
     for layer in net.layer:
         blobs: list[Blob] = []
-        for k, (name, candidate) in enumerate(pool):
+        for k, (name, _, candidate) in enumerate(pool):
             if not used[k] and name == layer.name:
                 used[k], blobs = True, candidate
                 break

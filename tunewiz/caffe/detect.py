@@ -24,20 +24,20 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.wire import I32, I64, LEN, VARINT, Source, Truncated, WireError, read_field
 from tunewiz.errors import FormatError
 
-KINDS = {
-    "net": "a net prototxt (text NetParameter)",
-    "solver": "a solver prototxt (text SolverParameter)",
-    "text": "a text file that is neither a net nor a solver prototxt",
-    "caffemodel": "a caffemodel (binary NetParameter with weights)",
-    "solverstate": "a solverstate (binary SolverState, for resuming training)",
-    "binaryproto": "a binaryproto blob (BlobProto, e.g. a mean file)",
-    "blobprotovector": "a BlobProtoVector (binary list of blobs)",
-    "lmdb": "an LMDB database",
-    "leveldb": "a LevelDB database folder",
-    "folder": "a folder",
-    "empty": "an empty file",
-    "truncated": "a truncated file",
-    "unknown": "not a file Caffe reads",
+KINDS = {  # kind -> (what it is, what is inside)
+    "net": ("a net prototxt", "text NetParameter"),
+    "solver": ("a solver prototxt", "text SolverParameter"),
+    "text": ("a text file", "neither a net nor a solver prototxt"),
+    "caffemodel": ("a caffemodel", "binary NetParameter with weights"),
+    "solverstate": ("a solverstate", "binary SolverState, for resuming training"),
+    "binaryproto": ("a binaryproto blob", "BlobProto, e.g. a mean file"),
+    "blobprotovector": ("a BlobProtoVector", "binary list of blobs"),
+    "lmdb": ("an LMDB database", ""),
+    "leveldb": ("a LevelDB database", ""),
+    "folder": ("a folder", "not a database Caffe reads"),
+    "empty": ("an empty file", ""),
+    "truncated": ("a truncated file", ""),
+    "unknown": ("not a file Caffe reads", ""),
 }
 _TEXT_PROBE = 1 << 16
 _MAX_TEXT = 64 << 20
@@ -62,10 +62,13 @@ class FileKind:
     size: int = 0
 
     def describe(self) -> str:
-        what = KINDS[self.kind]
+        """E.g. "a solverstate (binary SolverState, for resuming training; iteration 10, ...)"."""
+        what, inside = KINDS[self.kind]
         if self.kind == "truncated" and self.guess:
-            what = f"a truncated {self.guess.removeprefix('a ').removeprefix('an ')}"
-        return f"{what} ({self.detail})" if self.detail else what
+            what, inside = KINDS[self.guess]
+            what = "a truncated " + what.split(" ", 1)[1]
+        notes = "; ".join(x for x in (inside, self.detail) if x)
+        return f"{what} ({notes})" if notes else what
 
 
 def detect(path: str | os.PathLike) -> FileKind:
@@ -99,7 +102,7 @@ def expect(path: str | os.PathLike, *wanted: str) -> FileKind:
     info = detect(path)
     if info.kind in wanted:
         return info
-    want = " or ".join(KINDS[w].split(" (")[0] for w in wanted)
+    want = " or ".join(KINDS[w][0] for w in wanted)
     msg = f"{info.path}: expected {want}, but this is {info.describe()}."
     hint = _hint(info, wanted)
     raise FormatError(f"{msg} {hint}" if hint else msg)
@@ -184,7 +187,7 @@ def _binary_kind(p: Path, src: Source) -> FileKind:
     except Truncated as exc:
         guess = _classify(records, strict=False)
         detail = f"{src.size} bytes; the record at byte {exc.offset} runs past the end"
-        return FileKind(p, "truncated", detail, guess=KINDS[guess] if guess else "", size=src.size)
+        return FileKind(p, "truncated", detail, guess=guess or "", size=src.size)
     except WireError as exc:
         return FileKind(p, "unknown", f"binary, not a protobuf message ({exc})", size=src.size)
     kind = _classify(records, strict=True)
