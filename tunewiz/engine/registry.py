@@ -76,9 +76,12 @@ _FAMILIES = (
     "tunewiz.engine.layers_vision",
     "tunewiz.engine.layers_activation",
     "tunewiz.engine.layers_norm",
+    "tunewiz.engine.layers_scale",
     "tunewiz.engine.layers_shape",
+    "tunewiz.engine.layers_reduce",
     "tunewiz.engine.layers_math",
     "tunewiz.engine.layers_loss",
+    "tunewiz.engine.layers_loss_other",
     "tunewiz.engine.layers_data",
 )
 
