@@ -13,6 +13,11 @@ The contract every layer keeps (Caffe's ``LayerSetUp`` + ``Reshape`` in one):
   builds a net with no real memory for shape inference).
 * ``forward(*bottoms)`` returns a tuple of tops, differentiable with autograd
   (gradients must equal Caffe's Backward; a layer overrides autograd where they differ).
+* ``context`` (keyword, optional) carries what the net knows beyond the layer: ``seed``
+  and ``root`` (for data feeds); it is set before ``setup`` runs.
+* ``allow_force_backward(i)`` is Caffe's ``AllowForceBackward``: loss layers refuse
+  bottom 1 (the label) unless they override it.
+* ``fixed_lr_mult``: when not None, every blob of the layer gets this lr_mult (BatchNorm: 0).
 """
 from __future__ import annotations
 
@@ -87,9 +92,15 @@ _FAMILIES = (
 
 
 def _load_families() -> None:
+    """Import every ``tunewiz.engine.layers_*`` module (each registers its layers)."""
     import importlib
+    import pkgutil
 
-    for module in _FAMILIES:
+    import tunewiz.engine as engine
+
+    found = [f"tunewiz.engine.{m.name}" for m in pkgutil.iter_modules(engine.__path__)
+             if m.name.startswith("layers_")]
+    for module in sorted(set(_FAMILIES) | set(found)):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -105,10 +116,14 @@ class Layer(nn.Module):
     is_data = False
     #: loss layers: their tops count with loss_weight 1 unless told otherwise
     is_loss = False
+    #: lr_mult forced on every blob (Caffe's BatchNorm forces 0); None = from the ParamSpec
+    fixed_lr_mult: float | None = None
 
     def __init__(self, param: caffe_pb2.LayerParameter, bottom_shapes: Sequence[Shape],
-                 phase: int = caffe_pb2.TRAIN, device: torch.device | str = "cpu"):
+                 phase: int = caffe_pb2.TRAIN, device: torch.device | str = "cpu",
+                 *, context: dict | None = None):
         super().__init__()
+        self.context = dict(context or {})
         self.param = param
         self.name = param.name
         self.phase = phase
@@ -124,6 +139,10 @@ class Layer(nn.Module):
 
     def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:  # pragma: no cover
         raise NotImplementedError
+
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        """Caffe's AllowForceBackward: loss layers refuse bottom 1 (the label) by default."""
+        return not (self.is_loss and bottom_index == 1)
 
     # -- helpers ---------------------------------------------------------------------
     def fail(self, reason: str) -> NetError:

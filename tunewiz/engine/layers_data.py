@@ -1,0 +1,114 @@
+"""Data layers: Input, DummyData, Data, ImageData.
+
+* Input: tops given from outside (``net.forward({"data": ...})``); ``input_param.shape`` is given
+  once (all tops), once per top, or not at all (Caffe's rule).
+* DummyData: ``shape`` (or legacy num/channels/height/width) once or once per top, and
+  ``data_filler`` 0, 1 or once per top (default constant 0); constant-filled tops are filled once,
+  the others are refilled on every forward, as Caffe's ``refill_``.
+* Data, ImageData: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed, root)``
+  (imported only when such a layer is built); the feed gives the top shapes.
+"""
+from __future__ import annotations
+
+import torch
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.engine.fillers import fill
+from tunewiz.engine.registry import Layer, register
+
+
+def _one_or_each(layer: Layer, items: list, what: str, allow_none: bool = False) -> list:
+    n = len(layer.param.top)
+    if len(items) == 1:
+        return items * n
+    if len(items) == n or (allow_none and not items):
+        return items
+    raise layer.fail(f"give '{what}' once, once per top ({n}), or"
+                     f"{' not at all' if allow_none else ''} (got {len(items)})")
+
+
+class _DataLayer(Layer):
+    is_data = True
+
+    def setup(self, bottom_shapes):
+        if bottom_shapes:
+            raise self.fail("a data layer takes no bottoms")
+        return self.data_setup()
+
+    def data_setup(self):
+        raise NotImplementedError
+
+
+@register("Input")
+class Input(_DataLayer):
+    """Caffe's InputLayer: tops set from outside the net."""
+
+    def data_setup(self):
+        shapes = _one_or_each(self, list(self.param.input_param.shape), "shape", allow_none=True)
+        if not shapes:
+            raise self.fail("input_param has no shape; give input_param { shape { dim: ... } }")
+        return [tuple(int(d) for d in s.dim) for s in shapes]
+
+    def forward(self):
+        return tuple(torch.zeros(s, device=self.device) for s in self.top_shapes)
+
+
+@register("DummyData")
+class DummyData(_DataLayer):
+    """Caffe's DummyDataLayer: tops filled by fillers (refilled each pass unless constant)."""
+
+    def data_setup(self):
+        dp = self.param.dummy_data_param
+        if len(dp.shape):
+            shapes = [tuple(int(d) for d in s.dim) for s in _one_or_each(self, list(dp.shape), "shape")]
+        else:
+            legacy = [_one_or_each(self, list(getattr(dp, f)) or [1], f) for f in
+                      ("num", "channels", "height", "width")]
+            shapes = [tuple(int(v[i]) for v in legacy) for i in range(len(self.param.top))]
+        fillers = list(dp.data_filler) or [caffe_pb2.FillerParameter()]
+        self.fillers = _one_or_each(self, fillers, "data_filler")
+        self.refill = [f.type not in ("", "constant") for f in self.fillers]
+        self.fixed = [None if self.refill[i] or self.device.type == "meta"
+                      else fill(torch.empty(s, device=self.device), self.fillers[i])
+                      for i, s in enumerate(shapes)]
+        return shapes
+
+    def forward(self):
+        tops = []
+        for i, shape in enumerate(self.top_shapes):
+            if self.refill[i]:
+                tops.append(fill(torch.empty(shape, device=self.device), self.fillers[i]))
+            else:
+                tops.append(self.fixed[i])
+        return tuple(tops)
+
+
+class _FeedLayer(_DataLayer):
+    """A layer reading batches from a data feed (LMDB/LevelDB or an image list)."""
+
+    def data_setup(self):
+        from tunewiz.data.feed import make_feed
+
+        ctx = self.context
+        self.feed = make_feed(self.param, self.phase, seed=ctx.get("seed"), root=ctx.get("root"))
+        shapes = [tuple(int(d) for d in s) for s in self.feed.top_shapes]
+        if len(shapes) < len(self.param.top):
+            raise self.fail(f"the data source gives {len(shapes)} tops, the layer names {len(self.param.top)}")
+        if self.device.type == "meta":
+            self.feed.close()
+            self.feed = None
+        return shapes[:len(self.param.top)]
+
+    def forward(self):
+        arrays = self.feed.next_batch()
+        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays[:len(self.top_shapes)])
+
+
+@register("Data")
+class Data(_FeedLayer):
+    """Caffe's DataLayer (LMDB/LevelDB of Datum records, with transform_param)."""
+
+
+@register("ImageData")
+class ImageData(_FeedLayer):
+    """Caffe's ImageDataLayer (a list file of ``path label`` lines)."""

@@ -1,0 +1,216 @@
+"""A Caffe net on PyTorch: ``Net(net_param, phase)`` builds every layer and runs them by blob name.
+
+What it follows from Caffe's ``Net``:
+
+* layers are filtered by the NetState (``tunewiz.engine.netstate``) and wired by blob name
+  (``tunewiz.engine.netgraph``): in-place tops, implicit splits (a blob read by several layers
+  gets the SUM of their gradients, which autograd gives for free), outputs, loss weights;
+* ``propagate_down``/``force_backward``/loss reachability decide which bottoms get gradients:
+  a bottom that does not need backward is detached, so it gets none, as in Caffe;
+* ``net.loss(blobs) = sum over weighted tops of loss_weight * sum(top)`` (Caffe's ``Forward``
+  loss), the scalar to call ``.backward()`` on;
+* params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
+  checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
+* ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
+  (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.engine import netgraph
+from tunewiz.engine.netstate import filter_net, make_state, phase_value
+from tunewiz.engine.registry import Layer, NetError, layer_class
+
+
+@dataclass
+class ParamInfo:
+    """One learnable param (Caffe's learnable_params entry)."""
+
+    layer_name: str
+    index: int
+    param: nn.Parameter
+    lr_mult: float
+    decay_mult: float
+    lr_set: bool = field(default=False, repr=False)
+    decay_set: bool = field(default=False, repr=False)
+
+
+def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
+            stages: Iterable[str] = ()) -> caffe_pb2.NetParameter:
+    """Upgrade old nets (V0/V1, input fields), then filter by the NetState."""
+    from tunewiz.engine.upgrade_hook import upgraded
+
+    net_param = upgraded(net_param)
+    return filter_net(net_param, make_state(net_param, phase, level, stages))
+
+
+class Net(nn.Module):
+    """A Caffe net for one phase (see the module docstring)."""
+
+    def __init__(self, net_param: caffe_pb2.NetParameter, phase=caffe_pb2.TRAIN, *, level: int = 0,
+                 stages: Iterable[str] = (), device="cpu", seed: int | None = None, root=None):
+        super().__init__()
+        self.phase = phase_value(phase)
+        self.device = torch.device(device)
+        self.net_param = prepare(net_param, self.phase, level, stages)
+        self.name = self.net_param.name
+        if seed is not None and self.device.type != "meta":
+            torch.manual_seed(seed)
+        self.layers = nn.ModuleList()
+        self.wirings: list[netgraph.Wiring] = []
+        self.blob_shapes: dict[str, tuple[int, ...]] = {}
+        self._infos: list[ParamInfo] = []
+        self._build(seed, root)
+        self.output_names = netgraph.outputs(self.wirings)
+        self._plan = self._make_plan()
+        self.diff_blobs: dict[str, torch.Tensor] = {}
+
+    # -- building ------------------------------------------------------------------------
+    def _build(self, seed, root) -> None:
+        owners: dict[str, tuple[int, int, ParamInfo]] = {}
+        param_needs, propagate = [], []
+        context = {"seed": seed, "root": root, "net": self.name}
+        for lp in self.net_param.layer:
+            netgraph.check_bottoms(lp, set(self.blob_shapes))
+            cls = layer_class(lp.type, lp.name)
+            shapes = [self.blob_shapes[b] for b in lp.bottom]
+            layer = cls(lp, shapes, self.phase, self.device, context=context)
+            if len(layer.top_shapes) != len(lp.top):
+                raise layer.fail(f"makes {len(layer.top_shapes)} tops but the prototxt names {len(lp.top)}")
+            netgraph.check_tops(lp, set(self.blob_shapes))
+            for top, shape in zip(lp.top, layer.top_shapes):
+                self.blob_shapes[top] = tuple(shape)
+            wiring = netgraph.Wiring(lp.name, lp.type, list(lp.bottom), list(lp.top),
+                                     netgraph.loss_weights(lp, layer.is_loss))
+            param_needs.append(self._append_params(layer, owners))
+            propagate.append(list(lp.propagate_down) if len(lp.propagate_down) else None)
+            self.layers.append(layer)
+            self.wirings.append(wiring)
+        force = self.net_param.force_backward
+        netgraph.need_backward(self.wirings, param_needs,
+                               lambda i, j: self.layers[i].allow_force_backward(j), propagate, force)
+        for info in self._infos:
+            info.param.requires_grad_(bool(force or info.lr_mult != 0))
+
+    def _append_params(self, layer: Layer, owners: dict) -> bool:
+        """Caffe's AppendParam for each blob of ``layer``; True if a param needs backward."""
+        lp = layer.param
+        need = False
+        for j in range(len(layer.blobs)):
+            spec = lp.param[j] if j < len(lp.param) else caffe_pb2.ParamSpec()
+            lr = layer.fixed_lr_mult if layer.fixed_lr_mult is not None else spec.lr_mult
+            need |= lr != 0
+            if not spec.name or spec.name not in owners:
+                info = ParamInfo(layer.name, j, layer.blobs[j], float(lr), float(spec.decay_mult),
+                                 spec.HasField("lr_mult"), spec.HasField("decay_mult"))
+                self._infos.append(info)
+                if spec.name:
+                    owners[spec.name] = (layer.name, j, info)
+                continue
+            owner_layer, owner_index, info = owners[spec.name]
+            self._share(layer, j, spec, owner_layer, info)
+        return need
+
+    @staticmethod
+    def _share(layer: Layer, j: int, spec, owner_layer: str, info: ParamInfo) -> None:
+        mine, theirs = tuple(layer.blobs[j].shape), tuple(info.param.shape)
+        what = f"Cannot share param '{spec.name}' owned by layer '{owner_layer}' with layer '{layer.name}'"
+        if spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE:
+            if layer.blobs[j].numel() != info.param.numel():
+                raise NetError(f"{what}; count mismatch. Owner layer param shape is {theirs}; "
+                               f"sharing layer expects shape {mine}")
+            if mine != theirs:
+                raise NetError(f"{what}: PERMISSIVE sharing between different shapes ({theirs} vs {mine}) "
+                               "is not supported by tunewiz; give both layers the same shape")
+        elif mine != theirs:
+            raise NetError(f"{what}; shape mismatch. Owner layer param shape is {theirs}; "
+                           f"sharing layer shape is {mine}")
+        for field, attr, flag in (("lr_mult", "lr_mult", "lr_set"), ("decay_mult", "decay_mult", "decay_set")):
+            if spec.HasField(field):
+                if getattr(info, flag):
+                    if getattr(spec, field) != getattr(info, attr):
+                        raise NetError(f"Shared param '{spec.name}' has mismatched {field} "
+                                       f"(layer '{layer.name}' vs owner '{owner_layer}')")
+                else:
+                    setattr(info, attr, float(getattr(spec, field)))
+                    setattr(info, flag, True)
+        layer.blobs[j] = info.param
+
+    def _make_plan(self):
+        """Per layer: (layer, bottoms with detach flag, tops) — the forward loop's list."""
+        plan = []
+        for layer, w in zip(self.layers, self.wirings):
+            bottoms = [(b, not need) for b, need in zip(w.bottoms, w.bottom_need_backward)]
+            plan.append((layer, bottoms, w.tops, w.need_backward))
+        self._grad_inputs = {b for w in self.wirings
+                             for b, need in zip(w.bottoms, w.bottom_need_backward) if need}
+        self._loss_tops = [(top, weight) for w in self.wirings
+                           for top, weight in zip(w.tops, w.loss_weights) if weight != 0]
+        return plan
+
+    # -- running -------------------------------------------------------------------------
+    def forward(self, inputs: dict[str, torch.Tensor] | None = None,
+                retain_grad: bool = False) -> dict[str, torch.Tensor]:
+        """One forward pass; returns every blob by name (data layers pull their next batch).
+
+        ``inputs`` gives Input tops (and may replace any data layer's tops). With
+        ``retain_grad`` the gradient of each blob as Caffe keeps its diff (for an in-place
+        blob: the diff of its first version) is in ``net.diff_blobs[name].grad`` after backward.
+        """
+        inputs = inputs or {}
+        blobs: dict[str, torch.Tensor] = {}
+        self.diff_blobs = {}
+        for layer, bottoms, tops, backward in self._plan:
+            if layer.is_data:
+                outs = self._data_tops(layer, tops, inputs)
+            elif backward:
+                outs = layer(*[blobs[b].detach() if cut else blobs[b] for b, cut in bottoms])
+            else:  # Caffe skips this layer's Backward: no diffs for its bottoms or params
+                with torch.no_grad():
+                    outs = layer(*[blobs[b] for b, _ in bottoms])
+            for name, value in zip(tops, outs):
+                blobs[name] = value
+                if retain_grad and name not in self.diff_blobs:
+                    if value.requires_grad:
+                        value.retain_grad()
+                    self.diff_blobs[name] = value
+        return blobs
+
+    def _data_tops(self, layer: Layer, tops: list[str], inputs) -> tuple[torch.Tensor, ...]:
+        if all(t in inputs for t in tops):
+            outs = [torch.as_tensor(inputs[t]).to(self.device, torch.float32) for t in tops]
+        else:
+            outs = [o.to(self.device) for o in layer()]
+        return tuple(o.detach().requires_grad_() if t in self._grad_inputs else o
+                     for t, o in zip(tops, outs))
+
+    def loss(self, blobs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Caffe's net loss: sum over weighted tops of ``loss_weight * sum(top)``."""
+        total = torch.zeros((), device=self.device)
+        for top, weight in self._loss_tops:
+            total = total + weight * blobs[top].sum()
+        return total
+
+    def learnable_params(self) -> list[ParamInfo]:
+        """Owned params in layer order then blob order (Caffe's learnable_params)."""
+        return list(self._infos)
+
+    def feeds(self) -> list:
+        """The data feeds of the data layers (for cursor state)."""
+        return [layer.feed for layer in self.layers if getattr(layer, "feed", None) is not None]
+
+    def layer_by_name(self, name: str) -> Layer | None:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        return None
+
+    def close(self) -> None:
+        for feed in self.feeds():
+            feed.close()

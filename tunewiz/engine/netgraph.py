@@ -1,0 +1,134 @@
+"""Caffe's wiring rules for a net: blob dataflow, in-place tops, outputs, loss weights, backward needs.
+
+Everything here works on names and flags only (no tensors), so it is shared by the net
+builder and by shape inspection.  The rules are ``Net::Init``'s:
+
+* a bottom must be a blob some earlier layer produced ("Unknown bottom blob");
+* a top named like the bottom at the same index is in place; any other top name already
+  produced is an error ("Top blob 'x' produced by multiple sources.");
+* the net outputs are the blobs no later layer consumes, in name order (Caffe keeps them
+  in a ``std::set<string>``);
+* ``loss_weight`` is given once per top or not at all; loss layers default to 1 on top 0;
+* backward needs: a layer needs backward when a bottom blob or one of its params does
+  (``lr_mult != 0``); ``propagate_down`` overrides the bottom's flag; walking back from the
+  end, layers whose tops reach no loss drop backward; ``force_backward`` then turns every
+  layer on and every bottom the layer allows (``AllowForceBackward``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.engine.registry import NetError
+
+
+@dataclass
+class Wiring:
+    """How one layer is connected: bottoms, tops, loss weights and backward flags."""
+
+    name: str
+    type: str
+    bottoms: list[str]
+    tops: list[str]
+    loss_weights: list[float] = field(default_factory=list)
+    bottom_need_backward: list[bool] = field(default_factory=list)
+    need_backward: bool = False
+
+
+def check_bottoms(lp: caffe_pb2.LayerParameter, produced: set[str]) -> None:
+    """Every bottom must come from an earlier layer."""
+    for index, bottom in enumerate(lp.bottom):
+        if bottom not in produced:
+            raise NetError(
+                f"layer '{lp.name}' ({lp.type}): bottom '{bottom}' (index {index}) is not produced by any "
+                f"earlier layer in this phase (Caffe: Unknown bottom blob '{bottom}'). Check the top names "
+                "of the layers above it and their include/exclude rules.")
+    if len(lp.propagate_down) and len(lp.propagate_down) != len(lp.bottom):
+        raise NetError(f"layer '{lp.name}' ({lp.type}): propagate_down must be given either 0 or "
+                       f"{len(lp.bottom)} times (once per bottom), not {len(lp.propagate_down)}")
+
+
+def check_tops(lp: caffe_pb2.LayerParameter, produced: set[str]) -> None:
+    """A top is either in place (same name as the bottom at its index) or a new blob."""
+    for index, top in enumerate(lp.top):
+        in_place = index < len(lp.bottom) and lp.bottom[index] == top
+        if not in_place and top in produced:
+            raise NetError(f"layer '{lp.name}' ({lp.type}): top '{top}' is produced by multiple sources "
+                           "(an earlier layer already made it); rename this top")
+
+
+def loss_weights(lp: caffe_pb2.LayerParameter, is_loss: bool) -> list[float]:
+    """Caffe's SetLossWeights: one weight per top, loss layers default to 1 on top 0."""
+    n = len(lp.top)
+    if len(lp.loss_weight):
+        if len(lp.loss_weight) != n:
+            raise NetError(f"layer '{lp.name}' ({lp.type}): loss_weight must be unspecified or given "
+                           f"once per top ({n} tops, {len(lp.loss_weight)} weights)")
+        return [float(w) for w in lp.loss_weight]
+    weights = [0.0] * n
+    if is_loss and n:
+        weights[0] = 1.0
+    return weights
+
+
+def need_backward(wirings: list[Wiring], param_needs: list[bool], allow_force,
+                  propagate_down: list[list[bool] | None], force_backward: bool) -> None:
+    """Fill ``need_backward``/``bottom_need_backward`` in place, as Net::Init does."""
+    blob_need: dict[str, bool] = {}
+    for i, w in enumerate(wirings):
+        need = param_needs[i]
+        flags = []
+        for j, bottom in enumerate(w.bottoms):
+            blob = blob_need.get(bottom, False)
+            need |= blob
+            flags.append(propagate_down[i][j] if propagate_down[i] is not None else blob)
+        w.bottom_need_backward = flags
+        w.need_backward = need
+        for top in w.tops:
+            if need:
+                blob_need[top] = True
+            else:
+                blob_need.setdefault(top, False)
+    _prune_to_loss(wirings)
+    if force_backward:
+        for i, w in enumerate(wirings):
+            w.need_backward = True
+            w.bottom_need_backward = [flag or bool(allow_force(i, j))
+                                      for j, flag in enumerate(w.bottom_need_backward)]
+
+
+def _prune_to_loss(wirings: list[Wiring]) -> None:
+    under_loss: set[str] = set()
+    skip: set[str] = set()
+    for w in reversed(wirings):
+        contributes = False
+        skip_down = True
+        for k, top in enumerate(w.tops):
+            if w.loss_weights[k] != 0 or top in under_loss:
+                contributes = True
+            if top not in skip:
+                skip_down = False
+            if contributes and not skip_down:
+                break
+        if w.need_backward and skip_down:
+            w.need_backward = False
+            w.bottom_need_backward = [False] * len(w.bottoms)
+        if not contributes:
+            w.need_backward = False
+        for j, bottom in enumerate(w.bottoms):
+            if contributes:
+                under_loss.add(bottom)
+            else:
+                w.bottom_need_backward[j] = False
+            if not w.bottom_need_backward[j]:
+                skip.add(bottom)
+
+
+def outputs(wirings: list[Wiring]) -> list[str]:
+    """Blobs no later layer consumes, sorted by name as Caffe's std::set."""
+    available: set[str] = set()
+    for w in wirings:
+        for bottom in w.bottoms:
+            available.discard(bottom)
+        available.update(w.tops)
+    return sorted(available)

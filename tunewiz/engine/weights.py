@@ -1,0 +1,204 @@
+"""Weights in and out of a net: Caffe's ``CopyTrainedLayersFrom`` and ``Net::ToProto``.
+
+``copy_trained_layers(net, paths)`` applies each caffemodel in order (V0/V1 files are upgraded
+on read by ``tunewiz.caffe.caffemodel.load_weights``).  For each layer of a file, in file order:
+
+* no layer of that name in the net: "Ignoring source layer X" (listed as ignored);
+* otherwise the FIRST net layer of that name takes the blobs: the blob count must match
+  ("Incompatible number of blobs for layer X") and every blob's shape must match —
+  legacy 4-D dims are compared aligned from the end (Caffe's ``Blob::ShapeEquals``) —
+  else Caffe stops with "Cannot copy param j weights from layer 'X'; shape mismatch. ...".
+
+The :class:`TransferReport` lists the copied layers with their shapes, the net's layers with
+params that no file gave (newly initialized by their fillers) and the ignored source layers.
+
+``net_to_caffemodel(net)`` builds the NetParameter Caffe's ``Net::ToProto`` writes: every layer
+(auto-inserted Split layers included, bottoms renamed to the split tops as ``InsertSplits`` does),
+each with ``phase`` set, the ``loss_weight``/``param`` entries Caffe's setup adds, and its blobs
+with ``shape``.  ``save_caffemodel(net, path)`` writes it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.errors import TunewizError
+
+
+class WeightCopyError(TunewizError):
+    """A caffemodel's layer does not fit the net (blob count or shape)."""
+
+
+@dataclass
+class TransferReport:
+    """What ``copy_trained_layers`` did."""
+
+    copied: list[tuple[str, list[tuple[int, ...]]]] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"copied  {name}: {', '.join(_shape_text(s) for s in shapes)}" for name, shapes in self.copied]
+        out += [f"new     {name} (initialized by its fillers)" for name in self.new]
+        out += [f"ignored {name} (Ignoring source layer {name})" for name in self.ignored]
+        return out
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
+
+
+def shape_string(shape: Sequence[int]) -> str:
+    """Caffe's ``Blob::shape_string``: ``"4 100 (400)"``."""
+    return "".join(f"{d} " for d in shape) + f"({math.prod(shape)})"
+
+
+def split_paths(paths: str | Path | Iterable) -> list[str]:
+    """``a.caffemodel,b.caffemodel`` (Caffe's --weights) or a list of paths."""
+    if isinstance(paths, (str, Path)):
+        return [p for p in str(paths).split(",") if p]
+    return [str(p) for p in paths]
+
+
+def copy_trained_layers(net, caffemodel_paths) -> TransferReport:
+    """Copy blobs by layer name from each caffemodel in order (see the module docstring)."""
+    from tunewiz.caffe.caffemodel import load_weights
+
+    report = TransferReport()
+    copied: dict[str, list[tuple[int, ...]]] = {}
+    for path in split_paths(caffemodel_paths):
+        weights = load_weights(path)
+        report.files.append(str(path))
+        for source in weights.layers:
+            target = net.layer_by_name(source.name)
+            if target is None:
+                if source.name not in report.ignored:
+                    report.ignored.append(source.name)
+                continue
+            copied[source.name] = copy_layer(target, source.name, source.blobs, path)
+    for layer in net.layers:
+        if len(layer.blobs) and layer.name not in copied:
+            report.new.append(layer.name)
+    report.copied = [(layer.name, copied[layer.name]) for layer in net.layers if layer.name in copied]
+    return report
+
+
+def copy_layer(target, name: str, blobs, path="") -> list[tuple[int, ...]]:
+    """Copy ``blobs`` (caffemodel Blob objects) into ``target.blobs`` with Caffe's checks."""
+    from tunewiz.caffe.blobs import shape_equals
+
+    where = f"{path}: " if path else ""
+    if len(blobs) != len(target.blobs):
+        raise WeightCopyError(
+            f"{where}Incompatible number of blobs for layer '{name}': the file has {len(blobs)}, the net's "
+            f"layer ({target.param.type}) has {len(target.blobs)}. To learn this layer's parameters from "
+            "scratch rather than copying from a saved net, rename the layer.")
+    shapes = []
+    for j, (blob, param) in enumerate(zip(blobs, target.blobs)):
+        want = tuple(param.shape)
+        if not shape_equals(blob, want):
+            raise WeightCopyError(
+                f"{where}Cannot copy param {j} weights from layer '{name}'; shape mismatch.  Source param "
+                f"shape is {shape_string(blob.stored_shape)}; target param shape is {shape_string(want)}. "
+                "To learn this layer's parameters from scratch rather than copying from a saved net, "
+                "rename the layer.")
+        values = torch.from_numpy(np.ascontiguousarray(blob.data, dtype=np.float32).reshape(want))
+        with torch.no_grad():
+            param.copy_(values.to(param.device))
+        shapes.append(want)
+    return shapes
+
+
+# -- writing ---------------------------------------------------------------------------------
+def split_layer_name(layer: str, blob: str, index: int) -> str:
+    return f"{layer}_{blob}_{index}_split"
+
+
+def split_blob_name(layer: str, blob: str, index: int, k: int) -> str:
+    return f"{layer}_{blob}_{index}_split_{k}"
+
+
+def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParameter, list[int]]:
+    """Caffe's InsertSplits; also the index of the source layer for each output layer (-1 = Split)."""
+    last_top: dict[str, tuple[int, int]] = {}
+    source_of: dict[tuple[int, int], tuple[int, int]] = {}
+    count: dict[tuple[int, int], int] = {}
+    loss: dict[tuple[int, int], float] = {}
+    for i, lp in enumerate(net_param.layer):
+        for j, bottom in enumerate(lp.bottom):
+            source_of[(i, j)] = last_top[bottom]
+            count[last_top[bottom]] = count.get(last_top[bottom], 0) + 1
+        for j, top in enumerate(lp.top):
+            last_top[top] = (i, j)
+        for j in range(min(len(lp.loss_weight), len(lp.top))):
+            idx = last_top[lp.top[j]]
+            loss[idx] = lp.loss_weight[j]
+            if loss[idx]:
+                count[idx] = count.get(idx, 0) + 1
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net_param)
+    del out.layer[:]
+    origin: list[int] = []
+    split_used: dict[tuple[int, int], int] = {}
+    for i, lp in enumerate(net_param.layer):
+        layer = out.layer.add()
+        layer.CopyFrom(lp)
+        origin.append(i)
+        for j, bottom in enumerate(lp.bottom):
+            idx = source_of[(i, j)]
+            if count.get(idx, 0) > 1:
+                k = split_used.get(idx, 0)
+                split_used[idx] = k + 1
+                layer.bottom[j] = split_blob_name(net_param.layer[idx[0]].name, bottom, idx[1], k)
+        for j, top in enumerate(lp.top):
+            n = count.get((i, j), 0)
+            if n > 1:
+                weight = loss.get((i, j), 0.0)
+                split = out.layer.add(name=split_layer_name(lp.name, top, j), type="Split", bottom=[top])
+                split.top.extend(split_blob_name(lp.name, top, j, k) for k in range(n))
+                if weight:
+                    split.loss_weight.append(weight)
+                    layer.ClearField("loss_weight")
+                    split_used[(i, j)] = split_used.get((i, j), 0) + 1
+                origin.append(-1)
+    return out, origin
+
+
+def net_to_caffemodel(net) -> caffe_pb2.NetParameter:
+    """The NetParameter (with blobs) Caffe's ``Net::ToProto`` gives for ``net``."""
+    from tunewiz.caffe.blobs import Blob, to_message
+
+    split_net, origin = insert_splits(net.net_param)
+    out = caffe_pb2.NetParameter(name=net.net_param.name)
+    for lp, source in zip(split_net.layer, origin):
+        entry = out.layer.add()
+        entry.CopyFrom(lp)
+        if not entry.HasField("phase"):
+            entry.phase = net.phase
+        if source < 0:
+            continue
+        layer = net.layers[source]
+        if layer.is_loss and not len(lp.loss_weight) and len(lp.top):
+            entry.loss_weight.append(1.0)
+        if layer.fixed_lr_mult is not None:
+            for j in range(len(layer.blobs)):
+                if j >= len(entry.param):
+                    entry.param.add(lr_mult=layer.fixed_lr_mult)
+        for blob in layer.blobs:
+            array = blob.detach().to("cpu", torch.float32).numpy()
+            entry.blobs.add().CopyFrom(to_message(Blob.from_array(array)))
+    return out
+
+
+def save_caffemodel(net, path) -> None:
+    """Write ``net``'s weights as a caffemodel laid out as Caffe writes it."""
+    from tunewiz.caffe.caffemodel import write_caffemodel
+
+    write_caffemodel(path, net_to_caffemodel(net))
