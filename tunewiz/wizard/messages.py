@@ -1,0 +1,42 @@
+"""Messages the wizard's workers post to the UI (workers never touch widgets)."""
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class ConvertProgress(Message):
+    def __init__(self, done: int, total: int, skipped: int, rate: float, text: str = "") -> None:
+        super().__init__()
+        self.done, self.total, self.skipped, self.rate, self.text = done, total, skipped, rate, text
+
+
+class ConvertDone(Message):
+    def __init__(self, summary: str, train_db: str, val_db: str, mean_file: str, skipped: int,
+                 val_count: int = 0) -> None:
+        super().__init__()
+        self.summary, self.train_db, self.val_db, self.mean_file = summary, train_db, val_db, mean_file
+        self.skipped, self.val_count = skipped, val_count
+
+
+class WorkFailed(Message):
+    """A worker stopped with a user-facing error."""
+
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what, self.error = what, error
+
+
+class WorkDone(Message):
+    """A worker finished; ``result`` is whatever it computed."""
+
+    def __init__(self, what: str, result) -> None:
+        super().__init__()
+        self.what, self.result = what, result
+
+
+class TrainEvents(Message):
+    """New events from ``events.jsonl`` and the log's last lines."""
+
+    def __init__(self, events: list[dict], log_lines: list[str], running: bool) -> None:
+        super().__init__()
+        self.events, self.log_lines, self.running = events, log_lines, running

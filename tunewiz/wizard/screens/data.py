@@ -1,0 +1,197 @@
+"""Step 2, Data: class folders -> histogram and sizes -> train/val databases and the mean."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+
+from tunewiz.errors import TunewizError
+from tunewiz.wizard import core
+from tunewiz.wizard.messages import ConvertDone, ConvertProgress, WorkFailed
+from tunewiz.wizard.screens.base import StepScreen
+
+
+class DataScreen(StepScreen):
+    KEY = "data"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scan: core.FolderScan | None = None
+        self.stop_event = threading.Event()
+        self.converting = False
+
+    def compose_body(self):
+        from tunewiz.wizard.widgets.plots import BarPlot
+
+        yield Static("Your images: one sub-folder per class (the folder name is the class name).")
+        with Horizontal(classes="row"):
+            yield Input(self.state.image_root, placeholder="folder with class folders", id="images")
+            yield Button("Pick", id="pick", compact=True)
+            yield Button("Scan", id="scan", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("resize WxH")
+            yield Input("0", id="resize-w", classes="opt", type="integer", compact=True)
+            yield Input("0", id="resize-h", classes="opt", type="integer", compact=True)
+            yield Label("val")
+            yield Input("0.2", id="val-fraction", classes="opt", type="number", compact=True)
+        with Horizontal(classes="row"):
+            yield Checkbox("gray", id="gray", compact=True)
+            yield Checkbox("encoded", id="encoded", compact=True)
+            yield Select([("lmdb", "lmdb"), ("leveldb", "leveldb")], value="lmdb", allow_blank=False,
+                         id="backend", compact=True)
+        yield Static("", id="scan-summary")
+        yield BarPlot(id="histogram", classes="plot")
+        with Horizontal(classes="row"):
+            yield Button("Convert", id="convert", variant="success", compact=True)
+            yield Button("Cancel", id="cancel", compact=True, disabled=True)
+        yield ProgressBar(total=100, id="convert-progress", show_eta=True)
+        yield Static("", id="convert-result")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#histogram").display = False
+        self.query_one("#images", Input).focus()
+        if self.state.train_db:
+            self.query_one("#convert-result", Static).update(self._done_text())
+        if self.state.image_root:
+            self.do_scan()
+
+    def on_step_button(self, button_id: str) -> None:
+        if button_id == "pick":
+            from tunewiz.wizard.widgets.picker import FilePicker
+
+            self.app.push_screen(FilePicker("Choose the image folder", self._images(), folders=True), self._picked)
+        elif button_id == "scan":
+            self.do_scan()
+        elif button_id == "convert":
+            self.do_convert()
+        elif button_id == "cancel":
+            self.stop_event.set()
+
+    def _picked(self, path: str | None) -> None:
+        if path:
+            self.query_one("#images", Input).value = path
+            self.do_scan()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "images":
+            self.do_scan()
+
+    def _images(self) -> str:
+        return self.query_one("#images", Input).value.strip()
+
+    # ------------------------------------------------------------ scan
+    def do_scan(self) -> bool:
+        path = self._images()
+        if not path:
+            self.problem("no data yet: type or pick the folder that holds one sub-folder per class.")
+            return False
+        try:
+            scan = core.scan_folder(path)
+            self.scan = scan
+            self._show_scan(scan)
+            core.check_scan(scan)
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return False
+        self.state.image_root = str(scan.root)
+        self.say(f"{len(scan.classes)} classes, {scan.total} images. Press Convert to write the databases.")
+        return True
+
+    def _show_scan(self, scan: core.FolderScan) -> None:
+        lines = [f"[b]{len(scan.classes)} classes, {scan.total} images[/b]; sizes: {scan.size_summary()}"]
+        lines.append("  ".join(f"{name}: {n}" for name, n in scan.classes))
+        self.query_one("#scan-summary", Static).update("\n".join(lines))
+        plot = self.query_one("#histogram")
+        plot.display = bool(scan.classes)
+        if scan.classes:
+            plot.show_bars([n for n, _ in scan.classes], [c for _, c in scan.classes], "images per class")
+
+    # ------------------------------------------------------------ convert
+    def _options(self) -> core.ConvertOptions:
+        def num(widget_id, cast, default):
+            try:
+                return cast(self.query_one(widget_id, Input).value or default)
+            except ValueError:
+                raise TunewizError(f"{widget_id[1:]} must be a number.") from None
+
+        return core.ConvertOptions(
+            resize_width=num("#resize-w", int, 0), resize_height=num("#resize-h", int, 0),
+            val_fraction=num("#val-fraction", float, 0.2),
+            gray=self.query_one("#gray", Checkbox).value, encoded=self.query_one("#encoded", Checkbox).value,
+            backend=str(self.query_one("#backend", Select).value),
+        )
+
+    def do_convert(self) -> None:
+        if self.converting or not self.do_scan():
+            return
+        try:
+            options = self._options()
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
+        out_dir = self.state.run_dir / "data"
+        self.stop_event = threading.Event()
+        self.converting = True
+        self.query_one("#cancel", Button).disabled = False
+        self.say("Converting... (Cancel stops)")
+        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options),
+                        thread=True, exclusive=True, group="convert")
+
+    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions) -> None:
+        """Runs in a thread: drives the data core and only posts messages."""
+        try:
+            gen = core.convert_folder(root, out_dir, options, self.stop_event)
+            while True:
+                try:
+                    p = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                self.post_message(ConvertProgress(p.done, p.total, p.skipped, p.rate, p.message))
+            if self.stop_event.is_set():
+                self.post_message(WorkFailed("convert", "conversion cancelled; nothing was kept."))
+                return
+            mean_file = out_dir / "mean.binaryproto"
+            core.compute_mean(result.train_db, mean_file, backend=options.backend)
+            self.post_message(ConvertDone(result.summary, str(result.train_db), str(result.val_db),
+                                          str(mean_file), result.skipped, result.val_count))
+        except TunewizError as exc:
+            self.post_message(WorkFailed("convert", str(exc)))
+
+    def on_convert_progress(self, msg: ConvertProgress) -> None:
+        bar = self.query_one("#convert-progress", ProgressBar)
+        bar.update(total=max(msg.total, 1), progress=msg.done)
+        self.say(f"Converting: {msg.done}/{msg.total} images, {msg.skipped} skipped, {msg.rate:.0f} images/s")
+
+    def on_convert_done(self, msg: ConvertDone) -> None:
+        self.converting = False
+        self.query_one("#cancel", Button).disabled = True
+        st = self.state
+        st.train_db, st.val_db, st.mean_file, st.skipped = msg.train_db, msg.val_db, msg.mean_file, msg.skipped
+        st.val_count = msg.val_count
+        st.classes = [name for name, _ in self.scan.classes] if self.scan else st.classes
+        st.backend = str(self.query_one("#backend", Select).value)
+        self.query_one("#convert-result", Static).update(self._done_text(msg.summary))
+        self.say("Data ready. Next (Ctrl+N) sets up the net.")
+
+    def _done_text(self, summary: str = "") -> str:
+        st = self.state
+        return (f"[b]Done.[/b] {summary}\ntrain: {st.train_db}\nval: {st.val_db}\nmean: {st.mean_file}"
+                f"\nskipped: {st.skipped}")
+
+    def on_work_failed(self, msg: WorkFailed) -> None:
+        self.converting = False
+        self.query_one("#cancel", Button).disabled = True
+        self.problem(msg.error)
+
+    def validate(self) -> str | None:
+        if self.converting:
+            return "the conversion is still running; wait for it or press Cancel."
+        if not self.state.train_db:
+            if not self._images():
+                return "no data yet: pick the image folder, then press Convert."
+            return "the images are not converted yet: press Convert (Tab to it, then Enter)."
+        return None

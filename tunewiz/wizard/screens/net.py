@@ -1,0 +1,160 @@
+"""Step 3, Net: copy the train_val (and deploy), change the classes, freeze, batch size, diff."""
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from tunewiz.errors import TunewizError
+from tunewiz.wizard import core
+from tunewiz.wizard.screens.base import StepScreen
+
+
+class LayerTable(DataTable):
+    """The layer table; F freezes through the highlighted layer, U unfreezes all."""
+
+    BINDINGS = [
+        Binding("f", "freeze", "Freeze through here"),
+        Binding("u", "unfreeze", "Unfreeze all"),
+    ]
+
+    def action_freeze(self) -> None:
+        row = self.cursor_row
+        if 0 <= row < self.row_count:
+            self.screen.freeze(str(self.get_row_at(row)[0]))
+
+    def action_unfreeze(self) -> None:
+        self.screen.freeze("")
+
+
+class NetScreen(StepScreen):
+    KEY = "net"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source = None  # the source NetParameter (never edited)
+        self.deploy_source = None
+
+    def compose_body(self):
+        yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder.")
+        with Horizontal(classes="row"):
+            yield Input(self.state.net_src, placeholder="train_val.prototxt", id="net-src")
+            yield Button("Pick", id="pick-net", compact=True)
+        with Horizontal(classes="row"):
+            yield Input(self.state.deploy_src, placeholder="deploy.prototxt (optional)", id="deploy-src")
+            yield Button("Pick", id="pick-deploy", compact=True)
+            yield Button("Load", id="load", compact=True)
+        yield Static("", id="output-layer")
+        with Horizontal(classes="row"):
+            yield Label("new name")
+            yield Input("", id="new-name", compact=True)
+        yield Static("Layers (F on a row: freeze through it; U: unfreeze all)", classes="section")
+        yield LayerTable(id="layers", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="freeze-report")
+        yield Static("Batch size advisor", classes="section")
+        with Horizontal(classes="row"):
+            yield Label("GPU memory")
+            yield Input("", placeholder="e.g. 8G (empty: keep batch)", id="gpu-memory", compact=True)
+        yield Static("", id="batch-advice")
+        yield Static("What changed (diff of the copy against the source)", classes="section")
+        yield Static("", id="diff")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one(LayerTable)
+        table.add_columns("layer", "type", "top shape", "params", "lr_mult", "state")
+        if self.state.net_src:
+            self.load()
+        else:
+            self.query_one("#net-src", Input).focus()
+
+    def on_step_button(self, button_id: str) -> None:
+        if button_id in ("pick-net", "pick-deploy"):
+            from tunewiz.wizard.widgets.picker import FilePicker
+
+            target = "#net-src" if button_id == "pick-net" else "#deploy-src"
+
+            def picked(path: str | None) -> None:
+                if path:
+                    self.query_one(target, Input).value = path
+                    self.load()
+
+            self.app.push_screen(FilePicker("Choose a prototxt", self.query_one(target, Input).value), picked)
+        elif button_id == "load":
+            self.load()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in ("net-src", "deploy-src"):
+            self.load()
+        elif event.input.id in ("new-name", "gpu-memory"):
+            self.refresh_plan()
+
+    def load(self) -> None:
+        st = self.state
+        st.net_src = self.query_one("#net-src", Input).value.strip()
+        st.deploy_src = self.query_one("#deploy-src", Input).value.strip()
+        if not st.net_src:
+            self.problem("no net yet: type or pick the source train_val.prototxt.")
+            return
+        try:
+            self.source = core.load_net(st.net_src)
+            self.deploy_source = core.load_net(st.deploy_src) if st.deploy_src else None
+            found = core.find_output_layer(self.source)
+        except TunewizError as exc:
+            self.source = None
+            self.problem(str(exc))
+            return
+        st.output_layer = found.name
+        name_input = self.query_one("#new-name", Input)
+        if not name_input.value:
+            name_input.value = st.new_name or f"{found.name}_{st.run_name}".replace("-", "_")
+        self.query_one("#output-layer", Static).update(
+            f"Output layer: [b]{found.name}[/b] ({found.description}); {found.reason}\n"
+            f"New class count from step 2: [b]{st.num_classes or '? (no data yet)'}[/b]"
+        )
+        self.refresh_plan()
+        self.query_one(LayerTable).focus()
+
+    def freeze(self, layer: str) -> None:
+        self.state.freeze_through = layer
+        self.refresh_plan()
+
+    def refresh_plan(self) -> None:
+        """Re-apply the recipe's edits to the source and redraw table, advice and diff."""
+        if self.source is None:
+            return
+        st = self.state
+        st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
+        try:
+            edit = core.edit_net(self.source, self.deploy_source, st)
+            st.net, st.deploy = edit.net, edit.deploy
+            self._fill_table(core.layer_rows(edit.net))
+            self.query_one("#freeze-report", Static).update("\n".join(edit.notes))
+            advice = core.advise_batch(edit.net, self.query_one("#gpu-memory", Input).value.strip())
+            st.batch_size, st.iter_size = advice.batch_size, advice.iter_size
+            self.query_one("#batch-advice", Static).update(advice.text)
+            if advice.batch_size:
+                st.net = core.set_batch(st.net, advice.batch_size)
+            self.query_one("#diff", Static).update(core.net_diff(st.net_src, st.net))
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
+        self.say(f"Copy ready: {st.output_layer} -> {st.new_name} with {st.num_classes} outputs.")
+
+    def _fill_table(self, rows: list[tuple]) -> None:
+        table = self.query_one(LayerTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in rows:
+            table.add_row(*[str(c) for c in row])
+        if 0 <= cursor < table.row_count:
+            table.move_cursor(row=cursor)
+
+    def validate(self) -> str | None:
+        if self.source is None:
+            return "no net loaded: type or pick the source train_val.prototxt and press Load."
+        if not self.state.num_classes:
+            return "the class count is unknown: go back to Data (Esc) and convert your images."
+        if self.state.net is None:
+            return "the copy could not be made; see the message above."
+        return None

@@ -1,0 +1,148 @@
+"""Step 6, Train: the progress panel following ``<run dir>/events.jsonl`` of a detached trainer."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import ProgressBar, Static
+
+from tunewiz.errors import TunewizError
+from tunewiz.wizard import launch
+from tunewiz.wizard.follow import LOG_FILE, EventFollower, RunHistory, tail_lines
+from tunewiz.wizard.messages import TrainEvents
+from tunewiz.wizard.screens.base import StepScreen
+
+POLL_S = 0.25
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA --"
+    m, s = divmod(int(seconds + 0.5), 60)
+    h, m = divmod(m, 60)
+    return f"ETA {h}:{m:02d}:{s:02d}" if h else f"ETA {m}:{s:02d}"
+
+
+class TrainScreen(StepScreen):
+    KEY = "train"
+    BINDINGS = [
+        Binding("s", "snapshot", "Snapshot now"),
+        Binding("x", "stop", "Stop (snapshot first)"),
+    ]
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.history = RunHistory()
+        self.running = False
+        self._quit = threading.Event()
+        self._last_plot = 0.0
+
+    def next_label(self) -> str:
+        return "Results > (Ctrl+N)"
+
+    def compose_body(self):
+        from tunewiz.wizard.widgets.plots import LinePlot
+
+        yield Static(f"Run folder: {self.run_dir}", id="run-folder")
+        yield Static("waiting for the trainer...", id="progress-line")
+        yield ProgressBar(total=100, show_eta=False, id="iter-bar")
+        yield Static("", id="stats")
+        with Horizontal(id="train-plots"):
+            yield LinePlot(id="loss-plot")
+            yield LinePlot(id="acc-plot")
+        yield Static("", id="loglines")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.running = launch.is_running(self.run_dir)
+        self.run_worker(self._follow, thread=True, exclusive=True, group="follow")
+
+    def on_unmount(self) -> None:
+        self._quit.set()
+
+    def _follow(self) -> None:
+        """Thread: poll the events file and the log; post what is new."""
+        follower = EventFollower(self.run_dir)
+        log = self.run_dir / LOG_FILE
+        first = True
+        while not self._quit.is_set():
+            events = follower.poll()
+            running = launch.is_running(self.run_dir)
+            if events or first or running != self.running:
+                self.post_message(TrainEvents(events, tail_lines(log, 6), running))
+                first = False
+            self._quit.wait(POLL_S)
+
+    def on_train_events(self, msg: TrainEvents) -> None:
+        for event in msg.events:
+            self.history.apply(event)
+        self.running = msg.running
+        self._draw_numbers(msg.log_lines)
+        now = time.monotonic()
+        if msg.events and (now - self._last_plot > 0.5 or self.history.done or not self.running):
+            self._last_plot = now
+            self._draw_plots()
+
+    def _draw_numbers(self, log_lines: list[str]) -> None:
+        h = self.history
+        total = h.max_iter or 0
+        state = "RUNNING" if self.running else ("FINISHED" if h.state == "finished" else
+                                                 "STOPPED" if h.state == "stopped" else "NOT RUNNING")
+        pct = f"{100 * h.iteration / total:.0f}%" if total else ""
+        self.query_one("#progress-line", Static).update(
+            f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}  {_eta(h.eta_seconds())}")
+        bar = self.query_one("#iter-bar", ProgressBar)
+        bar.update(total=max(total, 1), progress=h.iteration)
+        loss = f"{h.loss[-1]:.4f} (smoothed {h.smoothed[-1]:.4f})" if h.loss else "--"
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in h.last_test.items()) or "--"
+        lr = f"{h.lr:g}" if h.lr is not None else "--"
+        ips = f"{h.images_per_s:.0f}" if h.images_per_s else "--"
+        reason = f"  stopped: {h.reason}" if h.reason else ""
+        self.query_one("#stats", Static).update(
+            f"loss {loss}  lr {lr}  images/s {ips}  device {h.device or '--'}\n"
+            f"test: {acc}  snapshots: {len(h.snapshots)}{reason}")
+        if log_lines:
+            self.query_one("#loglines", Static).update("\n".join(line[-200:] for line in log_lines))
+
+    def _draw_plots(self) -> None:
+        h = self.history
+        self.query_one("#loss-plot").show_lines(
+            [("loss (raw, dots)", h.iters, h.loss, "dot"), ("smoothed (+)", h.iters, h.smoothed, "+")],
+            "loss")
+        self.query_one("#acc-plot").show_lines(
+            [("test accuracy", h.test_iters, h.accuracy, "braille")], "test accuracy")
+
+    def action_snapshot(self) -> None:
+        try:
+            launch.request_snapshot(self.run_dir)
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
+        self.say("Snapshot requested (SIGHUP); it is written after the current iteration.")
+
+    def action_stop(self) -> None:
+        if not launch.is_running(self.run_dir):
+            self.problem("this training is not running.")
+            return
+        from tunewiz.wizard.screens.confirm import Confirm
+
+        def answer(choice: str | None) -> None:
+            if choice == "stop":
+                try:
+                    launch.request_stop(self.run_dir)
+                except TunewizError as exc:
+                    self.problem(str(exc))
+                    return
+                self.say("Stop requested (SIGINT): the trainer snapshots, then stops.")
+
+        self.app.push_screen(Confirm("Stop this training? It writes a snapshot first; you can resume from it.",
+                                     [("stop", "Yes, stop it"), ("keep", "No, keep training")]), answer)
+
+    def validate(self) -> str | None:
+        if self.running:
+            return "training is still running; wait for it to finish or press X to stop it."
+        return None

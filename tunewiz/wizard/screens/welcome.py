@@ -1,0 +1,91 @@
+"""Step 1, Welcome: a new fine-tune, the bundled sample, a run folder, or a running training."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.containers import Horizontal
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tunewiz.wizard.launch import find_runs
+from tunewiz.wizard.screens.base import StepScreen
+from tunewiz.wizard.state import SAMPLE_DIR, next_run_name
+
+INTRO = (
+    "tunewiz takes a network someone already trained (a Caffe .caffemodel) and teaches it "
+    "your own classes. Choose what to do with the arrow keys and press Enter. "
+    "F1 explains each step; Esc goes back; Ctrl+Q quits."
+)
+
+
+class WelcomeScreen(StepScreen):
+    KEY = "welcome"
+    SHOW_FOOTER = False  # keys are named in the intro; the first screen stays light
+
+    def compose_body(self):
+        yield Static(INTRO, id="intro")
+        with Horizontal(classes="row"):
+            yield Label("Run name:")
+            yield Input(next_run_name(self.state.runs_root, "run1"), id="run-name")
+        yield Static(f"Run folders live in {self.state.runs_root}", id="runs-root")
+        yield OptionList(*self._options(), id="choices")
+
+    def _options(self) -> list[Option]:
+        sample_note = "" if SAMPLE_DIR.is_dir() else " (not found in this install)"
+        options = [
+            Option(f"Open the bundled sample: LeNet digits 0-4 -> 5-9{sample_note}", id="sample"),
+            Option("Start a new fine-tune with my own images and model", id="new"),
+            Option("Continue a run folder...", id="continue"),
+        ]
+        for run in find_runs(self.state.runs_root):
+            verb = "Re-attach to" if run.running else "Open"
+            options.append(Option(f"{verb} {run.label()}", id=f"run:{run.path}"))
+        return options
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#choices", OptionList).focus()
+        self.query_one("#choices", OptionList).highlighted = 0
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.choose(event.option.id or "")
+
+    def action_next(self) -> None:
+        choices = self.query_one("#choices", OptionList)
+        if choices.highlighted is None:
+            self.problem("choose one of the options (arrow keys, then Enter).")
+            return
+        self.choose(choices.get_option_at_index(choices.highlighted).id or "")
+
+    def choose(self, choice: str) -> None:
+        state = self.state
+        name = self.query_one("#run-name", Input).value.strip()
+        if choice == "sample":
+            if not SAMPLE_DIR.is_dir():
+                self.problem(f"the bundled sample is missing ({SAMPLE_DIR}).")
+                return
+            state.use_sample()
+            self.app.go_next(self.KEY)
+        elif choice == "new":
+            if not name or "/" in name:
+                self.problem("type a run name (letters, digits, - or _), used as the run folder's name.")
+                return
+            state.sample, state.run_name = False, name
+            self.app.go_next(self.KEY)
+        elif choice == "continue":
+            from tunewiz.wizard.widgets.picker import FilePicker
+
+            self.app.push_screen(FilePicker("Choose a run folder", str(state.runs_root), folders=True),
+                                 self._open_run)
+        elif choice.startswith("run:"):
+            self._open_run(choice[4:])
+
+    def _open_run(self, path: str | None) -> None:
+        if not path:
+            return
+        run = Path(path).expanduser()
+        if not (run / "events.jsonl").exists():
+            self.problem(f"{run} has no events.jsonl: it is not a run folder that trained yet.")
+            return
+        self.state.runs_root, self.state.run_name = run.parent.resolve(), run.name
+        self.app.go_to("train", run.resolve())

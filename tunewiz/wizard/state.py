@@ -1,0 +1,89 @@
+"""What the user chose so far, shared by the wizard's screens (no textual here)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_models" / "lenet_digits"
+
+
+def default_runs_root() -> Path:
+    """Where run folders live: ``$TUNEWIZ_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("TUNEWIZ_RUNS", "runs")).resolve()
+
+
+@dataclass
+class WizardState:
+    runs_root: Path = field(default_factory=default_runs_root)
+    run_name: str = "run1"
+    sample: bool = False
+    # step 2: data
+    image_root: str = ""
+    train_db: str = ""
+    val_db: str = ""
+    mean_file: str = ""
+    backend: str = "lmdb"
+    classes: list[str] = field(default_factory=list)
+    val_count: int = 0
+    skipped: int = 0
+    # step 3: net
+    net_src: str = ""
+    deploy_src: str = ""
+    net: object = None  # edited NetParameter (train_val)
+    deploy: object = None  # edited NetParameter (deploy) or None
+    output_layer: str = ""
+    new_name: str = ""
+    freeze_through: str = ""
+    batch_size: int = 0
+    iter_size: int = 1
+    # step 4: solver
+    solver_src: str = ""
+    solver: object = None  # edited SolverParameter
+    lr_divisor: float = 10.0
+    # step 5: start
+    start_kind: str = "weights"  # weights | model | snapshot
+    start_path: str = ""
+    written: dict = field(default_factory=dict)  # name -> path of the files written
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_root / self.run_name
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def use_sample(self) -> None:
+        """Fill the inputs from the bundled sample (LeNet on digits 0-4 -> 5-9)."""
+        self.sample = True
+        self.run_name = next_run_name(self.runs_root, "digits59")
+        d = SAMPLE_DIR
+        self.image_root = str(_first_existing(d, "images", "digits_5_9", "data"))
+        self.net_src = str(_first_glob(d, "*train_val*.prototxt"))
+        self.deploy_src = str(_first_glob(d, "*deploy*.prototxt"))
+        self.solver_src = str(_first_glob(d, "*solver*.prototxt"))
+        self.start_kind = "weights"
+        self.start_path = str(_first_glob(d, "*.caffemodel"))
+
+
+def _first_existing(base: Path, *names: str) -> Path:
+    for name in names:
+        if (base / name).is_dir():
+            return base / name
+    subdirs = sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
+    return subdirs[0] if subdirs else base / names[0]
+
+
+def _first_glob(base: Path, pattern: str) -> Path | str:
+    found = sorted(base.glob(pattern)) if base.is_dir() else []
+    return found[0] if found else ""
+
+
+def next_run_name(root: Path, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3`` … whichever folder does not exist yet."""
+    name, n = stem, 1
+    while (Path(root) / name).exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return name
