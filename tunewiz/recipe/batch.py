@@ -1,0 +1,152 @@
+"""Batch-size advisor: the largest batch_size that fits, and an iter_size that keeps the effective batch.
+
+Memory model (float32, 4 bytes a value), from shape inference of the TRAIN net:
+
+    fixed     = P * (1 weights + 1 gradients + h history)          P = learnable values
+    per image = A * 2 (activation + its gradient)                  A = values of all blobs for one image
+                                                                       (an in-place top counted once)
+    need(B)   = 4 * (fixed + B * per image) + reserve
+
+``h`` = 1 history blob per param for SGD, Nesterov, AdaGrad, RMSProp, and 2 for AdaDelta
+and Adam (what Caffe's ``.solverstate`` holds).  ``reserve`` covers the CUDA context,
+cuDNN workspaces and allocator slack (512 MiB on a GPU, 0 when a plain number is given).
+Only ``safety`` (0.9) of the free memory is planned for.
+
+Caffe's ``iter_size``: each iteration runs ``iter_size`` batches and averages their
+gradients, so ``batch_size * iter_size`` images make one update — the *effective batch*.
+The advice picks the largest batch that fits and divides the effective batch, so the
+update is the same as on the bigger GPU (up to BatchNorm statistics, which see the smaller batch).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from tunewiz.recipe.layers import RecipeError
+
+MiB = 1 << 20
+GPU_RESERVE = 512 * MiB
+SAFETY = 0.9
+HISTORY = {"SGD": 1, "Nesterov": 1, "AdaGrad": 1, "RMSProp": 1, "AdaDelta": 2, "Adam": 2}
+
+
+@dataclass
+class MemoryModel:
+    """Counts from shape inference (values, not bytes)."""
+
+    params: int
+    activations_per_image: int
+    history: int = 1
+    reserve: int = GPU_RESERVE
+
+    @property
+    def fixed_bytes(self) -> int:
+        return 4 * self.params * (2 + self.history) + self.reserve
+
+    @property
+    def per_image_bytes(self) -> int:
+        return 4 * self.activations_per_image * 2
+
+    def need(self, batch: int) -> int:
+        return self.fixed_bytes + batch * self.per_image_bytes
+
+    def lines(self) -> list[str]:
+        return [f"parameters: {self.params:,} values × (weights + gradients + {self.history} history) "
+                f"= {_h(4 * self.params * (2 + self.history))}",
+                f"activations: {self.activations_per_image:,} values per image × 2 (data + gradient) "
+                f"= {_h(self.per_image_bytes)} per image",
+                f"reserve (CUDA context, workspaces): {_h(self.reserve)}"]
+
+
+@dataclass
+class BatchAdvice:
+    """A proposed batch_size / iter_size and how it was reached."""
+
+    batch_size: int
+    iter_size: int
+    effective: int
+    changed: bool
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if not self.changed:
+            return f"batch_size {self.batch_size} fits; keep it"
+        return (f"batch_size {self.batch_size} × iter_size {self.iter_size} = effective batch {self.effective}")
+
+
+def parse_memory(text: str) -> int:
+    """'8G', '8GiB', '7.5 GB', '512M', '2048MiB' or a plain byte count -> bytes (binary units)."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", str(text))
+    if not m:
+        raise RecipeError(f"--gpu-memory {text!r}: give a size like 8G, 11GiB or 6000M")
+    unit = {"": 1, "k": 1 << 10, "m": MiB, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    value = float(m.group(1)) * unit
+    if value <= 0:
+        raise RecipeError(f"--gpu-memory {text!r}: the size must be > 0")
+    return int(value)
+
+
+def _h(n: float) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", MiB), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def _split(effective: int, limit: int) -> tuple[int, int]:
+    """Largest divisor b of ``effective`` with b <= limit -> (b, effective // b); else (limit, ceil)."""
+    best = max(d for d in range(1, min(limit, effective) + 1) if effective % d == 0)
+    if best * 2 > limit or best == effective:
+        return best, effective // best
+    return limit, math.ceil(effective / limit)
+
+
+def advise(model: MemoryModel, free_bytes: int, batch_size: int, iter_size: int = 1) -> BatchAdvice:
+    """The largest batch that fits ``free_bytes`` (see the module docstring)."""
+    effective = batch_size * max(iter_size, 1)
+    budget = free_bytes * SAFETY
+    lines = model.lines() + [f"free memory {_h(free_bytes)}, planned {_h(budget)} ({SAFETY:.0%})"]
+    fit = int((budget - model.fixed_bytes) // model.per_image_bytes) if model.per_image_bytes else effective
+    if fit < 1:
+        raise RecipeError(f"even one image does not fit in {_h(free_bytes)}: the net needs "
+                          f"{_h(model.need(1))} at batch_size 1; use a bigger GPU or train on the CPU")
+    lines.append(f"batch_size {batch_size} needs {_h(model.need(batch_size))}; at most {fit} images fit")
+    if fit >= batch_size:
+        return BatchAdvice(batch_size, iter_size, effective, False, lines)
+    b, k = _split(effective, fit)
+    lines.append(f"proposed batch_size {b} needs {_h(model.need(b))}; iter_size {k} keeps the effective "
+                 f"batch at {b * k}" + ("" if b * k == effective else f" (was {effective}: no divisor fits)"))
+    return BatchAdvice(b, k, b * k, True, lines)
+
+
+def suggest_after_oom(batch_size: int, iter_size: int = 1) -> BatchAdvice:
+    """The next try after an out-of-memory: at most half the batch, same effective batch."""
+    effective = batch_size * max(iter_size, 1)
+    if batch_size <= 1:
+        raise RecipeError("out of memory at batch_size 1: the net itself does not fit; use a GPU with more "
+                          "memory, a smaller input size, or train on the CPU")
+    b, k = _split(effective, batch_size // 2)
+    line = (f"out of memory at batch_size {batch_size} (iter_size {iter_size}): try batch_size {b} with "
+            f"iter_size {k} (effective batch {b * k})")
+    return BatchAdvice(b, k, b * k, True, [line])
+
+
+def memory_model(net_param, solver_type: str = "SGD", reserve: int = GPU_RESERVE) -> MemoryModel:
+    """Counts for the TRAIN net from shape inference (``tunewiz.engine``; builds on 'meta')."""
+    params, per_image = _count(net_param)
+    return MemoryModel(params, per_image, HISTORY.get(solver_type or "SGD", 1), reserve)
+
+
+def _count(net_param) -> tuple[int, int]:
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine.net import Net
+
+    net = Net(net_param, caffe_pb2.TRAIN, device="meta")
+    params = sum(info.param.numel() for info in net.learnable_params())
+    per_image = 0
+    for name, shape in net.blob_shapes.items():
+        if shape and shape[0] > 0:
+            per_image += math.prod(shape[1:]) if len(shape) > 1 else 1
+    return params, per_image
