@@ -1,0 +1,108 @@
+"""tunewiz upgrade-net-text / upgrade-net-binary / upgrade-solver-text."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tunewiz.caffe import caffe_pb2, prototxt
+from tunewiz.cli import main
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "upgrade"
+
+
+def test_net_text_upgrade_prints_caffes_notes_and_writes(tmp_path, capsys):
+    out = tmp_path / "deploy.prototxt"
+    assert main(["upgrade-net-text", str(FIX / "lenet_v1_deploy.prototxt"), str(out)]) == 0
+    assert prototxt.read_net_text(out) == prototxt.read_net_text(FIX / "lenet_v1_deploy.upgraded.prototxt")
+    captured = capsys.readouterr()
+    assert "warning: Note that future Caffe releases will only support input layers and not input fields." in captured.err
+    assert "Successfully upgraded file specified using deprecated V1LayerParameter" in captured.err
+    assert f"Wrote upgraded NetParameter text proto to {out}" in captured.out
+
+
+def test_net_binary_upgrade_is_byte_identical_to_caffes(tmp_path, capsys):
+    out = tmp_path / "up.caffemodel"
+    assert main(["upgrade-net-binary", str(FIX / "lenet_v1.caffemodel"), str(out)]) == 0
+    assert out.read_bytes() == (FIX / "lenet_v1.upgraded.caffemodel").read_bytes()
+    assert "Wrote upgraded NetParameter binary proto" in capsys.readouterr().out
+
+
+def test_solver_upgrade_and_both_fields_fatal(tmp_path, capsys):
+    out = tmp_path / "solver.prototxt"
+    assert main(["upgrade-solver-text", str(FIX / "solver_v1.prototxt"), str(out)]) == 0
+    assert prototxt.read_solver_text(out) == prototxt.read_solver_text(FIX / "solver_v1.upgraded.prototxt")
+    capsys.readouterr()
+    bad_out = tmp_path / "both.prototxt"
+    assert main(["upgrade-solver-text", str(FIX / "solver_both.prototxt"), str(bad_out)]) != 0
+    err = capsys.readouterr().err
+    assert "cannot be both specified in solver proto text" in err and "Traceback" not in err
+    assert not bad_out.exists()
+
+
+def test_existing_output_is_kept_unless_force(tmp_path, capsys):
+    out = tmp_path / "out.prototxt"
+    out.write_text("precious\n")
+    assert main(["upgrade-net-text", str(FIX / "lenet_v1_deploy.prototxt"), str(out)]) != 0
+    assert out.read_text() == "precious\n"
+    assert "--force" in capsys.readouterr().err
+    assert main(["upgrade-net-text", "--force", str(FIX / "lenet_v1_deploy.prototxt"), str(out)]) == 0
+    assert prototxt.read_net_text(out).layer[0].type == "Input"
+
+
+def test_already_current_file_is_reported_and_copied(tmp_path, capsys):
+    out = tmp_path / "same.prototxt"
+    src = FIX / "lenet_v1_deploy.upgraded.prototxt"
+    assert main(["upgrade-net-text", str(src), str(out)]) == 0
+    assert f"File already in latest proto format: {src}" in capsys.readouterr().err
+    assert prototxt.read_net_text(out) == prototxt.read_net_text(src)
+
+
+def _write_bad(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"in_{kind}"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "binary":
+        shutil.copy(FIX / "lenet_v1.caffemodel", path)
+    elif kind == "syntax":
+        path.write_text('name: "x"\nlayers { nam: "a" }\n')
+    elif kind == "mixed":
+        path.write_text('layer { name: "a" type: "ReLU" }\nlayers { name: "b" type: RELU }\n')
+    elif kind == "text":
+        shutil.copy(FIX / "lenet_v1_deploy.prototxt", path)
+    return path
+
+
+@pytest.mark.parametrize("command, kind, needle", [
+    ("upgrade-net-text", "empty", "the file is empty"),
+    ("upgrade-net-text", "binary", "binary file, not a text prototxt"),
+    ("upgrade-net-text", "syntax", ":2:"),
+    ("upgrade-net-text", "mixed", "already specifies 'layer' fields"),
+    ("upgrade-net-text", "missing", "no such file"),
+    ("upgrade-net-binary", "text", "text file"),
+    ("upgrade-net-binary", "empty", "the file is empty"),
+    ("upgrade-solver-text", "binary", "binary file"),
+])
+def test_bad_input_one_message_no_output(tmp_path, capsys, command, kind, needle):
+    src = _write_bad(tmp_path, kind)
+    out = tmp_path / "out"
+    assert main([command, str(src), str(out)]) != 0
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert err.count("tunewiz: error:") == 1
+    assert not out.exists()
+
+
+def test_missing_output_folder_is_an_error(tmp_path, capsys):
+    out = tmp_path / "nowhere" / "x.prototxt"
+    assert main(["upgrade-net-text", str(FIX / "lenet_v1_deploy.prototxt"), str(out)]) != 0
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_v0_net_text_via_cli(tmp_path):
+    out = tmp_path / "v0.prototxt"
+    assert main(["upgrade-net-text", "--quiet", str(FIX / "v0_net.prototxt"), str(out)]) == 0
+    net = prototxt.read_net_text(out)
+    assert net == prototxt.read_net_text(FIX / "v0_net.expected.prototxt")
+    assert isinstance(net, caffe_pb2.NetParameter)
