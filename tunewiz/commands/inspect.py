@@ -1,0 +1,264 @@
+"""``tunewiz inspect FILE… [--json] [--shapes NET.prototxt [--phase TEST]]``.
+
+Tells what each file is (by its content, :mod:`tunewiz.caffe.detect`) and what it
+holds: a net (layers, types, bottoms, tops), a solver (its fields), a caffemodel
+(layers, blob shapes, parameter count), a solverstate (iter, learned_net,
+current_step, history shapes), a binaryproto (shape, per-channel mean).
+
+Extending: :data:`INSPECTORS` maps a detected kind (``"lmdb"``, ``"leveldb"``, …)
+to ``(inspect(path) -> dict, format(dict) -> list[str])``; add an entry with
+:func:`register`.  The dict must be JSON-serializable; ``--json`` prints a list
+with one such dict per FILE (keys ``file``, ``kind``, ``what`` always present).
+``--shapes`` asks ``tunewiz.engine.shapes.describe(net_param, phase)`` (imported
+only then) for the blob shapes of a net.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tunewiz.errors import TunewizError
+
+Inspector = Callable[[Path], dict]
+Formatter = Callable[[dict], list]
+INSPECTORS: dict[str, tuple[Inspector, Formatter]] = {}
+
+
+def register(kind: str, inspector: Inspector, formatter: Formatter | None = None) -> None:
+    """Make ``tunewiz inspect`` handle files that :func:`~tunewiz.caffe.detect.detect` calls ``kind``."""
+    INSPECTORS[kind] = (inspector, formatter or _generic_lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str = "inspect") -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="prototxt, caffemodel, solverstate, binaryproto (or a database folder)")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list, one object per FILE (keys: file, kind, what, ...)")
+    parser.add_argument("--shapes", metavar="NET", help="print the blob shapes of this net prototxt")
+    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TRAIN",
+                        help="phase for --shapes (default TRAIN)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.files and not args.shapes:
+        raise TunewizError("inspect: give at least one FILE (or --shapes NET.prototxt)")
+    reports = [inspect_path(Path(f)) for f in args.files]
+    if args.shapes:
+        reports.append(_shapes(Path(args.shapes), args.phase))
+    if args.json:
+        print(json.dumps(reports, indent=2))
+        return 0
+    for i, report in enumerate(reports):
+        if i:
+            print()
+        formatter = INSPECTORS.get(report["kind"], (None, _generic_lines))[1]
+        print("\n".join(formatter(report)))
+    return 0
+
+
+def inspect_path(path: Path) -> dict:
+    """The report for one file; TunewizError (one line) when it cannot be inspected."""
+    from tunewiz.caffe.detect import detect
+
+    info = detect(path)
+    entry = INSPECTORS.get(info.kind)
+    if entry is None:
+        if info.kind in ("lmdb", "leveldb"):
+            raise TunewizError(f"{path}: this is {info.describe()}; inspecting databases is not available yet")
+        raise TunewizError(f"{path}: cannot inspect: this is {info.describe()}")
+    report = {"file": str(path), "kind": info.kind, "what": info.describe()}
+    report.update(entry[0](path))
+    return report
+
+
+# ----------------------------------------------------------------------------- the kinds
+
+
+def _net(path: Path) -> dict:
+    from tunewiz.caffe import prototxt
+
+    net = prototxt.read_net_text(path)
+    stored = "V1" if len(net.layers) else "V2"
+    try:
+        from tunewiz.caffe.upgrade import upgrade_net_param
+
+        upgrade_net_param(net, str(path))
+    except ImportError:
+        pass
+    layers = [{"name": l.name, "type": l.type, "bottom": list(l.bottom), "top": list(l.top),
+               "phase": _phases(l)} for l in net.layer]
+    if not layers:  # no upgrade available: V1 layers as written
+        from tunewiz.caffe import caffe_pb2
+
+        layers = [{"name": l.name, "type": caffe_pb2.V1LayerParameter.LayerType.Name(l.type), "bottom": list(l.bottom),
+                   "top": list(l.top), "phase": _phases(l)} for l in net.layers]
+    return {"name": net.name, "format": stored, "layers": layers}
+
+
+def _phases(layer) -> str:
+    names = {0: "TRAIN", 1: "TEST"}
+    include = [names.get(r.phase, "?") for r in layer.include if r.HasField("phase")]
+    exclude = [names.get(r.phase, "?") for r in layer.exclude if r.HasField("phase")]
+    if layer.HasField("phase"):
+        return names.get(layer.phase, "?")
+    return "/".join(include) or ("not " + "/".join(exclude) if exclude else "")
+
+
+def _solver(path: Path) -> dict:
+    from tunewiz.caffe import prototxt
+
+    return {"fields": _fields(prototxt.read_solver_text(path))}
+
+
+def _fields(message) -> dict:
+    """The set fields of ``message`` as plain JSON values (enums by name, int64 as numbers)."""
+    out = {}
+    for fd, value in message.ListFields():
+        repeated = getattr(fd, "is_repeated", None)
+        repeated = fd.label == fd.LABEL_REPEATED if repeated is None else repeated  # protobuf < 5.28
+        items = list(value) if repeated else [value]
+        if fd.message_type is not None:
+            items = [_fields(v) for v in items]
+        elif fd.enum_type is not None:
+            items = [fd.enum_type.values_by_number[v].name if v in fd.enum_type.values_by_number else v
+                     for v in items]
+        elif fd.type == fd.TYPE_FLOAT:  # shortest text that reads back as the same float32
+            items = [float(str(np.float32(v))) for v in items]
+        out[fd.name] = items if repeated else items[0]
+    return out
+
+
+def _caffemodel(path: Path) -> dict:
+    from tunewiz.caffe.caffemodel import load_weights
+
+    weights = load_weights(path)
+    layers = [{"name": l.name, "type": l.type, "blobs": [_blob_info(b) for b in l.blobs]} for l in weights.layers]
+    return {"name": weights.net.name, "format": weights.format, "layers": layers, "param_count": weights.param_count}
+
+
+def _blob_info(blob) -> dict:
+    info = {"shape": list(blob.data.shape), "dtype": str(blob.data.dtype)}
+    if blob.legacy is not None:
+        info["legacy"] = list(blob.legacy)
+    return info
+
+
+def _solverstate(path: Path) -> dict:
+    from tunewiz.caffe.solverstate import read_solverstate
+
+    state = read_solverstate(path)
+    return {"iter": state.iter, "learned_net": state.learned_net, "current_step": state.current_step,
+            "learned_net_found": (Path.cwd() / state.learned_net).is_file(),
+            "history": [_blob_info(b) for b in state.history]}
+
+
+def _binaryproto(path: Path) -> dict:
+    from tunewiz.caffe.binaryproto import channel_means, read_blob
+
+    blob = read_blob(path)
+    info = _blob_info(blob)
+    data = blob.data
+    info.update(count=int(data.size), channel_mean=channel_means(blob),
+                min=float(data.min()) if data.size else None, max=float(data.max()) if data.size else None)
+    return info
+
+
+def _blobprotovector(path: Path) -> dict:
+    from tunewiz.caffe.binaryproto import read_blob_vector
+
+    return {"blobs": [_blob_info(b) for b in read_blob_vector(path)]}
+
+
+def _shapes(net_path: Path, phase: str) -> dict:
+    try:
+        shapes = importlib.import_module("tunewiz.engine.shapes")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("tunewiz.engine.shapes", "tunewiz.engine"):
+            raise TunewizError("--shapes is not available in this build yet (needs tunewiz.engine.shapes)") from None
+        raise
+    from tunewiz.caffe.detect import expect
+    from tunewiz.caffe.netio import read_net
+
+    expect(net_path, "net")
+    result = shapes.describe(read_net(net_path), phase)
+    return {"file": str(net_path), "kind": "shapes", "what": f"blob shapes, phase {phase}", "phase": phase,
+            "shapes": result if isinstance(result, (dict, list, str)) else str(result)}
+
+
+# ----------------------------------------------------------------------------- text views
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]).rstrip() for r in rows]
+
+
+def _head(report: dict, *extra: str) -> str:
+    return f"{report['file']}: {report['what']}" + "".join(f", {e}" for e in extra if e)
+
+
+def _net_lines(r: dict) -> list:
+    rows = [["layer", "type", "bottom -> top", "phase"]]
+    rows += [[l["name"], l["type"], f"{', '.join(l['bottom']) or '-'} -> {', '.join(l['top']) or '-'}", l["phase"]]
+             for l in r["layers"]]
+    return [_head(r, f"name '{r['name']}'" if r["name"] else "", f"written as {r['format']}")] + _table(rows)
+
+
+def _caffemodel_lines(r: dict) -> list:
+    rows = [["layer", "type", "blobs"]]
+    for l in r["layers"]:
+        blobs = ", ".join(_dims(b["shape"]) + (f" (legacy {_dims(b['legacy'])})" if "legacy" in b and
+                          b["legacy"] != b["shape"] else "") + (" float64" if b["dtype"] == "float64" else "")
+                          for b in l["blobs"])
+        rows.append([l["name"], l["type"], blobs or "-"])
+    head = _head(r, r["format"], f"{r['param_count']:,} parameters")
+    return [head] + _table(rows)
+
+
+def _solverstate_lines(r: dict) -> list:
+    found = "" if r["learned_net_found"] else " (not found from here; Caffe looks relative to the working directory)"
+    lines = [_head(r), f"  iter: {r['iter']}", f"  learned_net: {r['learned_net']}{found}",
+             f"  current_step: {r['current_step']}", f"  history: {len(r['history'])} blobs"]
+    return lines + [f"    {i}: {_dims(b['shape'])}" for i, b in enumerate(r["history"])]
+
+
+def _binaryproto_lines(r: dict) -> list:
+    legacy = f" (legacy num/channels/height/width {_dims(r['legacy'])})" if "legacy" in r else ""
+    means = ", ".join(f"[{c}] {m:.6g}" for c, m in enumerate(r["channel_mean"]))
+    return [_head(r), f"  shape: {_dims(r['shape'])}{legacy}, {r['dtype']}, {r['count']} values",
+            f"  per-channel mean: {means}", f"  min {r['min']:.6g}, max {r['max']:.6g}" if r["count"] else "  empty"]
+
+
+def _solver_lines(r: dict) -> list:
+    return [_head(r)] + [f"  {k}: {json.dumps(v)}" for k, v in r["fields"].items()]
+
+
+def _generic_lines(r: dict) -> list:
+    lines = [_head(r)]
+    for key, value in r.items():
+        if key in ("file", "kind", "what"):
+            continue
+        if isinstance(value, str) and "\n" in value:
+            lines += [f"  {key}:"] + [f"    {v}" for v in value.splitlines()]
+        else:
+            lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}")
+    return lines
+
+
+register("net", _net, _net_lines)
+register("solver", _solver, _solver_lines)
+register("caffemodel", _caffemodel, _caffemodel_lines)
+register("solverstate", _solverstate, _solverstate_lines)
+register("binaryproto", _binaryproto, _binaryproto_lines)
+register("blobprotovector", _blobprotovector)
