@@ -80,8 +80,9 @@ def _write_bad(tmp_path: Path, kind: str) -> Path:
     ("upgrade-net-text", "syntax", ":2:"),
     ("upgrade-net-text", "mixed", "already specifies 'layer' fields"),
     ("upgrade-net-text", "missing", "no such file"),
-    ("upgrade-net-binary", "text", "text file"),
-    ("upgrade-net-binary", "empty", "the file is empty"),
+    ("upgrade-net-binary", "text", "this is a net prototxt"),
+    ("upgrade-net-binary", "empty", "empty file"),
+    ("upgrade-net-binary", "missing", "no such file"),
     ("upgrade-solver-text", "binary", "binary file"),
 ])
 def test_bad_input_one_message_no_output(tmp_path, capsys, command, kind, needle):
@@ -106,3 +107,21 @@ def test_v0_net_text_via_cli(tmp_path):
     net = prototxt.read_net_text(out)
     assert net == prototxt.read_net_text(FIX / "v0_net.expected.prototxt")
     assert isinstance(net, caffe_pb2.NetParameter)
+
+
+def test_binary_already_current_is_rewritten_unchanged(tmp_path, capsys):
+    src = FIX / "lenet_v1.upgraded.caffemodel"
+    out = tmp_path / "same.caffemodel"
+    assert main(["upgrade-net-binary", str(src), str(out)]) == 0
+    assert f"File already in latest proto format: {src}" in capsys.readouterr().err
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_binary_given_a_solverstate_names_it(tmp_path, capsys):
+    state = caffe_pb2.SolverState(iter=3, learned_net="snap_iter_3.caffemodel")
+    state.history.add().data.extend([0.5] * 4)
+    src = tmp_path / "snap_iter_3.solverstate"
+    src.write_bytes(state.SerializeToString())
+    out = tmp_path / "out.caffemodel"
+    assert main(["upgrade-net-binary", str(src), str(out)]) != 0
+    assert "solverstate" in capsys.readouterr().err and not out.exists()

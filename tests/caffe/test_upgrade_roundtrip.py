@@ -102,8 +102,8 @@ def test_binary_reader_upgrades_and_writer_is_byte_identical(tmp_path):
 
 @pytest.mark.parametrize("content, needle", [
     (b"", "empty"),
-    (b'name: "x"\nlayer { name: "a" }\n', "text file"),
-    ((FIX / "lenet_v1.caffemodel").read_bytes()[:3000], "do not decode"),
+    (b'name: "x"\nlayer { name: "a" }\n', "net prototxt"),
+    ((FIX / "lenet_v1.caffemodel").read_bytes()[:3000], "truncated"),
 ])
 def test_binary_reader_errors(tmp_path, content, needle):
     bad = tmp_path / "bad.caffemodel"

@@ -4,8 +4,8 @@
   then ``UpgradeNetAsNeeded`` (:mod:`tunewiz.caffe.upgrade`).
 * :func:`read_solver` = ``ReadSolverParamsFromTextFileOrDie``: parse, then
   ``UpgradeSolverAsNeeded``.
-* :func:`read_net_binary` = ``ReadNetParamsFromBinaryFileOrDie`` (whole message;
-  for weights use :mod:`tunewiz.caffe.caffemodel`).
+* :func:`read_net_binary` = ``ReadNetParamsFromBinaryFileOrDie`` (the whole
+  message, read with :mod:`tunewiz.caffe.caffemodel`, which is the place for weights).
 
 Caffe's upgrade log lines come back as :class:`~tunewiz.caffe.upgrade.Note` s: pass
 a list as ``notes``, or use the ``load_*`` variants, which also return the
@@ -15,9 +15,6 @@ file was written in V1, so it can be written back that way with ``v1=True``).
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-from google.protobuf.message import DecodeError
 
 from tunewiz.caffe import caffe_pb2, prototxt
 from tunewiz.caffe.downgrade_v1 import downgrade_to_v1
@@ -54,63 +51,19 @@ def read_solver(path: str | os.PathLike, notes: list[Note] | None = None) -> caf
     return solver
 
 
-def parse_net_binary(path: str | os.PathLike) -> caffe_pb2.NetParameter:
-    """A binary NetParameter (caffemodel) as written, not upgraded; clear errors for wrong files."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise FormatError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise FormatError(f"{p}: is a folder, expected a .caffemodel file") from None
-    except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror})") from None
-    if not data:
-        raise FormatError(f"{p}: the file is empty; expected a binary NetParameter (.caffemodel)")
-    if _looks_like_text(data):
-        raise FormatError(f"{p}: this is a text file (a prototxt?), not a binary .caffemodel; "
-                          "for a net prototxt use upgrade-net-text / a text reader")
-    try:
-        net = caffe_pb2.NetParameter.FromString(data)
-    except DecodeError:
-        raise FormatError(_not_a_net(p, data)) from None
-    if len(net.layer) == 0 and len(net.layers) == 0:
-        raise FormatError(f"{p}: holds no layers; this is not a .caffemodel "
-                          "(a .solverstate or .binaryproto mean file?)")
-    return net
-
-
-def _not_a_net(p: Path, data: bytes) -> str:
-    try:
-        state = caffe_pb2.SolverState.FromString(data)
-    except DecodeError:
-        state = None
-    if state is not None and (state.learned_net or len(state.history) > 0):
-        return (f"{p}: this is a .solverstate (a training snapshot), not a .caffemodel; "
-                f"its weights are in '{state.learned_net}'")
-    return (f"{p}: not a binary NetParameter (.caffemodel): the bytes do not decode "
-            "(truncated, or another kind of file)")
-
-
-def _looks_like_text(data: bytes) -> bool:
-    head = data[:4096]
-    if b"\x00" in head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
-
-
 def load_net_binary(path: str | os.PathLike) -> tuple[caffe_pb2.NetParameter, UpgradeReport]:
-    """A binary NetParameter, parsed and upgraded (Caffe's ReadNetParamsFromBinaryFileOrDie)."""
-    net = parse_net_binary(path)
+    """A whole binary NetParameter (blobs included), upgraded as Caffe's
+    ReadNetParamsFromBinaryFileOrDie does.  File checks and messages come from
+    :func:`tunewiz.caffe.caffemodel.read_net_binary`; for weights alone use
+    :func:`tunewiz.caffe.caffemodel.load_weights`, which is faster on big files."""
+    from tunewiz.caffe.caffemodel import read_net_binary as read_stored
+
+    net = read_stored(path).to_message()
     return net, upgrade_net_as_needed(net, str(path))
 
 
 def read_net_binary(path: str | os.PathLike, notes: list[Note] | None = None) -> caffe_pb2.NetParameter:
-    """A binary NetParameter, parsed and upgraded; notes appended to ``notes``."""
+    """A binary NetParameter, parsed and upgraded; Caffe's notes appended to ``notes``."""
     net, report = load_net_binary(path)
     if notes is not None:
         notes.extend(report.notes)
@@ -142,12 +95,7 @@ def write_solver(path: str | os.PathLike, solver: caffe_pb2.SolverParameter, v1:
 
 
 def write_net_binary(path: str | os.PathLike, net: caffe_pb2.NetParameter) -> None:
-    """Write a binary NetParameter atomically (temporary file, then rename)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(net.SerializeToString())
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write a whole binary NetParameter atomically (:func:`tunewiz.caffe.caffemodel.write_caffemodel`)."""
+    from tunewiz.caffe.caffemodel import write_caffemodel
+
+    write_caffemodel(path, net)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tunewiz.caffe import netio
-from tunewiz.caffe.upgrade import Note, UpgradeReport
+from tunewiz.caffe.upgrade import Note, UpgradeReport, upgrade_net_as_needed
 from tunewiz.errors import TunewizError
 
 # command -> (what it reads, Caffe's "Wrote ..." line)
@@ -49,11 +49,23 @@ def _print_notes(notes: list[Note], quiet: bool) -> None:
             print(note, file=sys.stderr)
 
 
+def _load_caffemodel(path: str):
+    """The caffemodel's weights, upgraded by caffemodel.load_weights (blobs as numpy,
+    legacy 4-D dims kept), and Caffe's notes from upgrading its net once more (no blobs)."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.caffemodel import load_weights
+
+    weights = load_weights(path)
+    net = caffe_pb2.NetParameter()
+    net.CopyFrom(weights.stored.net)
+    return weights, upgrade_net_as_needed(net, path)
+
+
 def _upgrade(name: str, path: str) -> tuple[object, UpgradeReport]:
     if name == "upgrade-net-text":
         return netio.load_net(path)
     if name == "upgrade-net-binary":
-        return netio.load_net_binary(path)
+        return _load_caffemodel(path)
     return netio.load_solver(path)
 
 
@@ -61,7 +73,9 @@ def _write(name: str, path: str, message) -> None:
     if name == "upgrade-net-text":
         netio.write_net(path, message)
     elif name == "upgrade-net-binary":
-        netio.write_net_binary(path, message)
+        from tunewiz.caffe.caffemodel import save_weights
+
+        save_weights(path, message)
     else:
         netio.write_solver(path, message)
 
