@@ -178,6 +178,9 @@ class Threshold(_Neuron):
     """``y = x > threshold ? 1 : 0`` (strict).  Forward only: Caffe has no Backward, so the
     top carries no gradient and a backward pass through the net simply stops here."""
 
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        return False  # forward only: Caffe has no Backward for it
+
     def configure(self, shape):
         self.threshold = float(self.param.threshold_param.threshold)
 

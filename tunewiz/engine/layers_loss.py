@@ -114,6 +114,9 @@ class InfogainLoss(_LabelledLoss):
     H (classes x classes) is ``infogain_loss_param.source`` (a binaryproto) or bottom 2 (no
     gradient).  Backward: ``dx_k = (p_k * sum_j H[label, j] - H[label, k]) * loss_weight / normalizer``."""
 
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        return bottom_index == 0  # Caffe cannot back-propagate to the labels or H
+
     def setup(self, bottom_shapes):
         if len(bottom_shapes) not in (2, 3):
             raise self.fail("needs 2 bottoms (scores, labels) and the matrix H as a 3rd bottom or "

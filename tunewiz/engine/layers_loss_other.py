@@ -161,6 +161,9 @@ class Accuracy(Layer):
     (ties count against it); ``accuracy = correct / non-ignored count`` (0 if none).
     Optional 2nd top: per-class accuracy (0 for a class with no samples).  Forward only."""
 
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        return False  # forward only: Caffe has no Backward for it
+
     def setup(self, bottom_shapes):
         p = self.param.accuracy_param
         shape, label_shape = bottom_shapes[0], bottom_shapes[1]

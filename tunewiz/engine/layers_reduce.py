@@ -46,6 +46,9 @@ class ArgMax(Layer):
     (indices, then values); with ``axis``, ``out_max_val`` gives the values only.
     Forward only (Caffe has no Backward)."""
 
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        return False  # forward only: Caffe has no Backward for it
+
     def setup(self, bottom_shapes):
         p = self.param.argmax_param
         shape = bottom_shapes[0]
@@ -91,6 +94,9 @@ class Embed(Layer):
     """``y[..., :] = weight[index, :] (+ bias)``; weight is (input_dim, num_output).
     The index bottom gets no gradient (Caffe cannot back-propagate to it); Backward adds
     ``dy`` into the looked-up weight rows and sums it into the bias."""
+
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        return False  # Caffe cannot back-propagate to the indices
 
     def setup(self, bottom_shapes):
         p = self.param.embed_param
