@@ -119,3 +119,21 @@ def test_binary_reader_names_a_solverstate(tmp_path):
     path.write_bytes(state.SerializeToString())
     with pytest.raises(FormatError, match="solverstate"):
         netio.read_net_binary(path)
+
+
+def test_input_layer_with_non_4d_shapes_goes_back_to_input_shape():
+    net = prototxt.parse_text('layer { name: "input" type: "Input" top: "a" top: "b" '
+                              'input_param { shape { dim: 2 dim: 5 } shape { dim: 2 dim: 1 dim: 3 dim: 3 } } } '
+                              'layer { name: "r" type: "ReLU" bottom: "a" top: "a" }', caffe_pb2.NetParameter())
+    v1 = downgrade_to_v1(net)
+    assert list(v1.input) == ["a", "b"] and len(v1.input_dim) == 0
+    assert [list(s.dim) for s in v1.input_shape] == [[2, 5], [2, 1, 3, 3]]
+    assert upgraded_copy(v1) == net
+
+
+def test_failed_v1_write_leaves_no_file(tmp_path):
+    net = prototxt.parse_text('layer { name: "bn" type: "BatchNorm" }', caffe_pb2.NetParameter())
+    out = tmp_path / "x.prototxt"
+    with pytest.raises(DowngradeError):
+        netio.write_net(out, net, v1=True)
+    assert not out.exists()
