@@ -92,11 +92,34 @@ class Net(nn.Module):
             propagate.append(list(lp.propagate_down) if len(lp.propagate_down) else None)
             self.layers.append(layer)
             self.wirings.append(wiring)
-        force = self.net_param.force_backward
-        netgraph.need_backward(self.wirings, param_needs,
-                               lambda i, j: self.layers[i].allow_force_backward(j), propagate, force)
+        self._backward_flags(param_needs)
         for info in self._infos:
-            info.param.requires_grad_(bool(force or info.lr_mult != 0))
+            info.param.requires_grad_(bool(self.net_param.force_backward or info.lr_mult != 0))
+
+    def _backward_flags(self, param_needs: list[bool]) -> None:
+        """Caffe's backward analysis, run on the net with Split layers inserted."""
+        split_param, origin = netgraph.insert_splits(self.net_param)
+        wirings, needs, propagate = [], [], []
+        for lp, src in zip(split_param.layer, origin):
+            is_loss = src >= 0 and self.layers[src].is_loss
+            wirings.append(netgraph.Wiring(lp.name, lp.type, list(lp.bottom), list(lp.top),
+                                           netgraph.loss_weights(lp, is_loss)))
+            needs.append(param_needs[src] if src >= 0 else False)
+            propagate.append(list(lp.propagate_down) if src >= 0 and len(lp.propagate_down) else None)
+
+        def allow(i: int, j: int) -> bool:
+            return origin[i] < 0 or self.layers[origin[i]].allow_force_backward(j)
+
+        netgraph.need_backward(wirings, needs, allow, propagate, self.net_param.force_backward)
+        self._loss_tops = []
+        for w, src in zip(wirings, origin):
+            if src >= 0:
+                mine = self.wirings[src]
+                mine.need_backward, mine.bottom_need_backward = w.need_backward, w.bottom_need_backward
+                mine.loss_weights = w.loss_weights
+                self._loss_tops += [(t, lw) for t, lw in zip(mine.tops, w.loss_weights) if lw]
+            else:
+                self._loss_tops += [(w.bottoms[0], lw) for lw in w.loss_weights if lw]
 
     def _append_params(self, layer: Layer, owners: dict) -> bool:
         """Caffe's AppendParam for each blob of ``layer``; True if a param needs backward."""
@@ -150,8 +173,6 @@ class Net(nn.Module):
             plan.append((layer, bottoms, w.tops, w.need_backward))
         self._grad_inputs = {b for w in self.wirings
                              for b, need in zip(w.bottoms, w.bottom_need_backward) if need}
-        self._loss_tops = [(top, weight) for w in self.wirings
-                           for top, weight in zip(w.tops, w.loss_weights) if weight != 0]
         return plan
 
     # -- running -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ builder and by shape inspection.  The rules are ``Net::Init``'s:
 * the net outputs are the blobs no later layer consumes, in name order (Caffe keeps them
   in a ``std::set<string>``);
 * ``loss_weight`` is given once per top or not at all; loss layers default to 1 on top 0;
+* Caffe inserts a Split layer for every blob read by several layers (``InsertSplits``); the
+  backward analysis runs on that split net, so a blob's flags combine all its readers;
 * backward needs: a layer needs backward when a bottom blob or one of its params does
   (``lr_mult != 0``); ``propagate_down`` overrides the bottom's flag; walking back from the
   end, layers whose tops reach no loss drop backward; ``force_backward`` then turns every
@@ -132,3 +134,57 @@ def outputs(wirings: list[Wiring]) -> list[str]:
             available.discard(bottom)
         available.update(w.tops)
     return sorted(available)
+
+
+def split_layer_name(layer: str, blob: str, index: int) -> str:
+    return f"{layer}_{blob}_{index}_split"
+
+
+def split_blob_name(layer: str, blob: str, index: int, k: int) -> str:
+    return f"{layer}_{blob}_{index}_split_{k}"
+
+
+def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParameter, list[int]]:
+    """Caffe's InsertSplits; also the index of the source layer for each output layer (-1 = Split)."""
+    last_top: dict[str, tuple[int, int]] = {}
+    source_of: dict[tuple[int, int], tuple[int, int]] = {}
+    count: dict[tuple[int, int], int] = {}
+    loss: dict[tuple[int, int], float] = {}
+    for i, lp in enumerate(net_param.layer):
+        for j, bottom in enumerate(lp.bottom):
+            source_of[(i, j)] = last_top[bottom]
+            count[last_top[bottom]] = count.get(last_top[bottom], 0) + 1
+        for j, top in enumerate(lp.top):
+            last_top[top] = (i, j)
+        for j in range(min(len(lp.loss_weight), len(lp.top))):
+            idx = last_top[lp.top[j]]
+            loss[idx] = lp.loss_weight[j]
+            if loss[idx]:
+                count[idx] = count.get(idx, 0) + 1
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net_param)
+    del out.layer[:]
+    origin: list[int] = []
+    split_used: dict[tuple[int, int], int] = {}
+    for i, lp in enumerate(net_param.layer):
+        layer = out.layer.add()
+        layer.CopyFrom(lp)
+        origin.append(i)
+        for j, bottom in enumerate(lp.bottom):
+            idx = source_of[(i, j)]
+            if count.get(idx, 0) > 1:
+                k = split_used.get(idx, 0)
+                split_used[idx] = k + 1
+                layer.bottom[j] = split_blob_name(net_param.layer[idx[0]].name, bottom, idx[1], k)
+        for j, top in enumerate(lp.top):
+            n = count.get((i, j), 0)
+            if n > 1:
+                weight = loss.get((i, j), 0.0)
+                split = out.layer.add(name=split_layer_name(lp.name, top, j), type="Split", bottom=[top])
+                split.top.extend(split_blob_name(lp.name, top, j, k) for k in range(n))
+                if weight:
+                    split.loss_weight.append(weight)
+                    layer.ClearField("loss_weight")
+                    split_used[(i, j)] = split_used.get((i, j), 0) + 1
+                origin.append(-1)
+    return out, origin

@@ -82,7 +82,9 @@ def copy_trained_layers(net, caffemodel_paths) -> TransferReport:
                 if source.name not in report.ignored:
                     report.ignored.append(source.name)
                 continue
-            copied[source.name] = copy_layer(target, source.name, source.blobs, path)
+            shapes = copy_layer(target, source.name, source.blobs, path)
+            if shapes:
+                copied[source.name] = shapes
     for layer in net.layers:
         if len(layer.blobs) and layer.name not in copied:
             report.new.append(layer.name)
@@ -117,63 +119,10 @@ def copy_layer(target, name: str, blobs, path="") -> list[tuple[int, ...]]:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def split_layer_name(layer: str, blob: str, index: int) -> str:
-    return f"{layer}_{blob}_{index}_split"
-
-
-def split_blob_name(layer: str, blob: str, index: int, k: int) -> str:
-    return f"{layer}_{blob}_{index}_split_{k}"
-
-
-def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParameter, list[int]]:
-    """Caffe's InsertSplits; also the index of the source layer for each output layer (-1 = Split)."""
-    last_top: dict[str, tuple[int, int]] = {}
-    source_of: dict[tuple[int, int], tuple[int, int]] = {}
-    count: dict[tuple[int, int], int] = {}
-    loss: dict[tuple[int, int], float] = {}
-    for i, lp in enumerate(net_param.layer):
-        for j, bottom in enumerate(lp.bottom):
-            source_of[(i, j)] = last_top[bottom]
-            count[last_top[bottom]] = count.get(last_top[bottom], 0) + 1
-        for j, top in enumerate(lp.top):
-            last_top[top] = (i, j)
-        for j in range(min(len(lp.loss_weight), len(lp.top))):
-            idx = last_top[lp.top[j]]
-            loss[idx] = lp.loss_weight[j]
-            if loss[idx]:
-                count[idx] = count.get(idx, 0) + 1
-    out = caffe_pb2.NetParameter()
-    out.CopyFrom(net_param)
-    del out.layer[:]
-    origin: list[int] = []
-    split_used: dict[tuple[int, int], int] = {}
-    for i, lp in enumerate(net_param.layer):
-        layer = out.layer.add()
-        layer.CopyFrom(lp)
-        origin.append(i)
-        for j, bottom in enumerate(lp.bottom):
-            idx = source_of[(i, j)]
-            if count.get(idx, 0) > 1:
-                k = split_used.get(idx, 0)
-                split_used[idx] = k + 1
-                layer.bottom[j] = split_blob_name(net_param.layer[idx[0]].name, bottom, idx[1], k)
-        for j, top in enumerate(lp.top):
-            n = count.get((i, j), 0)
-            if n > 1:
-                weight = loss.get((i, j), 0.0)
-                split = out.layer.add(name=split_layer_name(lp.name, top, j), type="Split", bottom=[top])
-                split.top.extend(split_blob_name(lp.name, top, j, k) for k in range(n))
-                if weight:
-                    split.loss_weight.append(weight)
-                    layer.ClearField("loss_weight")
-                    split_used[(i, j)] = split_used.get((i, j), 0) + 1
-                origin.append(-1)
-    return out, origin
-
-
 def net_to_caffemodel(net) -> caffe_pb2.NetParameter:
     """The NetParameter (with blobs) Caffe's ``Net::ToProto`` gives for ``net``."""
     from tunewiz.caffe.blobs import Blob, to_message
+    from tunewiz.engine.netgraph import insert_splits
 
     split_net, origin = insert_splits(net.net_param)
     out = caffe_pb2.NetParameter(name=net.net_param.name)
