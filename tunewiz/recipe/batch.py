@@ -133,17 +133,17 @@ def suggest_after_oom(batch_size: int, iter_size: int = 1) -> BatchAdvice:
     return BatchAdvice(b, k, b * k, True, [line])
 
 
-def memory_model(net_param, solver_type: str = "SGD", reserve: int = GPU_RESERVE) -> MemoryModel:
+def memory_model(net_param, chw: tuple[int, int, int], solver_type: str = "SGD",
+                 reserve: int = GPU_RESERVE) -> MemoryModel:
     """Counts for the TRAIN net from shape inference (``tunewiz.engine``; builds on 'meta')."""
-    params, per_image = _count(net_param)
+    params, per_image = _count(net_param, chw)
     return MemoryModel(params, per_image, HISTORY.get(solver_type or "SGD", 1), reserve)
 
 
-def _count(net_param) -> tuple[int, int]:
-    from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.net import Net
+def _count(net_param, chw) -> tuple[int, int]:
+    from tunewiz.recipe.shape_net import build_meta
 
-    net = Net(net_param, caffe_pb2.TRAIN, device="meta")
+    net = build_meta(net_param, chw)
     params = sum(info.param.numel() for info in net.learnable_params())
     per_image = 0
     for name, shape in net.blob_shapes.items():

@@ -46,11 +46,11 @@ class TransferReport:
         return out
 
 
-def param_shapes(net_param) -> dict[str, list[tuple[int, ...]]]:
-    """Learnable blob shapes per layer of the TRAIN net (built on 'meta': no memory)."""
-    from tunewiz.engine.net import Net
+def param_shapes(net_param, chw: tuple[int, int, int]) -> dict[str, list[tuple[int, ...]]]:
+    """Learnable blob shapes per layer of the TRAIN net (built on 'meta': no memory) for C x H x W images."""
+    from tunewiz.recipe.shape_net import build_meta
 
-    net = Net(net_param, caffe_pb2.TRAIN, device="meta")
+    net = build_meta(net_param, chw)
     shapes: dict[str, list[tuple[int, ...]]] = {}
     for layer in net.layers:
         if len(layer.blobs):
@@ -58,13 +58,11 @@ def param_shapes(net_param) -> dict[str, list[tuple[int, ...]]]:
     return shapes
 
 
-def transfer_report(weights_paths: list[str], net_param,
-                    shapes: dict[str, list[tuple[int, ...]]] | None = None) -> TransferReport:
+def transfer_report(weights_paths: list[str], shapes: dict[str, list[tuple[int, ...]]]) -> TransferReport:
     """What Caffe's CopyTrainedLayersFrom will do with these files for this net."""
     from tunewiz.caffe.blobs import shape_equals
     from tunewiz.caffe.caffemodel import load_weights
 
-    shapes = param_shapes(net_param) if shapes is None else shapes
     report, copied = TransferReport(), set()
     for path in weights_paths:
         weights = load_weights(path)
@@ -78,7 +76,7 @@ def transfer_report(weights_paths: list[str], net_param,
             bad = [i for i, b in enumerate(layer.blobs) if i >= len(target) or not shape_equals(b, target[i])]
             if len(layer.blobs) != len(target) or bad:
                 i = bad[0] if bad else 0
-                src = layer.blobs[i].shape if i < len(layer.blobs) else "none"
+                src = layer.blobs[i].stored_shape if i < len(layer.blobs) else "none"
                 dst = target[i] if i < len(target) else "none"
                 report.mismatch.append(f"'{layer.name}' param {i}: {Path(path).name} has {_s(src)}, the net "
                                        f"needs {_s(dst)} — rename the layer to learn it from scratch")
@@ -172,7 +170,7 @@ def explain_not_a_snapshot(path: str) -> RecipeError:
         "(momentum) and the name of its caffemodel — give the matching <prefix>_iter_N.solverstate.")
 
 
-def check_snapshot(path: str, net_param, solver: caffe_pb2.SolverParameter,
+def check_snapshot(path: str, learnable: list[tuple[int, ...]], solver: caffe_pb2.SolverParameter,
                    files: dict[str, str] | None = None, cwd: str = ".") -> list[str]:
     """Checks before resuming; returns the report lines (raises RecipeError on a problem)."""
     from tunewiz.caffe.detect import detect
@@ -189,19 +187,22 @@ def check_snapshot(path: str, net_param, solver: caffe_pb2.SolverParameter,
         raise RecipeError(f"--snapshot {path}: its weights file {state.learned_net} does not exist relative to "
                           f"the working directory{hint}")
     lines = [f"snapshot at iteration {state.iter}, weights {state.learned_net}"]
-    lines += _check_history(path, state, net_param, solver)
+    lines += _check_history(path, state, learnable, solver)
     lines += _check_unchanged(path, files or {})
     return lines
 
 
-def _check_history(path: str, state, net_param, solver) -> list[str]:
-    from tunewiz.engine.net import Net
+def learnable_shapes(net_param, chw: tuple[int, int, int]) -> list[tuple[int, ...]]:
+    """Shapes of Caffe's learnable_params (shared params once), in order."""
+    from tunewiz.recipe.shape_net import build_meta
 
-    net = Net(net_param, caffe_pb2.TRAIN, device="meta")
-    shapes = [tuple(i.param.shape) for i in net.learnable_params()]
+    return [tuple(i.param.shape) for i in build_meta(net_param, chw).learnable_params()]
+
+
+def _check_history(path: str, state, shapes: list[tuple[int, ...]], solver) -> list[str]:
     per = HISTORY.get(solver.type or "SGD", 1)
     want = shapes * per
-    got = [tuple(b.shape) for b in state.history]
+    got = [tuple(b.data.shape) for b in state.history]
     if len(got) != len(want):
         raise RecipeError(f"--snapshot {path}: it holds {len(got)} history blobs, the net with solver type "
                           f"{solver.type or 'SGD'} needs {len(want)}; the snapshot belongs to another net or "

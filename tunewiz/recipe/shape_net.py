@@ -1,0 +1,46 @@
+"""A TRAIN net for shape inference only: data layers replaced by ``Input`` layers.
+
+The engine builds a net on the ``meta`` device (no memory) from shapes alone; a Data
+layer would open its database to learn the shape, so each Data/ImageData layer of
+the TRAIN phase becomes ``Input`` with shape (batch_size, C, H, W) for ``data`` and
+(batch_size,) for ``label``, where C x H x W is the image size after the crop
+(Caffe's ``DataTransformer::InferBlobShape``: crop_size x crop_size when cropping).
+"""
+from __future__ import annotations
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.recipe.layers import clone
+
+
+def _upgraded(net):
+    from tunewiz.engine.upgrade_hook import upgraded
+
+    return clone(upgraded(net))
+
+
+def input_net(net, chw: tuple[int, int, int]) -> caffe_pb2.NetParameter:
+    """A V2 copy of ``net`` whose data layers are Input layers of the given image size."""
+    out = _upgraded(net)
+    c, h, w = chw
+    for layer in out.layer:
+        if layer.type not in ("Data", "ImageData"):
+            continue
+        batch = layer.data_param.batch_size if layer.type == "Data" else layer.image_data_param.batch_size
+        crop = layer.transform_param.crop_size
+        hh, ww = (crop, crop) if crop else (h, w)
+        tops = list(layer.top)
+        layer.ClearField("data_param")
+        layer.ClearField("image_data_param")
+        layer.ClearField("transform_param")
+        layer.type = "Input"
+        layer.input_param.shape.add().dim.extend([batch, c, hh, ww])
+        if len(tops) > 1:
+            layer.input_param.shape.add().dim.extend([batch])
+    return out
+
+
+def build_meta(net, chw: tuple[int, int, int]):
+    """The engine's Net for TRAIN on the meta device."""
+    from tunewiz.engine.net import Net
+
+    return Net(input_net(net, chw), caffe_pb2.TRAIN, device="meta")
