@@ -168,3 +168,9 @@ def test_out_of_range_labels_are_refused():
     layer = make('name: "l" type: "SoftmaxWithLoss"', [(2, 3), (2,)])
     with pytest.raises(NetError, match="labels must be in"):
         layer(torch.randn(2, 3), torch.tensor([0.0, 3.0]))
+
+
+def test_lrn_across_channels_backward_is_the_true_gradient():
+    layer = make('name: "n" type: "LRN" lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 k: 2 }', [(2, 5, 3, 3)])
+    x = torch.randn(2, 5, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: layer(t)[0], (x,))

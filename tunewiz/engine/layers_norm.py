@@ -11,6 +11,39 @@ from tunewiz.engine.registry import Layer, register
 LRNP = caffe_pb2.LRNParameter
 
 
+def _channel_window_sum(t: torch.Tensor, size: int, pre_pad: int) -> torch.Tensor:
+    """``out[:, c] = sum_{i < size} t[:, c - pre_pad + i]`` with zero padding (Caffe's running sum)."""
+    channels = t.shape[1]
+    padded = F.pad(t, (0, 0, 0, 0, pre_pad, size - 1 - pre_pad))
+    out = padded[:, 0:channels].clone()
+    for i in range(1, size):
+        out += padded[:, i:i + channels]
+    return out
+
+
+class _LRNAcross(torch.autograd.Function):
+    """Caffe's CrossChannelForward/Backward:
+    ``scale = k + alpha/n * sum_window x^2``, ``y = x * scale^-beta``,
+    ``dx = dy * scale^-beta - 2*alpha*beta/n * x * sum_window(dy * y / scale)``."""
+
+    @staticmethod
+    def forward(ctx, x, size, pre_pad, alpha, beta, k):
+        scale = _channel_window_sum(x * x, size, pre_pad).mul_(alpha / size).add_(k)
+        factor = torch.pow(scale, -beta)
+        y = x * factor
+        ctx.save_for_backward(x, y, scale, factor)
+        ctx.args = (size, pre_pad, alpha, beta)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y, scale, factor = ctx.saved_tensors
+        size, pre_pad, alpha, beta = ctx.args
+        ratio = _channel_window_sum(dy * y / scale, size, pre_pad)
+        dx = dy * factor - ratio.mul_(x).mul_(2.0 * alpha * beta / size)
+        return dx, None, None, None, None, None
+
+
 @register("LRN")
 class LRN(Layer):
     """ACROSS_CHANNELS: ``y = x / (k + alpha/n * sum_{n channels around c} x^2) ^ beta`` (centred
@@ -30,15 +63,10 @@ class LRN(Layer):
         return [shape]
 
     def forward(self, x):
-        sq = x * x
         if self.region == LRNP.ACROSS_CHANNELS:
-            avg = F.avg_pool3d(sq.unsqueeze(1), (self.size, 1, 1), stride=1, padding=(self.pre_pad, 0, 0),
-                               count_include_pad=True).squeeze(1)
-            scale = avg * self.alpha + self.k
-        else:
-            avg = F.avg_pool2d(sq, self.size, stride=1, padding=self.pre_pad, count_include_pad=True)
-            scale = avg * self.alpha + 1.0
-        return (x * torch.pow(scale, -self.beta),)
+            return (_LRNAcross.apply(x, self.size, self.pre_pad, self.alpha, self.beta, self.k),)
+        avg = F.avg_pool2d(x * x, self.size, stride=1, padding=self.pre_pad, count_include_pad=True)
+        return (x * torch.pow(avg * self.alpha + 1.0, -self.beta),)
 
 
 @register("BatchNorm")
