@@ -8,6 +8,7 @@ Caffe's signals: SIGINT stops (after a snapshot), SIGHUP snapshots now.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from tunewiz.errors import TunewizError
 from tunewiz.wizard.follow import EVENTS_FILE, load_history
 
 PID_FILE = "train.pid"
+LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 
 
@@ -26,11 +28,24 @@ def train_command(solver: str | os.PathLike, weights=None, snapshot=None) -> lis
     """The ``tunewiz train`` command line for a solver and weights or snapshot."""
     cmd = [sys.executable, "-m", "tunewiz", "train", "--solver", str(Path(solver).resolve())]
     if weights:
-        paths = weights if isinstance(weights, (list, tuple)) else [weights]
-        cmd += ["--weights", ",".join(str(Path(p).resolve()) for p in paths)]
+        cmd += ["--weights", ",".join(str(Path(p).resolve()) for p in _listed(weights))]
     if snapshot:
         cmd += ["--snapshot", str(Path(snapshot).resolve())]
     return cmd
+
+
+def _listed(paths) -> list:
+    if not paths:
+        return []
+    return list(paths) if isinstance(paths, (list, tuple)) else [paths]
+
+
+def read_launch(run_dir) -> dict:
+    """What the wizard started in this run folder (empty when it did not)."""
+    try:
+        return json.loads((Path(run_dir) / LAUNCH_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def start_training(run_dir, solver, weights=None, snapshot=None) -> int:
@@ -40,6 +55,17 @@ def start_training(run_dir, solver, weights=None, snapshot=None) -> int:
     if is_running(run_dir):
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
     cmd = train_command(solver, weights, snapshot)
+    proc = spawn_detached(cmd, run_dir)
+    record = {"command": cmd, "solver": str(Path(solver).resolve()), "pid": proc.pid,
+              "weights": [str(Path(p).resolve()) for p in _listed(weights)],
+              "snapshot": str(Path(snapshot).resolve()) if snapshot else ""}
+    (run_dir / LAUNCH_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return proc.pid
+
+
+def spawn_detached(cmd: list[str], run_dir) -> subprocess.Popen:
+    """Run ``cmd`` in ``run_dir`` in a new session, output to console.log, pid to train.pid."""
+    run_dir = Path(run_dir)
     with open(run_dir / CONSOLE_FILE, "ab") as out:
         proc = subprocess.Popen(
             cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -47,7 +73,7 @@ def start_training(run_dir, solver, weights=None, snapshot=None) -> int:
         )
     (run_dir / PID_FILE).write_text(f"{proc.pid}\n")
     _KEEP[proc.pid] = proc  # reaped by poll() while the wizard lives, by init after
-    return proc.pid
+    return proc
 
 
 _KEEP: dict[int, subprocess.Popen] = {}
@@ -85,7 +111,7 @@ def is_running(run_dir) -> bool:
         return False
     try:  # a recycled pid must not be taken for our trainer
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        return b"train" in cmdline
+        return any(b"train" in part for part in cmdline)
     except OSError:
         return True
 

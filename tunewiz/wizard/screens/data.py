@@ -92,8 +92,10 @@ class DataScreen(StepScreen):
             scan = core.scan_folder(path)
             self.scan = scan
             self._show_scan(scan)
-            core.check_scan(scan)
         except TunewizError as exc:
+            self.scan = None
+            self.query_one("#scan-summary", Static).update("")
+            self.query_one("#histogram").display = False
             self.problem(str(exc))
             return False
         self.state.image_root = str(scan.root)
@@ -137,13 +139,14 @@ class DataScreen(StepScreen):
         self.converting = True
         self.query_one("#cancel", Button).disabled = False
         self.say("Converting... (Cancel stops)")
-        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options),
+        total = self.scan.total if self.scan else 0
+        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options, total),
                         thread=True, exclusive=True, group="convert")
 
-    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions) -> None:
+    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions, total: int) -> None:
         """Runs in a thread: drives the data core and only posts messages."""
         try:
-            gen = core.convert_folder(root, out_dir, options, self.stop_event)
+            gen = core.convert_folder(root, out_dir, options, self.stop_event, total)
             while True:
                 try:
                     p = next(gen)
@@ -154,9 +157,12 @@ class DataScreen(StepScreen):
             if self.stop_event.is_set():
                 self.post_message(WorkFailed("convert", "conversion cancelled; nothing was kept."))
                 return
-            mean_file = out_dir / "mean.binaryproto"
-            core.compute_mean(result.train_db, mean_file, backend=options.backend)
-            self.post_message(ConvertDone(result.summary, str(result.train_db), str(result.val_db),
+            mean_file, summary = out_dir / "mean.binaryproto", result.summary
+            try:
+                core.compute_mean(result.train_db, mean_file, backend=options.backend)
+            except TunewizError as exc:  # the mean is optional (LeNet scales instead)
+                mean_file, summary = "", f"{summary}\nmean not computed: {exc}"
+            self.post_message(ConvertDone(summary, str(result.train_db), str(result.val_db),
                                           str(mean_file), result.skipped, result.val_count))
         except TunewizError as exc:
             self.post_message(WorkFailed("convert", str(exc)))

@@ -7,6 +7,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
+from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
 
@@ -33,6 +34,7 @@ class NetScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.source = None  # the source NetParameter (never edited)
+        self.pending = False
         self.deploy_source = None
 
     def compose_body(self):
@@ -57,7 +59,7 @@ class NetScreen(StepScreen):
             yield Input("", placeholder="e.g. 8G (empty: keep batch)", id="gpu-memory", compact=True)
         yield Static("", id="batch-advice")
         yield Static("What changed (diff of the copy against the source)", classes="section")
-        yield Static("", id="diff")
+        yield Static("", id="diff", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -104,6 +106,8 @@ class NetScreen(StepScreen):
             self.source = None
             self.problem(str(exc))
             return
+        if st.output_layer and st.output_layer != found.name:
+            st.new_name = ""
         st.output_layer = found.name
         name_input = self.query_one("#new-name", Input)
         if not name_input.value:
@@ -120,26 +124,39 @@ class NetScreen(StepScreen):
         self.refresh_plan()
 
     def refresh_plan(self) -> None:
-        """Re-apply the recipe's edits to the source and redraw table, advice and diff."""
+        """Re-apply the recipe's edits to the source (in a worker: shapes need the engine)."""
         if self.source is None:
             return
         st = self.state
         st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
+        memory = self.query_one("#gpu-memory", Input).value.strip()
+        self.pending = True
+        self.say("Applying the edits (shape inference)...")
+        source, deploy = self.source, self.deploy_source
+        self.run_worker(lambda: self._plan_work(source, deploy, memory), thread=True, exclusive=True, group="plan")
+
+    def _plan_work(self, source, deploy, memory: str) -> None:
         try:
-            edit = core.edit_net(self.source, self.deploy_source, st)
-            st.net, st.deploy = edit.net, edit.deploy
-            self._fill_table(core.layer_rows(edit.net))
-            self.query_one("#freeze-report", Static).update("\n".join(edit.notes))
-            advice = core.advise_batch(edit.net, self.query_one("#gpu-memory", Input).value.strip())
-            st.batch_size, st.iter_size = advice.batch_size, advice.iter_size
-            self.query_one("#batch-advice", Static).update(advice.text)
-            if advice.batch_size:
-                st.net = core.set_batch(st.net, advice.batch_size)
-            self.query_one("#diff", Static).update(core.net_diff(st.net_src, st.net))
+            self.post_message(WorkDone("plan", core.edit_net(source, deploy, self.state, memory)))
         except TunewizError as exc:
-            self.problem(str(exc))
-            return
-        self.say(f"Copy ready: {st.output_layer} -> {st.new_name} with {st.num_classes} outputs.")
+            self.post_message(WorkFailed("plan", str(exc)))
+
+    def on_work_done(self, msg: WorkDone) -> None:
+        self.pending = False
+        st, edit = self.state, msg.result
+        st.net, st.deploy = edit.net, edit.deploy
+        st.batch_size, st.iter_size = edit.advice.batch_size, edit.advice.iter_size
+        self._fill_table(edit.rows)
+        self.query_one("#freeze-report", Static).update("\n".join(edit.notes))
+        self.query_one("#batch-advice", Static).update(edit.advice.text)
+        self.query_one("#diff", Static).update(edit.diff or "(no change)")
+        frozen = f"; frozen through {st.freeze_through}" if st.freeze_through else ""
+        self.say(f"Copy ready: {st.output_layer} -> {st.new_name} with {st.num_classes} outputs{frozen}.")
+
+    def on_work_failed(self, msg: WorkFailed) -> None:
+        self.pending = False
+        self.state.net = None
+        self.problem(msg.error)
 
     def _fill_table(self, rows: list[tuple]) -> None:
         table = self.query_one(LayerTable)
@@ -155,6 +172,8 @@ class NetScreen(StepScreen):
             return "no net loaded: type or pick the source train_val.prototxt and press Load."
         if not self.state.num_classes:
             return "the class count is unknown: go back to Data (Esc) and convert your images."
+        if self.pending:
+            return "the edits are still being applied; try again in a moment."
         if self.state.net is None:
             return "the copy could not be made; see the message above."
         return None
