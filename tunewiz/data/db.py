@@ -1,0 +1,196 @@
+"""LMDB and LevelDB databases as Caffe's ``db_lmdb.cpp`` / ``db_leveldb.cpp`` use them.
+
+* Both are key -> value stores walked in byte order of the keys (Caffe's cursor: ``SeekToFirst``,
+  ``Next``, ``valid``).  Values are serialized ``Datum`` messages.
+* ``db::NEW`` refuses an existing path (LMDB: ``mkdir`` must succeed; LevelDB: ``error_if_exists``).
+  LMDB is a directory holding ``data.mdb`` (+ ``lock.mdb``).
+* Writes go through transactions committed by the caller (convert_imageset: every 1000 records);
+  when the LMDB map is full it is doubled and the transaction replayed (Caffe 1.0 does the same).
+* LevelDB needs ``plyvel`` (the ``leveldb`` extra); it is imported only when a LevelDB is used.
+"""
+from __future__ import annotations
+
+import os
+
+from tunewiz.errors import TunewizError
+
+BACKENDS = ("lmdb", "leveldb")
+_INITIAL_MAP = 1 << 26  # 64 MiB, doubled when full
+
+
+class DBError(TunewizError):
+    """A database cannot be opened, created or read."""
+
+
+def _plyvel():
+    try:
+        import plyvel
+    except ImportError:
+        raise DBError("LevelDB support needs the 'plyvel' package: pip install 'tunewiz[leveldb]' "
+                      "(or: pip install plyvel), or use --backend lmdb.") from None
+    return plyvel
+
+
+def detect_backend(path: str) -> str | None:
+    """'lmdb' / 'leveldb' from the files in ``path``, None when it is neither."""
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "data.mdb")):
+            return "lmdb"
+        if os.path.exists(os.path.join(path, "CURRENT")):
+            return "leveldb"
+    elif os.path.isfile(path) and path.endswith(".mdb"):
+        return "lmdb"
+    return None
+
+
+def resolve_backend(path: str, backend: str | None) -> str:
+    """Check ``path`` is a database of ``backend`` (detected when None); return the backend."""
+    if not os.path.exists(path):
+        raise DBError(f"{path}: no such database (check the path; Caffe resolves it against the working directory).")
+    found = detect_backend(path)
+    if found is None:
+        raise DBError(f"{path}: not an LMDB (no data.mdb) or LevelDB (no CURRENT) database.")
+    if backend is not None and backend.lower() != found:
+        raise DBError(f"{path} is a {found.upper()} database but the backend says {backend.upper()}: "
+                      f"set backend: {found.upper()} (or --backend {found}).")
+    return found
+
+
+class Cursor:
+    """Caffe's ``db::Cursor``: ``seek_to_first``, ``next``, ``valid``, ``key``, ``value``, plus ``seek``."""
+
+    def __init__(self, make_iter):
+        self._make_iter = make_iter
+        self.key = self.value = None
+        self.valid = False
+        self.seek_to_first()
+
+    def seek_to_first(self) -> None:
+        self._it = self._make_iter(None)
+        self.next()
+
+    def seek(self, key: bytes) -> None:
+        """Position on the first record whose key is >= ``key``."""
+        self._it = self._make_iter(key)
+        self.next()
+
+    def next(self) -> None:
+        try:
+            self.key, self.value = next(self._it)
+            self.valid = True
+        except StopIteration:
+            self.key = self.value = None
+            self.valid = False
+
+
+class DBReader:
+    """A read-only database; ``cursor()`` walks it in key order, ``len()`` counts the records."""
+
+    def __init__(self, path: str, backend: str | None = None):
+        self.path = path
+        self.backend = resolve_backend(path, backend)
+        if self.backend == "lmdb":
+            import lmdb
+
+            try:
+                self._env = lmdb.open(path, readonly=True, lock=False, readahead=False,
+                                      subdir=os.path.isdir(path), max_readers=512)
+            except lmdb.Error as exc:
+                raise DBError(f"{path}: cannot open LMDB ({exc}).") from None
+            self._txn = self._env.begin(buffers=False)
+        else:
+            plyvel = _plyvel()
+            try:
+                self._db = plyvel.DB(path, create_if_missing=False)
+            except Exception as exc:  # plyvel.Error, IOError (read-only folder: LOCK file)
+                raise DBError(f"{path}: cannot open LevelDB ({exc}); LevelDB needs write access to "
+                              "its folder for its LOCK file.") from None
+
+    def _iter_from(self, key: bytes | None):
+        if self.backend == "lmdb":
+            cur = self._txn.cursor()
+            ok = cur.set_range(key) if key is not None else cur.first()
+            return cur.iternext() if ok else iter(())
+        return self._db.iterator(start=key) if key is not None else self._db.iterator()
+
+    def cursor(self) -> Cursor:
+        return Cursor(self._iter_from)
+
+    def __iter__(self):
+        return self._iter_from(None)
+
+    def __len__(self) -> int:
+        if self.backend == "lmdb":
+            return self._txn.stat()["entries"]
+        return sum(1 for _ in self._db.iterator(include_value=False))
+
+    def close(self) -> None:
+        if self.backend == "lmdb":
+            self._txn.abort()
+            self._env.close()
+        else:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DBWriter:
+    """A NEW database: ``put`` records, ``commit`` them; refuses an existing path."""
+
+    def __init__(self, path: str, backend: str = "lmdb"):
+        backend = backend.lower()
+        if backend not in BACKENDS:
+            raise DBError(f"unknown backend {backend!r}: use lmdb or leveldb.")
+        if os.path.exists(path):
+            raise DBError(f"{path} already exists: choose a new DB_NAME or delete it first "
+                          "(an existing database is never overwritten).")
+        self.path, self.backend = path, backend
+        self._pending: list[tuple[bytes, bytes]] = []
+        if backend == "lmdb":
+            import lmdb
+
+            os.makedirs(path)
+            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, writemap=False,
+                                  map_async=True, sync=True, meminit=False)
+        else:
+            plyvel = _plyvel()
+            self._db = plyvel.DB(path, create_if_missing=True, error_if_exists=True,
+                                 write_buffer_size=64 << 20)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._pending.append((key, value))
+
+    def commit(self) -> None:
+        """Write the pending records in one transaction (LMDB map doubled while full)."""
+        if self.backend == "lmdb":
+            self._commit_lmdb()
+        else:
+            with self._db.write_batch() as batch:
+                for key, value in self._pending:
+                    batch.put(key, value)
+        self._pending = []
+
+    def _commit_lmdb(self) -> None:
+        import lmdb
+
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    cur = txn.cursor()
+                    cur.putmulti(self._pending, append=False)
+                return
+            except lmdb.MapFullError:
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+    def close(self) -> None:
+        if self._pending:
+            self.commit()
+        if self.backend == "lmdb":
+            self._env.sync(True)
+            self._env.close()
+        else:
+            self._db.close()

@@ -1,0 +1,193 @@
+"""Batches for ``Data`` and ``ImageData`` layers, as Caffe's data layers produce them.
+
+``make_feed(layer, phase, seed=, root=)`` -> :class:`Feed` with ``top_shapes``, ``next_batch()``
+(``[data float32 NCHW, label float32 (N,)]``), ``state()``/``restore()`` (exact resume: cursor,
+shuffle order and random state) and ``close()``.
+Records come from :mod:`tunewiz.data.sources` in Caffe's order, every image goes through
+:class:`tunewiz.data.transform.Transformer`.  Random numbers follow Caffe's structure: ``seed``
+seeds an mt19937 standing in for Caffe's global RNG; its successive outputs seed the
+transformer (only when ``mirror`` or a TRAIN ``crop_size`` needs one), the ImageData shuffle and
+``rand_skip`` (Caffe's ``caffe_rng_rand()`` calls, in that order).
+Decoding (encoded records, image files) runs in worker processes that write straight into
+shared batch buffers (``prefetch`` batches ahead, Caffe's ``data_param.prefetch``); raw records
+are transformed in this process with numpy (no per-pixel Python loops).
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from collections import deque
+
+import numpy as np
+
+from tunewiz.data.feed_work import Ctx, load_list, load_record, work
+from tunewiz.data.sources import DBSource, ListSource
+from tunewiz.data.transform import Transformer, mt19937, rng_state, set_rng_state
+from tunewiz.data.workers import WorkerPool, default_workers
+from tunewiz.errors import TunewizError
+
+
+class FeedError(TunewizError):
+    """A data layer's parameters or source cannot be used."""
+
+
+def _resolve(path: str, root: str | None) -> str:
+    return path if os.path.isabs(path) or not root else os.path.join(root, path)
+
+
+def _env_workers() -> int | None:
+    value = os.environ.get("TUNEWIZ_DATA_WORKERS")
+    return int(value) if value else None
+
+
+def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = None,
+              workers: int | None = None) -> "Feed":
+    """The feed of a ``Data`` or ``ImageData`` LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
+    where = f"layer '{layer.name}' ({layer.type})"
+    tp = layer.transform_param
+    caffe_rng = mt19937(seed)
+    needs_rand = tp.mirror or (phase == 0 and tp.crop_size > 0)
+    t_seed = int(caffe_rng.random_raw()) if needs_rand else 0
+    transformer = Transformer(tp, phase, seed=t_seed, root=root, where=where)
+    workers = _env_workers() if workers is None else workers
+    if layer.type == "Data":
+        dp = layer.data_param
+        if dp.batch_size <= 0:
+            raise FeedError(f"{where}: data_param.batch_size must be > 0.")
+        if not dp.source:
+            raise FeedError(f"{where}: data_param.source is empty; name the LMDB/LevelDB to read.")
+        from tunewiz.caffe import caffe_pb2
+
+        backend = caffe_pb2.DataParameter.DB.Name(dp.backend).lower()
+        source = DBSource(_resolve(dp.source, root), backend)
+        return Feed(where, source, ("db", transformer.decode_mode), transformer, dp.batch_size,
+                    len(layer.top), workers, max(1, dp.prefetch))
+    if layer.type == "ImageData":
+        return _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
+    raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data and ImageData have one).")
+
+
+def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers) -> "Feed":
+    """ImageDataLayer: ``path label`` lines (split at the last space), ``root_folder + path``."""
+    from tunewiz.data.listfile import parse_line
+
+    ip = layer.image_data_param
+    if (ip.new_height > 0) != (ip.new_width > 0):
+        raise FeedError(f"{where}: set new_height and new_width together (Caffe: Current implementation "
+                        "requires new_height and new_width to be set at the same time).")
+    if ip.batch_size <= 0:
+        raise FeedError(f"{where}: image_data_param.batch_size must be > 0.")
+    path = _resolve(ip.source, root)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read().splitlines()
+    except OSError as exc:
+        raise FeedError(f"{where}: cannot read the list {ip.source!r} ({exc}); paths are relative to "
+                        "the folder you run from, as in Caffe.") from None
+    lines = [parse_line(t.rstrip("\r"), ip.source, i + 1) for i, t in enumerate(text) if t.strip()]
+    if not lines:
+        raise FeedError(f"{where}: the list {ip.source!r} is empty (Caffe: File is empty).")
+    shuffle_rng = mt19937(int(caffe_rng.random_raw())) if ip.shuffle else None
+    skip = int(caffe_rng.random_raw()) % ip.rand_skip if ip.rand_skip else 0
+    if skip >= len(lines):
+        raise FeedError(f"{where}: rand_skip {ip.rand_skip} skips past the {len(lines)} images (Not enough points to skip).")
+    folder = ip.root_folder
+    if folder and not folder.endswith(("/", os.sep)):
+        folder += "/"
+    config = ("list", _resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color)
+    return Feed(where, ListSource(lines, shuffle_rng, skip), config, transformer, ip.batch_size,
+                len(layer.top), workers, max(1, layer.data_param.prefetch))
+
+
+class Feed:
+    """Batches of one data layer; see the module docstring."""
+
+    def __init__(self, where, source, load_config, transformer: Transformer, batch_size: int,
+                 ntops: int, workers: int | None, prefetch: int):
+        self.where, self.source, self.transformer = where, source, transformer
+        self.batch_size, self.last_keys = batch_size, []
+        first_state = source.state()
+        name, payload = source.next()
+        img, _ = (load_record if load_config[0] == "db" else load_list)(payload, load_config, name, where)
+        source.restore(first_state)
+        self.item_shape = transformer.output_shape(img.shape)
+        self.top_shapes = [(batch_size, *self.item_shape)] + ([(batch_size,)] if ntops > 1 else [])
+        if workers is None:
+            heavy = load_config[0] == "list" or _is_encoded(payload, load_config)
+            workers = min(default_workers(), 4) if heavy else 0
+        self.workers = workers if os.name == "posix" else 0
+        self.depth = prefetch if self.workers else 1
+        item_bytes = int(np.prod(self.item_shape)) * 4
+        self._mem = mmap.mmap(-1, max(1, self.depth * batch_size * item_bytes))
+        bufs = np.frombuffer(self._mem, np.float32).reshape(self.depth, batch_size, *self.item_shape)
+        self.ctx = Ctx(load_config, transformer, bufs, self.item_shape, where)
+        self._pool = WorkerPool(work, self.workers, _set_ctx, (self.ctx,)) if self.workers else None
+        self._pending: deque = deque()
+        self._next_buf = 0
+
+    def _state_now(self) -> dict:
+        return {"source": self.source.state(), "rng": rng_state(self.transformer.bitgen)}
+
+    def _submit(self) -> None:
+        state = self._state_now()
+        buf, self._next_buf = self._next_buf, (self._next_buf + 1) % self.depth
+        tasks = []
+        for slot in range(self.batch_size):
+            name, payload = self.source.next()
+            tasks.append((buf, slot, name, payload, self.transformer.draws()))
+        if self._pool is None:
+            handles = [[work(task, self.ctx) for task in tasks]]
+        else:
+            per = -(-len(tasks) // self.workers)
+            handles = [self._pool.submit(tasks[i:i + per]) for i in range(0, len(tasks), per)]
+        self._pending.append((state, buf, handles, [t[2] for t in tasks]))
+
+    def next_batch(self) -> list[np.ndarray]:
+        """The next batch: ``[data (N,C,H,W) float32, label (N,) float32]`` (data only with one top)."""
+        while len(self._pending) < self.depth:
+            self._submit()
+        _, buf, handles, keys = self._pending.popleft()
+        labels = [label for h in handles for label in (h if isinstance(h, list) else h.get())]
+        data = self.ctx.bufs[buf].copy()
+        self._submit()
+        self.last_keys = keys
+        if len(self.top_shapes) == 1:
+            return [data]
+        return [data, np.asarray(labels, np.float32)]
+
+    def _drain(self) -> None:
+        for _, _, handles, _ in self._pending:
+            for h in handles:
+                if not isinstance(h, list):
+                    h.get()
+        self._pending.clear()
+
+    def state(self) -> dict:
+        """JSON-able position (next record, shuffle order, random state) of the next batch."""
+        return dict(self._pending[0][0]) if self._pending else self._state_now()
+
+    def restore(self, state: dict) -> None:
+        """Continue exactly from a ``state()``."""
+        self._drain()
+        self.source.restore(state["source"])
+        set_rng_state(self.transformer.bitgen, state["rng"])
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self._pending.clear()
+        self.source.close()
+
+
+def _is_encoded(payload, load_config) -> bool:
+    from tunewiz.data.datum import parse_datum
+
+    return bool(parse_datum(payload).encoded)
+
+
+def _set_ctx(ctx: Ctx) -> None:
+    """Worker initializer: the feed's context (inherited through fork)."""
+    import tunewiz.data.feed_work as fw
+
+    fw.CTX = ctx
