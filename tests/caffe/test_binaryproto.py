@@ -54,3 +54,17 @@ def test_mean_with_several_images_is_refused(tmp_path):
     write_blob(tmp_path / "m.binaryproto", np.zeros((2, 3, 4, 4), np.float32))
     with pytest.raises(FormatError, match="num 1"):
         read_mean(tmp_path / "m.binaryproto")
+
+
+REFERENCE = Path(__file__).parents[3] / "shared" / "caffe-reference"
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared/caffe-reference")
+def test_every_reference_binaryproto(tmp_path):
+    paths = sorted(REFERENCE.rglob("*.binaryproto"))
+    assert paths
+    for path in paths:
+        blob = read_blob(path)
+        assert blob.data.size and blob.legacy is not None
+        write_blob(tmp_path / "m.binaryproto", blob)
+        assert (tmp_path / "m.binaryproto").read_bytes() == path.read_bytes(), path

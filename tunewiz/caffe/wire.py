@@ -87,9 +87,9 @@ class Source:
             raise Truncated(f"{n} bytes needed, file ends", pos)
         if self._mem is not None:
             return bytes(self._mem[pos:pos + n])
-        out = os.pread(self._fd, n, pos)
+        out = _pread(self._fd, n, pos)
         while len(out) < n:  # pread may return less on some file systems
-            more = os.pread(self._fd, n - len(out), pos + len(out))
+            more = _pread(self._fd, n - len(out), pos + len(out))
             if not more:
                 raise Truncated("file shrank while reading", pos + len(out))
             out += more
@@ -106,15 +106,33 @@ class Source:
             return
         done = 0
         while done < n:
-            got = os.preadv(self._fd, [target[done:]], pos + done)
+            got = _preadinto(self._fd, target[done:], pos + done)
             if got <= 0:
                 raise Truncated("file shrank while reading", pos + done)
             done += got
 
     def varint(self, pos: int, end: int) -> tuple[int, int]:
         chunk = self.read(pos, min(10, end - pos)) if end > pos else b""
-        value, used = decode_varint(chunk, 0, len(chunk))
+        try:
+            value, used = decode_varint(chunk, 0, len(chunk))
+        except WireError as exc:
+            raise type(exc)(exc.reason, pos + exc.offset) from None
         return value, pos + used
+
+
+def _pread(fd: int, n: int, pos: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, pos)
+    os.lseek(fd, pos, os.SEEK_SET)  # platforms without pread (Windows)
+    return os.read(fd, n)
+
+
+def _preadinto(fd: int, target: memoryview, pos: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [target], pos)
+    data = _pread(fd, min(len(target), 1 << 26), pos)
+    target[: len(data)] = data
+    return len(data)
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,12 @@ def atomic_write(path: str | os.PathLike, parts: Iterable) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
