@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 FLT_MIN = 1.1754943508222875e-38
+FLT_MAX = 3.4028234663852886e+38
 
 
 def caffe_out(size: int, k: int, s: int, p: int, ceil: bool = True) -> int:
@@ -64,12 +65,14 @@ def max_pool(x: torch.Tensor, k, s, p, out, ceil: bool, want_mask: bool):
     xp = _explicit_pad(x, k, s, p, out, float("-inf"))
     top, idx = F.max_pool2d(xp, k, s, 0, return_indices=True)
     top = top[:, :, :out[0], :out[1]]
+    empty = top == float("-inf")  # a window past the image (kernel < stride): Caffe gives -FLT_MAX, mask -1
+    top = top.clamp(min=-FLT_MAX)
     if not want_mask:
         return top, None
     idx = idx[:, :, :out[0], :out[1]]
     wp = xp.shape[3]
     mask = (idx // wp - p[0]) * W + (idx % wp - p[1])
-    return top, mask.to(x.dtype)
+    return top, mask.masked_fill(empty, -1).to(x.dtype)
 
 
 def ave_divisor(hw, k, s, p, out, device) -> torch.Tensor:
