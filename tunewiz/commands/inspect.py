@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.shapes:
         reports.append(_shapes(Path(args.shapes), args.phase))
     if args.json:
-        print(json.dumps(reports, indent=2))
+        print(json.dumps(reports, indent=2, default=_plain))
         return 0
     for i, report in enumerate(reports):
         if i:
@@ -193,6 +193,11 @@ def _shapes(net_path: Path, phase: str) -> dict:
 # ----------------------------------------------------------------------------- text views
 
 
+def _plain(value):
+    """JSON for values an added inspector may return (numpy numbers and arrays, tuples, paths)."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def _dims(shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
 
@@ -252,7 +257,7 @@ def _generic_lines(r: dict) -> list:
         if isinstance(value, str) and "\n" in value:
             lines += [f"  {key}:"] + [f"    {v}" for v in value.splitlines()]
         else:
-            lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}")
+            lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value, default=_plain)}")
     return lines
 
 
@@ -262,3 +267,21 @@ register("caffemodel", _caffemodel, _caffemodel_lines)
 register("solverstate", _solverstate, _solverstate_lines)
 register("binaryproto", _binaryproto, _binaryproto_lines)
 register("blobprotovector", _blobprotovector)
+
+
+# ----------------------------------------------------------------------------- databases (tunewiz.data hook)
+
+def _database(path: Path) -> dict:
+    from tunewiz.data.inspect_db import describe_db
+
+    return describe_db(str(path))
+
+
+def _database_lines(report: dict) -> list:
+    from tunewiz.data.inspect_db import format_db
+
+    return format_db(report)
+
+
+register("lmdb", _database, _database_lines)
+register("leveldb", _database, _database_lines)
