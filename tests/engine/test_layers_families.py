@@ -9,6 +9,7 @@ or 1e-6 absolute.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tunewiz.engine.registry import layer_class
 
 FIX = Path(__file__).parent.parent / "fixtures" / "layers"
 OTHERS = ("conv_", "deconv_", "pool_", "ip_")  # the vision family, tested with its own layers
+DEVICE = os.environ.get("TUNEWIZ_TEST_DEVICE", "cpu")  # "cuda" to run the same checks on a GPU
 CASES = [c["case"] for c in json.loads((FIX / "index.json").read_text()) if not c["case"].startswith(OTHERS)]
 
 
@@ -34,13 +36,13 @@ def build(lp, shapes, phase, z):
     """The layer on 'meta' (shapes only) and on the CPU with Caffe's params loaded."""
     cls = layer_class(lp.type, lp.name)
     meta = cls(lp, shapes, phase=phase, device="meta")
-    layer = cls(lp, shapes, phase=phase, device="cpu")
+    layer = cls(lp, shapes, phase=phase, device=DEVICE)
     assert meta.top_shapes == layer.top_shapes
     for i, blob in enumerate(layer.blobs):
         want = z[f"param/{lp.name}/{i}"]
         assert tuple(blob.shape) == want.shape, f"{lp.name} blob {i}: {tuple(blob.shape)} vs Caffe {want.shape}"
         with torch.no_grad():
-            blob.copy_(torch.from_numpy(want))
+            blob.copy_(torch.from_numpy(want).to(DEVICE))
     return layer
 
 
@@ -49,8 +51,8 @@ def run_case(case: str):
     z = np.load(FIX / f"{case}.npz")
     meta = json.loads(str(z["meta"]))
     phase = caffe_pb2.TRAIN if meta["phase"] == "TRAIN" else caffe_pb2.TEST
-    blobs = {k[3:]: torch.from_numpy(z[k]).requires_grad_() for k in z.files if k.startswith("in/")}
-    layers, loss = [], torch.zeros(())
+    blobs = {k[3:]: torch.from_numpy(z[k]).to(DEVICE).requires_grad_() for k in z.files if k.startswith("in/")}
+    layers, loss = [], torch.zeros((), device=DEVICE)
     for lp in net.layer:
         if lp.type == "Input":
             continue
@@ -90,7 +92,7 @@ def test_case_matches_caffe(case):
             blob.grad = None
     for key in z.files:  # without force_backward Caffe skips layers that feed no loss
         if key.startswith("topdiff/") and meta["force_backward"]:
-            loss = loss + (blobs[key[8:]] * torch.from_numpy(z[key])).sum()
+            loss = loss + (blobs[key[8:]] * torch.from_numpy(z[key]).to(DEVICE)).sum()
     if loss.requires_grad:
         loss.backward()
     for key in z.files:
