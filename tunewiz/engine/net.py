@@ -11,6 +11,7 @@ What it follows from Caffe's ``Net``:
   loss), the scalar to call ``.backward()`` on;
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
   checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
+* precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
 """
@@ -24,6 +25,7 @@ from torch import nn
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine import netgraph
+from tunewiz.engine import precision as precision_mod
 from tunewiz.engine.netstate import filter_net, make_state, phase_value
 from tunewiz.engine.registry import Layer, NetError, layer_class
 
@@ -54,8 +56,11 @@ class Net(nn.Module):
     """A Caffe net for one phase (see the module docstring)."""
 
     def __init__(self, net_param: caffe_pb2.NetParameter, phase=caffe_pb2.TRAIN, *, level: int = 0,
-                 stages: Iterable[str] = (), device="cpu", seed: int | None = None, root=None):
+                 stages: Iterable[str] = (), device="cpu", seed: int | None = None, root=None,
+                 precision: str = "fp32"):
         super().__init__()
+        precision_mod.apply(precision)
+        self.precision = precision
         self.phase = phase_value(phase)
         self.device = torch.device(device)
         self.net_param = prepare(net_param, self.phase, level, stages)
@@ -184,7 +189,10 @@ class Net(nn.Module):
         ``retain_grad`` the gradient of each blob as Caffe keeps its diff (for an in-place
         blob: the diff of its first version) is in ``net.diff_blobs[name].grad`` after backward.
         """
-        inputs = inputs or {}
+        with precision_mod.autocast(self.precision, self.device):
+            return self._forward(inputs or {}, retain_grad)
+
+    def _forward(self, inputs, retain_grad: bool) -> dict[str, torch.Tensor]:
         blobs: dict[str, torch.Tensor] = {}
         self.diff_blobs = {}
         for layer, bottoms, tops, backward in self._plan:

@@ -91,8 +91,14 @@ _FAMILIES = (
 )
 
 
+_loaded = False
+
+
 def _load_families() -> None:
-    """Import every ``tunewiz.engine.layers_*`` module (each registers its layers)."""
+    """Import every ``tunewiz.engine.layers_*`` module once (each registers its layers)."""
+    global _loaded
+    if _loaded:
+        return
     import importlib
     import pkgutil
 
@@ -106,6 +112,7 @@ def _load_families() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+    _loaded = True
 
 
 class Layer(nn.Module):
