@@ -59,12 +59,11 @@ def run(args) -> int:
     plan = build_plan(args, _run_name(args))
     print(plan.render())
     if args.diff:
-        from tunewiz.recipe.diff import unified_diff
+        from tunewiz.recipe.diff import diff_against_source
 
         for name, text in plan.files.items():
-            src = plan.sources.get(name)
-            if src is not None:
-                print(unified_diff(Path(src).read_text(), text, str(src), str(plan.path(name))))
+            if name in plan.sources:
+                print(diff_against_source(plan.sources[name], text, str(plan.path(name))))
     if args.dry_run:
         print("(dry run: nothing written)")
         return 0

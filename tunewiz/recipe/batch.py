@@ -133,7 +133,7 @@ def suggest_after_oom(batch_size: int, iter_size: int = 1) -> BatchAdvice:
     return BatchAdvice(b, k, b * k, True, [line])
 
 
-def memory_model(net_param, chw: tuple[int, int, int], solver_type: str = "SGD",
+def memory_model(net_param, chw: tuple[int, int, int] | None = None, solver_type: str = "SGD",
                  reserve: int = GPU_RESERVE) -> MemoryModel:
     """Counts for the TRAIN net from shape inference (``tunewiz.engine``; builds on 'meta')."""
     params, per_image = _count(net_param, chw)

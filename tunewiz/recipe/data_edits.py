@@ -44,8 +44,8 @@ class DBSummary:
         return max(self.labels) + 1 if self.labels else 0
 
 
-def summarize_db(path: str) -> DBSummary:
-    """Open a Caffe database and count its labels; size of the first image."""
+def summarize_db(path: str, first_only: bool = False) -> DBSummary:
+    """Open a Caffe database and count its labels (only the first record's if asked); size of the first image."""
     from tunewiz.data.datum import datum_array, parse_datum
     from tunewiz.data.db import DBReader
 
@@ -53,7 +53,7 @@ def summarize_db(path: str) -> DBSummary:
         labels: Counter = Counter()
         first = None
         for i, (_, value) in enumerate(db):
-            if i >= SCAN_LIMIT:
+            if i >= (1 if first_only else SCAN_LIMIT):
                 break
             datum = parse_datum(value)
             labels[datum.label] += 1

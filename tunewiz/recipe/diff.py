@@ -17,3 +17,13 @@ def unified_diff(source, copy, source_name: str = "source", copy_name: str = "co
     lines = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                  fromfile=source_name, tofile=copy_name, n=context)
     return "".join(lines)
+
+
+def diff_against_source(source_path, copy_text: str, copy_name: str) -> str:
+    """The diff of a copy against the source FILE, the source re-printed in Caffe's layout first."""
+    from tunewiz.caffe.prototxt import read_text
+    from tunewiz.caffe import caffe_pb2
+
+    name = str(source_path)
+    kind = caffe_pb2.SolverParameter if "solver" in copy_name.rsplit("/", 1)[-1] else caffe_pb2.NetParameter
+    return unified_diff(read_text(source_path, kind()), copy_text, name, copy_name)

@@ -64,7 +64,11 @@ def freeze_through(net: caffe_pb2.NetParameter, through: str,
         elif ref.name in ref_layers and ref.multipliers() != ref_layers[ref.name].multipliers():
             ref.restore_multipliers(ref_layers[ref.name].raw_multipliers())
             changes.append(f"{ref.name}: learning again with the file's multipliers {ref.multipliers()}")
-    plan = FreezePlan(names[cut], frozen, trainable, changes=_unique(changes))
+    learning = set(trainable_layers(net))
+    kept = [n for n in trainable if n not in learning]
+    if kept:
+        changes.append(f"kept frozen as in the file (lr_mult 0): {', '.join(kept)}")
+    plan = FreezePlan(names[cut], frozen, [n for n in trainable if n in learning], changes=_unique(changes))
     if param_counts is not None:
         _count(net, plan, param_counts)
     return plan

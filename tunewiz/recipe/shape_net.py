@@ -18,9 +18,23 @@ def _upgraded(net):
     return clone(upgraded(net))
 
 
-def input_net(net, chw: tuple[int, int, int]) -> caffe_pb2.NetParameter:
+def infer_chw(net) -> tuple[int, int, int] | None:
+    """C x H x W of the first image of the TRAIN data layer's database (None when there is none)."""
+    from tunewiz.recipe.data_edits import data_layers, summarize_db
+
+    ref = next((r for r in data_layers(net) if r.in_phase(caffe_pb2.TRAIN) and r.type == "Data"), None)
+    if ref is None:
+        return None
+    s = summarize_db(ref.msg.data_param.source, first_only=True)
+    return s.channels, s.height, s.width
+
+
+def input_net(net, chw: tuple[int, int, int] | None) -> caffe_pb2.NetParameter:
     """A V2 copy of ``net`` whose data layers are Input layers of the given image size."""
     out = _upgraded(net)
+    chw = chw or infer_chw(net)
+    if chw is None:
+        return out
     c, h, w = chw
     for layer in out.layer:
         if layer.type not in ("Data", "ImageData"):
@@ -39,7 +53,7 @@ def input_net(net, chw: tuple[int, int, int]) -> caffe_pb2.NetParameter:
     return out
 
 
-def build_meta(net, chw: tuple[int, int, int]):
+def build_meta(net, chw: tuple[int, int, int] | None = None):
     """The engine's Net for TRAIN on the meta device."""
     from tunewiz.engine.net import Net
 

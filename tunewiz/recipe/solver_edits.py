@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.errors import TunewizError
 from tunewiz.recipe.layers import RecipeError, clone
 
 
@@ -54,7 +55,10 @@ def edit_solver(src: caffe_pb2.SolverParameter, *, net_path: str, snapshot_prefi
     if solver_mode is not None:
         _set(s, "solver_mode", caffe_pb2.SolverParameter.SolverMode.Value(solver_mode.upper()), plan,
              "where this run trains")
-    plan.schedule = schedule_preview(s)
+    try:
+        plan.schedule = schedule_preview(s)
+    except TunewizError as exc:  # Caffe would stop at the first update: say it now
+        plan.warnings.append(f"learning-rate schedule: {exc}")
     return s, plan
 
 
@@ -75,8 +79,7 @@ def _show(s, name: str, value) -> str:
 
 def _set_net(s, net_path: str, plan: SolverPlan) -> None:
     for old in ("train_net", "test_net", "net_param", "train_net_param", "test_net_param"):
-        field_ = s.DESCRIPTOR.fields_by_name[old]
-        present = len(getattr(s, old)) if field_.label == field_.LABEL_REPEATED else s.HasField(old)
+        present = len(getattr(s, old)) if old.startswith("test_") else s.HasField(old)
         if present:
             s.ClearField(old)
             plan.changes.append(f"{old}: removed (the run uses one train_val file: net)")
@@ -86,13 +89,13 @@ def _set_net(s, net_path: str, plan: SolverPlan) -> None:
 def _divide_lr(s, src, divisor: float, plan: SolverPlan) -> None:
     if divisor <= 0:
         raise RecipeError(f"--lr-divisor must be > 0 (got {divisor:g})")
-    base = src.base_lr
+    base = float(f"{src.base_lr:.7g}")  # the decimal the file says (base_lr is a float32 field)
     if base <= 0:
         raise RecipeError("the solver has no base_lr > 0 to divide; set base_lr in the source solver")
-    s.base_lr = base / divisor
+    s.base_lr = float(f"{base / divisor:.6g}")
     plan.changes.append(f"base_lr: {base:g} -> {s.base_lr:g} (÷{divisor:g}: the copied weights are already "
                         "good; big steps would wreck them)")
-    plan.alternatives = {d: base / d for d in sorted({10, 100, int(divisor)} if divisor == int(divisor) else {10, 100})}
+    plan.alternatives = {d: float(f"{base / d:.6g}") for d in sorted({10, 100, int(divisor)} if divisor == int(divisor) else {10, 100})}
 
 
 def _set_max_iter(s, src, max_iter: int, plan: SolverPlan) -> None:
@@ -131,15 +134,15 @@ def _set_test_iter(s, val_records: int, val_batch: int, plan: SolverPlan) -> Non
 
 
 def schedule_preview(s: caffe_pb2.SolverParameter, points: int = 11) -> list[tuple[int, float]]:
-    """(iter, lr) at evenly spaced iterations plus every step boundary, by Caffe's policy code."""
+    """(iter, lr) at evenly spaced iterations plus both sides of every step, by the engine's policy code."""
     from tunewiz.engine.lr_policy import learning_rate
 
     last = max(s.max_iter - 1, 0)
     its = {round(last * k / (points - 1)) for k in range(points)}
-    if s.lr_policy == "step" and s.stepsize > 0:
-        its |= {b for b in range(s.stepsize, last + 1, s.stepsize)}
+    if s.lr_policy == "step" and s.stepsize > 0 and last // s.stepsize <= 50:
+        its |= {b - d for b in range(s.stepsize, last + 1, s.stepsize) for d in (0, 1)}
     if s.lr_policy == "multistep":
-        its |= {v for v in s.stepvalue if v <= last}
+        its |= {v - d for v in s.stepvalue if 0 < v <= last for d in (0, 1)}
     out, current = [], 0
     for it in sorted(its):
         if s.lr_policy == "multistep":  # multistep walks current_step forward one call at a time

@@ -46,8 +46,9 @@ class TransferReport:
         return out
 
 
-def param_shapes(net_param, chw: tuple[int, int, int]) -> dict[str, list[tuple[int, ...]]]:
-    """Learnable blob shapes per layer of the TRAIN net (built on 'meta': no memory) for C x H x W images."""
+def param_shapes(net_param, chw: tuple[int, int, int] | None = None) -> dict[str, list[tuple[int, ...]]]:
+    """Learnable blob shapes per layer of the TRAIN net (built on 'meta': no memory) for C x H x W images
+    (default: the size of the first image of the TRAIN database)."""
     from tunewiz.recipe.shape_net import build_meta
 
     net = build_meta(net_param, chw)
@@ -58,11 +59,16 @@ def param_shapes(net_param, chw: tuple[int, int, int]) -> dict[str, list[tuple[i
     return shapes
 
 
-def transfer_report(weights_paths: list[str], shapes: dict[str, list[tuple[int, ...]]]) -> TransferReport:
-    """What Caffe's CopyTrainedLayersFrom will do with these files for this net."""
+def transfer_report(weights_paths: list[str], shapes) -> TransferReport:
+    """What Caffe's CopyTrainedLayersFrom will do with these files for this net.
+
+    ``shapes``: {layer: [blob shapes]} (see :func:`param_shapes`) or the NetParameter itself.
+    """
     from tunewiz.caffe.blobs import shape_equals
     from tunewiz.caffe.caffemodel import load_weights
 
+    if isinstance(shapes, caffe_pb2.NetParameter):
+        shapes = param_shapes(shapes)
     report, copied = TransferReport(), set()
     for path in weights_paths:
         weights = load_weights(path)
@@ -170,9 +176,12 @@ def explain_not_a_snapshot(path: str) -> RecipeError:
         "(momentum) and the name of its caffemodel — give the matching <prefix>_iter_N.solverstate.")
 
 
-def check_snapshot(path: str, learnable: list[tuple[int, ...]], solver: caffe_pb2.SolverParameter,
+def check_snapshot(path: str, learnable, solver: caffe_pb2.SolverParameter,
                    files: dict[str, str] | None = None, cwd: str = ".") -> list[str]:
-    """Checks before resuming; returns the report lines (raises RecipeError on a problem)."""
+    """Checks before resuming; returns the report lines (raises RecipeError on a problem).
+
+    ``learnable``: shapes of the net's learnable params in order, or the NetParameter itself.
+    """
     from tunewiz.caffe.detect import detect
     from tunewiz.caffe.solverstate import read_solverstate
 
@@ -187,12 +196,14 @@ def check_snapshot(path: str, learnable: list[tuple[int, ...]], solver: caffe_pb
         raise RecipeError(f"--snapshot {path}: its weights file {state.learned_net} does not exist relative to "
                           f"the working directory{hint}")
     lines = [f"snapshot at iteration {state.iter}, weights {state.learned_net}"]
+    if isinstance(learnable, caffe_pb2.NetParameter):
+        learnable = learnable_shapes(learnable)
     lines += _check_history(path, state, learnable, solver)
     lines += _check_unchanged(path, files or {})
     return lines
 
 
-def learnable_shapes(net_param, chw: tuple[int, int, int]) -> list[tuple[int, ...]]:
+def learnable_shapes(net_param, chw: tuple[int, int, int] | None = None) -> list[tuple[int, ...]]:
     """Shapes of Caffe's learnable_params (shared params once), in order."""
     from tunewiz.recipe.shape_net import build_meta
 

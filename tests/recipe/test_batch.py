@@ -1,0 +1,56 @@
+"""Batch advisor: memory model, largest batch that fits, iter_size keeping the effective batch, OOM follow-up."""
+import pytest
+
+from tunewiz.recipe.batch import MiB, MemoryModel, advise, memory_model, parse_memory, suggest_after_oom
+from tunewiz.recipe.layers import RecipeError
+
+
+@pytest.mark.parametrize("text,value", [("8G", 8 << 30), ("8GiB", 8 << 30), ("512M", 512 * MiB),
+                                        ("1.5g", 3 << 29), ("1000", 1000), ("2048MiB", 2 << 30)])
+def test_parse_memory(text, value):
+    assert parse_memory(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "-1G", "0"])
+def test_parse_memory_bad(text):
+    with pytest.raises(RecipeError):
+        parse_memory(text)
+
+
+def test_lenet_counts_from_shape_inference(net):
+    m = memory_model(net("lenet_train_val.prototxt"), (1, 19, 19))
+    # params: conv1 520, conv2 25050, ip1 20100, ip2 404 (train_val.prototxt of the reference)
+    assert m.params == 520 + 25050 + 20100 + 404
+    # per image: data 361 + label 1 + conv1 4500 + pool1 1280 + conv2 800 + pool2 200 + ip1 100 + ip2 4
+    assert m.activations_per_image == 361 + 1 + 4500 + 1280 + 800 + 200 + 100 + 4
+    assert memory_model(net("lenet_train_val.prototxt"), (1, 19, 19), "Adam").history == 2
+
+
+def test_advise_keeps_effective_batch():
+    m = MemoryModel(params=1_000_000, activations_per_image=1_000_000, reserve=0)  # 8 MB per image
+    free = int((m.fixed_bytes + 100 * m.per_image_bytes) / 0.9) + 1  # exactly 100 images fit
+    a = advise(m, free, batch_size=256)
+    assert (a.batch_size, a.iter_size, a.effective) == (64, 4, 256) and a.changed
+    assert m.need(a.batch_size) <= free * 0.9
+    assert advise(m, free, batch_size=50).changed is False
+
+
+def test_advise_without_a_good_divisor_changes_effective_batch():
+    m = MemoryModel(params=0, activations_per_image=1_000_000, reserve=0)
+    a = advise(m, int(10 * m.per_image_bytes / 0.9) + 1, batch_size=97)  # 97 is prime
+    assert (a.batch_size, a.iter_size) == (10, 10) and "was 97" in a.lines[-1]
+
+
+def test_advise_nothing_fits():
+    m = MemoryModel(params=10**9, activations_per_image=10, reserve=0)
+    with pytest.raises(RecipeError, match="even one image"):
+        advise(m, 1 << 30, 32)
+
+
+def test_oom_follow_up():
+    a = suggest_after_oom(64, 2)
+    assert (a.batch_size, a.iter_size, a.effective) == (32, 4, 128)
+    assert "try batch_size 32 with iter_size 4" in a.lines[0]
+    assert suggest_after_oom(3).batch_size == 1
+    with pytest.raises(RecipeError):
+        suggest_after_oom(1)
