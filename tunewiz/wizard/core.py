@@ -48,6 +48,11 @@ class FolderScan:
     classes: list[tuple[str, int]] = field(default_factory=list)
     sizes: dict[tuple[int, int], int] = field(default_factory=dict)
     sampled: int = 0
+    channels: set = field(default_factory=set)
+
+    @property
+    def all_gray(self) -> bool:
+        return self.channels == {1}
 
     @property
     def total(self) -> int:
@@ -82,6 +87,7 @@ def _sample_sizes(scan: FolderScan, paths) -> None:
             continue
         key = (int(img.shape[1]), int(img.shape[0]))
         scan.sizes[key] = scan.sizes.get(key, 0) + 1
+        scan.channels.add(1 if img.ndim == 2 else int(img.shape[2]))
         scan.sampled += 1
 
 
@@ -156,22 +162,29 @@ def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0)
     return result
 
 
-def compute_mean(db, out_file, backend: str = "lmdb"):
-    """Compute the mean image of ``db`` into ``out_file`` (the data core's compute_image_mean)."""
-    fn = _get("tunewiz.data.mean", "compute_image_mean")
-    return fn(str(db), str(out_file), backend=backend)
+def compute_mean(db, out_file, backend: str = "lmdb", stop=None) -> list[float]:
+    """The data core's mean of ``db`` written to ``out_file``; returns the per-channel means."""
+    mean_mod = importlib.import_module("tunewiz.data.mean")
+    mean, _count, _decoded = mean_mod.compute_mean(str(db), backend, stop)
+    mean_mod.write_mean(mean, str(out_file))
+    return mean_mod.channel_mean_values(mean)
 
 
 # ---------------------------------------------------------------- step 3: net
 def load_net(path):
     from tunewiz.caffe.prototxt import read_net_text
+    from tunewiz.recipe.layers import check_editable
 
-    return read_net_text(Path(path).expanduser())
+    net = read_net_text(Path(path).expanduser())
+    check_editable(net, str(path))
+    return net
 
 
 def find_output_layer(net):
     """The recipe's output layer (name, type, num_output, reason) plus a one-line description."""
-    out = _get("tunewiz.recipe.output_layer", "find_output_layer")(net)
+    from tunewiz.recipe.output_layer import find_output_layer as find
+
+    out = find(net)
     out.description = f"{out.type}, num_output {out.num_output}"
     return out
 
@@ -182,41 +195,59 @@ class NetEdit:
     deploy: object
     notes: list[str]
     rows: list[tuple] = field(default_factory=list)
-    advice: object = None
+    advice: "Advice | None" = None
     diff: str = ""
 
 
+@dataclass
+class Advice:
+    batch_size: int
+    iter_size: int
+    changed: bool
+    text: str
+
+
 def edit_net(source, deploy_source, st, memory: str = "") -> NetEdit:
-    """The recipe's edits on copies of the sources: data layers, classes, freeze, batch; plus views."""
+    """The recipe's edits, in ``build_plan``'s order, on copies: classes, data layers, batch, freeze."""
     from tunewiz.recipe.classes import change_classes
-    from tunewiz.recipe.data_edits import DataPlan, point_data_layers
+    from tunewiz.recipe.data_edits import DataPlan, check_data, point_data_layers, summarize_db
+    from tunewiz.recipe.diff import unified_diff
     from tunewiz.recipe.layers import clone
 
-    net, deploy = clone(source), clone(deploy_source) if deploy_source is not None else None
-    notes: list[str] = []
+    tv, dep = clone(source), clone(deploy_source) if deploy_source is not None else None
+    cp = change_classes(tv, st.num_classes, run=st.run_name, deploy=dep, new_name=st.new_name or None)
+    notes = [cp.output.reason, cp.consequence] + cp.changes + cp.rewired + cp.warnings
+    chw = None
     if st.train_db:
-        data = DataPlan()
-        point_data_layers(net, st.train_db, st.val_db, data, mean_file=st.mean_file or None)
-        notes += data.warnings
-    plan = change_classes(net, st.num_classes, run=st.run_name, deploy=deploy, new_name=st.new_name or None)
-    notes.append(plan.consequence)
-    notes += plan.warnings
-    shapes = _shapes(net)
+        dp, summary = DataPlan(), summarize_db(st.train_db)
+        point_data_layers(tv, st.train_db, st.val_db, dp, mean_for(source, st))
+        check_data(tv, summary, dp, dep)
+        notes += dp.changes + dp.warnings
+        chw = (summary.channels, summary.height, summary.width)
+    edit = NetEdit(tv, dep, notes)
+    edit.advice = advise_batch(tv, chw, memory)
+    if edit.advice.changed:
+        set_batch(tv, edit.advice.batch_size)
     if st.freeze_through:
         from tunewiz.recipe.freeze import freeze_through
 
-        counts = {name: [_prod(s) for s in blobs] for name, blobs in shapes[1].items()} if shapes else None
-        notes.append(freeze_through(net, st.freeze_through, param_counts=counts).summary())
-    edit = NetEdit(net, deploy, notes)
-    edit.advice = advise_batch(net, memory)
-    if edit.advice.changed:
-        set_batch(net, edit.advice.batch_size)
-        shapes = _shapes(net)
-    edit.rows = layer_rows(net, shapes)
-    from tunewiz.recipe.diff import unified_diff
-
-    edit.diff = unified_diff(source, net, Path(st.net_src).name, "train_val.prototxt (copy)")
+        counts = {k: [_prod(s) for s in v] for k, v in _param_shapes(tv, chw).items()} if chw else None
+        fp = freeze_through(tv, st.freeze_through, reference=clone(tv), param_counts=counts)
+        notes += fp.changes + [fp.summary()]
+    edit.rows = layer_rows(tv, chw)
+    edit.diff = unified_diff(source, tv, Path(st.net_src).name, "train_val.prototxt (copy)")
     return edit
+
+
+def mean_for(source, st) -> str | None:
+    """The new mean file, only where the source net subtracted a mean (keep the pretrained preprocessing)."""
+    from tunewiz.recipe.data_edits import data_layers
+
+    for ref in data_layers(source):
+        tp = ref.msg.transform_param
+        if tp.mean_file or len(tp.mean_value):
+            return st.mean_file or None
+    return None
 
 
 def _prod(shape) -> int:
@@ -226,31 +257,28 @@ def _prod(shape) -> int:
     return n
 
 
-def _shapes(net):
-    """(top shapes by layer, param shapes by layer) from the engine on 'meta', or None when it cannot build."""
-    try:
-        from tunewiz.caffe import caffe_pb2
-        from tunewiz.engine.net import Net
+def _param_shapes(net, chw):
+    from tunewiz.recipe.start import param_shapes
 
-        built = Net(net, caffe_pb2.TRAIN, device="meta")
-    except (TunewizError, ImportError, OSError):
-        return None
-    tops = {w.name: [built.blob_shapes[t] for t in w.tops] for w in built.wirings}
-    params = {layer.name: [tuple(b.shape) for b in layer.blobs] for layer in built.layers if len(layer.blobs)}
-    return tops, params
+    return param_shapes(net, chw)
 
 
-def layer_rows(net, shapes=None) -> list[tuple]:
-    """(name, type, top shape, parameters, lr_mult, state) per TRAIN layer."""
+def layer_rows(net, chw=None) -> list[tuple]:
+    """(name, type, top shape, parameters, lr_mult, state) per TRAIN layer (shapes: the engine on 'meta')."""
     from tunewiz.recipe.layers import layers_of
 
-    tops, params = shapes if shapes else ({}, {})
+    tops, params = {}, {}
+    if chw:
+        from tunewiz.recipe.shape_net import build_meta
+
+        built = build_meta(net, chw)
+        tops = {w.name: [built.blob_shapes[t] for t in w.tops] for w in built.wirings}
+        params = {layer.name: [tuple(b.shape) for b in layer.blobs] for layer in built.layers if len(layer.blobs)}
     rows = []
     for ref in layers_of(net, _train()):
         mults = ref.multipliers()
         top = " ".join("x".join(map(str, s)) for s in tops.get(ref.name, [])) or "?"
-        count = sum(_prod(s) for s in params.get(ref.name, [])) if ref.name in params else (
-            "?" if mults else 0)
+        count = sum(_prod(s) for s in params[ref.name]) if ref.name in params else ("?" if mults else 0)
         lr = "/".join(f"{m[0]:g}" for m in mults) or "-"
         state = "-" if not mults else ("FROZEN" if all(m[0] == 0 for m in mults) else "learns")
         rows.append((ref.name, ref.type, top, count, lr, state))
@@ -263,43 +291,35 @@ def _train():
     return caffe_pb2.TRAIN
 
 
-def train_batch(net) -> int:
+def _train_data_params(net) -> list:
     from tunewiz.recipe.data_edits import data_layers
 
-    for ref in data_layers(net):
-        if ref.in_phase(_train()):
-            p = ref.msg.data_param if ref.type == "Data" else ref.msg.image_data_param
-            return int(p.batch_size)
-    return 0
+    return [ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param
+            for ref in data_layers(net) if ref.in_phase(_train())]
+
+
+def train_batch(net) -> int:
+    params = _train_data_params(net)
+    return int(params[0].batch_size) if params else 0
 
 
 def set_batch(net, batch_size: int):
-    from tunewiz.recipe.data_edits import data_layers
-
-    for ref in data_layers(net):
-        if ref.in_phase(_train()):
-            p = ref.msg.data_param if ref.type == "Data" else ref.msg.image_data_param
-            p.batch_size = batch_size
+    for p in _train_data_params(net):
+        p.batch_size = batch_size
     return net
 
 
-@dataclass
-class Advice:
-    batch_size: int
-    iter_size: int
-    changed: bool
-    text: str
-
-
-def advise_batch(net, memory: str) -> Advice:
+def advise_batch(net, chw, memory: str) -> Advice:
     """The recipe's batch advisor for a memory size like '8G' (empty: keep the batch)."""
     batch = train_batch(net)
     if not memory:
         return Advice(batch, 1, False, f"TRAIN batch_size {batch}. Type the GPU's free memory (e.g. 4G) and "
                                        "press Enter for the largest batch that fits.")
+    if not chw:
+        raise TunewizError("the batch advisor needs the image size: convert the data first (step 2).")
     from tunewiz.recipe import batch as advisor
 
-    model = advisor.memory_model(net)
+    model = advisor.memory_model(net, chw)
     advice = advisor.advise(model, advisor.parse_memory(memory), batch, 1)
     return Advice(advice.batch_size, advice.iter_size, advice.changed,
                   "\n".join(advice.lines + [f"=> {advice.summary}"]))
@@ -360,166 +380,3 @@ def lr_points(solver, points: int = 41) -> list[tuple[int, float]]:
     return schedule_preview(solver, points)
 
 
-# ---------------------------------------------------------------- step 5: start
-@dataclass
-class StartCheck:
-    ok: bool
-    lines: list[str] = field(default_factory=list)
-    problem: str = ""
-    weights: list[str] = field(default_factory=list)
-    snapshot: str = ""
-
-
-def check_start(kind: str, path: str, st) -> StartCheck:
-    """The recipe's checks for weights / a model folder / a snapshot, before anything runs."""
-    from tunewiz.recipe import start
-
-    try:
-        if kind == "snapshot":
-            lines = start.check_snapshot(path, st.net, st.solver, files=_existing_copies(st),
-                                         cwd=str(st.run_dir if st.run_dir.is_dir() else Path(path).parent))
-            return StartCheck(True, lines, snapshot=path)
-        lines = []
-        if kind == "model":
-            model = start.read_model_folder(path)
-            lines += list(getattr(model, "lines", []) or [])
-            weights = [str(model.caffemodel)]
-        else:
-            weights = [p.strip() for p in path.split(",") if p.strip()]
-            for w in weights:
-                if not Path(w).is_file():
-                    return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
-        report = start.transfer_report(weights, st.net)
-        lines += report.lines()
-    except TunewizError as exc:
-        return StartCheck(False, [], str(exc))
-    if report.mismatch:
-        return StartCheck(False, lines, "shape mismatch: " + "; ".join(report.mismatch), weights)
-    return StartCheck(True, lines, weights=weights)
-
-
-def _existing_copies(st) -> dict[str, str]:
-    files = {"solver": st.run_dir / SOLVER, "net": st.run_dir / TRAIN_VAL}
-    return {role: str(p) for role, p in files.items() if p.is_file()}
-
-
-def make_plan(st):
-    """The recipe's FinetunePlan for the wizard's choices (written by :func:`start_run`)."""
-    from tunewiz.caffe.prototxt import to_text
-    from tunewiz.recipe.plan import FinetunePlan
-
-    plan = FinetunePlan(out_dir=st.run_dir.resolve())
-    plan.files[TRAIN_VAL] = to_text(st.net)
-    plan.sources[TRAIN_VAL] = Path(st.net_src)
-    if st.deploy is not None:
-        plan.files[DEPLOY] = to_text(st.deploy)
-        plan.sources[DEPLOY] = Path(st.deploy_src)
-    plan.files[SOLVER] = to_text(st.solver)
-    plan.sources[SOLVER] = Path(st.solver_src)
-    return plan
-
-
-def start_run(st, check: StartCheck) -> int:
-    """Write the copies (the recipe's one writing step) and start ``tunewiz train`` detached."""
-    from tunewiz.recipe.run import write_plan
-    from tunewiz.wizard import launch
-
-    plan = make_plan(st)
-    write_plan(plan, overwrite=False)
-    st.written = {name: str(plan.path(name)) for name in plan.files}
-    return launch.start_training(st.run_dir, plan.path(SOLVER), weights=check.weights or None,
-                                 snapshot=check.snapshot or None)
-
-
-# ---------------------------------------------------------------- step 7: done
-def command_lines(st, run_dir) -> str:
-    """The equivalent ``tunewiz finetune …`` and ``caffe train …`` command lines."""
-    import shlex
-
-    from tunewiz.wizard.launch import read_launch
-
-    run_dir = Path(run_dir).resolve()
-    launched = read_launch(run_dir)
-    weights = ",".join(launched.get("weights") or []) or (st.start_path if st.start_kind == "weights" else "")
-    snapshot = launched.get("snapshot") or ""
-    start = f"--snapshot {shlex.quote(snapshot)}" if snapshot else f"--weights {shlex.quote(weights or 'W.caffemodel')}"
-    lines = []
-    if st.net_src and st.solver_src:
-        parts = ["tunewiz finetune", f"--net {shlex.quote(st.net_src)}"]
-        if st.deploy_src:
-            parts.append(f"--deploy {shlex.quote(st.deploy_src)}")
-        parts += [f"--solver {shlex.quote(st.solver_src)}", start]
-        if st.train_db:
-            parts += [f"--train-db {shlex.quote(st.train_db)}", f"--val-db {shlex.quote(st.val_db)}"]
-        if st.new_name:
-            parts.append(f"--rename {st.new_name}")
-        if st.freeze_through:
-            parts.append(f"--freeze-through {st.freeze_through}")
-        if st.batch_size:
-            parts.append(f"--batch-size {st.batch_size}")
-        parts += [f"--lr-divisor {st.lr_divisor:g}"]
-        if st.solver is not None:
-            parts.append(f"--max-iter {st.solver.max_iter}")
-        parts += [f"--out {shlex.quote(str(run_dir))}", "--train"]
-        lines.append(" \\\n    ".join(parts))
-    solver = launched.get("solver") or str(run_dir / SOLVER)
-    lines.append(f"caffe train --solver {shlex.quote(solver)} {start}")
-    lines.append(f"tunewiz train --solver {shlex.quote(solver)} {start}")
-    return "\n".join(lines)
-
-
-def quick_try(st, run_dir, count: int = 8) -> list[str]:
-    """Classify a few validation records with the newest snapshot (the TEST net of the copy)."""
-    import torch
-
-    from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import copy_trained_layers
-    from tunewiz.wizard.follow import load_history
-
-    run_dir = Path(run_dir)
-    models = [p for p in load_history(run_dir).snapshots if str(p).endswith(".caffemodel")]
-    if not models:
-        raise TunewizError(f"no snapshot in {run_dir} yet: the quick try needs a trained .caffemodel.")
-    net_param = load_net(run_dir / TRAIN_VAL)
-    out = find_output_layer(net_param)
-    net = Net(net_param, caffe_pb2.TEST, device="cpu")
-    copy_trained_layers(net, [models[-1]])
-    label_top = _label_top(net_param)
-    with torch.no_grad():
-        blobs = net.forward()
-    net.close()
-    scores = torch.softmax(blobs[_top_of(net_param, out.name)].reshape(blobs[label_top].shape[0], -1), dim=1)
-    names = _class_names(run_dir)
-    lines = []
-    for i in range(min(count, scores.shape[0])):
-        p, k = scores[i].max(dim=0)
-        truth = int(blobs[label_top][i])
-        verdict = "right" if int(k) == truth else "WRONG"
-        lines.append(f"record {i}: true {names.get(truth, truth)}, predicted {names.get(int(k), int(k))} "
-                     f"(p={float(p):.2f}) {verdict}")
-    return [f"with {Path(models[-1]).name}:"] + lines
-
-
-def _label_top(net_param) -> str:
-    from tunewiz.recipe.data_edits import data_layers
-
-    for ref in data_layers(net_param):
-        if len(ref.tops) > 1:
-            return ref.tops[1]
-    return "label"
-
-
-def _top_of(net_param, layer: str) -> str:
-    from tunewiz.recipe.layers import iter_named
-
-    for ref in iter_named(net_param, layer):
-        return ref.tops[0]
-    return layer
-
-
-def _class_names(run_dir: Path) -> dict[int, str]:
-    for p in (run_dir / "data" / "labels.txt", run_dir / "labels.txt"):
-        if p.is_file():
-            return dict(enumerate(p.read_text().split()))
-    return {}

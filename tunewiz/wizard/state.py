@@ -37,10 +37,12 @@ class WizardState:
     freeze_through: str = ""
     batch_size: int = 0
     iter_size: int = 1
+    gpu_memory: str = ""
     # step 4: solver
     solver_src: str = ""
     solver: object = None  # edited SolverParameter
     lr_divisor: float = 10.0
+    solver_overrides: dict = field(default_factory=dict)
     # step 5: start
     start_kind: str = "weights"  # weights | model | snapshot
     start_path: str = ""
@@ -85,5 +87,5 @@ def next_run_name(root: Path, stem: str) -> str:
     name, n = stem, 1
     while (Path(root) / name).exists():
         n += 1
-        name = f"{stem}-{n}"
+        name = f"{stem}_{n}"
     return name

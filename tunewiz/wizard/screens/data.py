@@ -104,6 +104,9 @@ class DataScreen(StepScreen):
 
     def _show_scan(self, scan: core.FolderScan) -> None:
         lines = [f"[b]{len(scan.classes)} classes, {scan.total} images[/b]; sizes: {scan.size_summary()}"]
+        if scan.all_gray and not self.query_one("#gray", Checkbox).value:
+            self.query_one("#gray", Checkbox).value = True
+            lines.append("The images are grey (one channel), so 'gray' is ticked.")
         lines.append("  ".join(f"{name}: {n}" for name, n in scan.classes))
         self.query_one("#scan-summary", Static).update("\n".join(lines))
         plot = self.query_one("#histogram")

@@ -130,6 +130,7 @@ class NetScreen(StepScreen):
         st = self.state
         st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
         memory = self.query_one("#gpu-memory", Input).value.strip()
+        st.gpu_memory = memory
         self.pending = True
         self.say("Applying the edits (shape inference)...")
         source, deploy = self.source, self.deploy_source

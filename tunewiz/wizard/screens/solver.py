@@ -100,7 +100,10 @@ class SolverScreen(StepScreen):
             return
         with self.prevent(Input.Changed):
             for name in recompute:
-                self.query_one(f"#f-{name}", Input).value = _fmt(getattr(proposal, name, 0))
+                value = getattr(proposal, name, 0)
+                if name == "test_iter":
+                    value = value[0] if len(value) else 0
+                self.query_one(f"#f-{name}", Input).value = _fmt(value)
         self.apply_edits()
 
     def _overrides(self) -> dict:
@@ -123,6 +126,7 @@ class SolverScreen(StepScreen):
             self.problem(str(exc))
             return
         self.state.solver = solver
+        self.state.solver_overrides = self._overrides()
         self.query_one("#lr-plot").show_lines(
             [("learning rate", [p[0] for p in points], [p[1] for p in points], "braille")],
             f"lr schedule ({solver.lr_policy or 'fixed'})")

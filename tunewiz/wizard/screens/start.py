@@ -5,7 +5,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard import core
+from tunewiz.wizard import core_run as core
 from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 

@@ -67,12 +67,14 @@ class TrainScreen(StepScreen):
     def _follow(self) -> None:
         """Thread: poll the events file and the log; post what is new."""
         follower = EventFollower(self.run_dir)
-        log = self.run_dir / LOG_FILE
         first = True
         while not self._quit.is_set():
             events = follower.poll()
             running = launch.is_running(self.run_dir)
             if events or first or running != self.running:
+                log = self.run_dir / LOG_FILE
+                if not log.exists():  # the trainer could not start: show what it printed
+                    log = self.run_dir / launch.CONSOLE_FILE
                 self.post_message(TrainEvents(events, tail_lines(log, 6), running))
                 first = False
             self._quit.wait(POLL_S)

@@ -67,8 +67,8 @@ class WelcomeScreen(StepScreen):
             state.use_sample()
             self.app.go_next(self.KEY)
         elif choice == "new":
-            if not name or "/" in name:
-                self.problem("type a run name (letters, digits, - or _), used as the run folder's name.")
+            if not name or not name.replace("_", "").isalnum():
+                self.problem("type a run name (letters, digits or _), used as the run folder's name.")
                 return
             state.sample, state.run_name = False, name
             self.app.go_next(self.KEY)

@@ -1,0 +1,185 @@
+"""The wizard's adapter for the last steps: start checks, writing, launching, results.
+
+Start uses the recipe's own ``build_plan`` (what ``tunewiz finetune`` runs) with options
+made from the wizard's choices, so the wizard and the command write the same files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from tunewiz.errors import TunewizError
+from tunewiz.wizard.core import DEPLOY, SOLVER, TRAIN_VAL, find_output_layer, load_net, mean_for
+
+EXTRA_FIELDS = ("base_lr", "stepsize", "test_iter", "test_interval")
+
+
+@dataclass
+class StartCheck:
+    ok: bool
+    lines: list[str] = field(default_factory=list)
+    problem: str = ""
+    plan: object = None
+
+
+def finetune_options(st, kind: str, path: str) -> SimpleNamespace:
+    """The ``tunewiz finetune`` arguments that match the wizard's choices."""
+    ov = st.solver_overrides
+    return SimpleNamespace(
+        net=st.net_src, deploy=st.deploy_src or None, solver=st.solver_src,
+        weights=path if kind == "weights" else None, model=path if kind == "model" else None,
+        snapshot=path if kind == "snapshot" else None, train_db=st.train_db, val_db=st.val_db, classes=None,
+        output_layer=None, rename=st.new_name or None, keep_lr_mult=False,
+        freeze_through=st.freeze_through or None, batch_size=None, gpu_memory=st.gpu_memory or None,
+        lr_divisor=st.lr_divisor, max_iter=ov.get("max_iter"), snapshot_every=ov.get("snapshot"),
+        mean_file=mean_for(load_net(st.net_src), st), mean_value=None, mode=None, run_name=st.run_name,
+        out=str(st.run_dir.resolve()), overwrite=False, diff=False, dry_run=False, train=False)
+
+
+def check_start(kind: str, path: str, st) -> StartCheck:
+    """Build the whole plan (edits + the transfer report or the snapshot checks); nothing is written."""
+    from tunewiz.recipe.finetune import build_plan
+
+    try:
+        if kind == "weights":
+            for w in (p.strip() for p in path.split(",")):
+                if w and not Path(w).expanduser().is_file():
+                    return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
+        plan = build_plan(finetune_options(st, kind, path), st.run_name)
+        lines = _apply_extra_edits(plan, st.solver_overrides)
+    except TunewizError as exc:
+        return StartCheck(False, [], str(exc))
+    return StartCheck(True, plan.render().splitlines() + lines, plan=plan)
+
+
+def _apply_extra_edits(plan, overrides: dict) -> list[str]:
+    """The solver fields the user edited beyond finetune's options (base_lr, stepsize, test_*)."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.prototxt import parse_text, to_text
+
+    solver = parse_text(plan.files[SOLVER], caffe_pb2.SolverParameter())
+    lines = []
+    for name in EXTRA_FIELDS:
+        if name not in overrides:
+            continue
+        value = overrides[name]
+        if name == "test_iter":
+            if len(solver.test_iter) and solver.test_iter[0] != value:
+                lines.append(f"test_iter: {solver.test_iter[0]} -> {value} (edited in the wizard)")
+                solver.test_iter[0] = value
+        elif f"{getattr(solver, name):g}" != f"{value:g}" and not (name == "stepsize" and not solver.stepsize):
+            lines.append(f"{name}: {getattr(solver, name):g} -> {value:g} (edited in the wizard)")
+            setattr(solver, name, value)
+    plan.files[SOLVER] = to_text(solver)
+    return ["== solver fields edited in the wizard"] + [f"  {line}" for line in lines] if lines else []
+
+
+def start_run(st, check: StartCheck) -> int:
+    """Write the plan's copies (the recipe's one writing step) and start ``tunewiz train`` detached."""
+    from tunewiz.recipe.run import write_plan
+    from tunewiz.wizard import launch
+
+    plan = check.plan
+    write_plan(plan, overwrite=False)
+    st.written = {name: str(plan.path(name)) for name in plan.files}
+    return launch.start_training(st.run_dir, plan.path(SOLVER), weights=plan.weights or None,
+                                 snapshot=plan.snapshot or None)
+
+
+# ---------------------------------------------------------------- step 7: done
+def command_lines(st, run_dir) -> str:
+    """The equivalent ``tunewiz finetune …`` and ``caffe train …`` command lines."""
+    import shlex
+
+    from tunewiz.wizard.launch import read_launch
+
+    run_dir = Path(run_dir).resolve()
+    launched = read_launch(run_dir)
+    weights = ",".join(launched.get("weights") or []) or (st.start_path if st.start_kind == "weights" else "")
+    snapshot = launched.get("snapshot") or ""
+    start = f"--snapshot {shlex.quote(snapshot)}" if snapshot else f"--weights {shlex.quote(weights or 'W.caffemodel')}"
+    lines = []
+    extra = ", ".join(f"{k} {v:g}" for k, v in st.solver_overrides.items() if k in EXTRA_FIELDS)
+    if st.net_src and st.solver_src:
+        parts = ["tunewiz finetune", f"--net {shlex.quote(st.net_src)}"]
+        if st.deploy_src:
+            parts.append(f"--deploy {shlex.quote(st.deploy_src)}")
+        parts += [f"--solver {shlex.quote(st.solver_src)}", start]
+        if st.train_db:
+            parts += [f"--train-db {shlex.quote(st.train_db)}", f"--val-db {shlex.quote(st.val_db)}"]
+        if st.new_name:
+            parts.append(f"--rename {st.new_name}")
+        if st.freeze_through:
+            parts.append(f"--freeze-through {st.freeze_through}")
+        if st.gpu_memory:
+            parts.append(f"--gpu-memory {st.gpu_memory}")
+        parts += [f"--lr-divisor {st.lr_divisor:g}"]
+        for key, flag in (("max_iter", "--max-iter"), ("snapshot", "--snapshot-every")):
+            if key in st.solver_overrides:
+                parts.append(f"{flag} {st.solver_overrides[key]}")
+        parts += [f"--out {shlex.quote(str(run_dir))}", "--train"]
+        lines.append(" \\\n    ".join(parts))
+        if extra:
+            lines.append(f"# then in {SOLVER}: {extra} (edited in the wizard)")
+    solver = launched.get("solver") or str(run_dir / SOLVER)
+    lines.append(f"caffe train --solver {shlex.quote(solver)} {start}")
+    lines.append(f"tunewiz train --solver {shlex.quote(solver)} {start}")
+    return "\n".join(lines)
+
+
+def quick_try(st, run_dir, count: int = 8) -> list[str]:
+    """Classify a few validation records with the newest snapshot (the TEST net of the copy)."""
+    import torch
+
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine.net import Net
+    from tunewiz.engine.weights import copy_trained_layers
+    from tunewiz.wizard.follow import load_history
+
+    run_dir = Path(run_dir)
+    models = [p for p in load_history(run_dir).snapshots if str(p).endswith(".caffemodel")]
+    if not models:
+        raise TunewizError(f"no snapshot in {run_dir} yet: the quick try needs a trained .caffemodel.")
+    net_param = load_net(run_dir / TRAIN_VAL)
+    out = find_output_layer(net_param)
+    net = Net(net_param, caffe_pb2.TEST, device="cpu")
+    copy_trained_layers(net, [models[-1]])
+    label_top = _label_top(net_param)
+    with torch.no_grad():
+        blobs = net.forward()
+    net.close()
+    scores = torch.softmax(blobs[_top_of(net_param, out.name)].reshape(blobs[label_top].shape[0], -1), dim=1)
+    names = _class_names(run_dir)
+    lines = []
+    for i in range(min(count, scores.shape[0])):
+        p, k = scores[i].max(dim=0)
+        truth = int(blobs[label_top][i])
+        verdict = "right" if int(k) == truth else "WRONG"
+        lines.append(f"record {i}: true {names.get(truth, truth)}, predicted {names.get(int(k), int(k))} "
+                     f"(p={float(p):.2f}) {verdict}")
+    return [f"with {Path(models[-1]).name}:"] + lines
+
+
+def _label_top(net_param) -> str:
+    from tunewiz.recipe.data_edits import data_layers
+
+    for ref in data_layers(net_param):
+        if len(ref.tops) > 1:
+            return ref.tops[1]
+    return "label"
+
+
+def _top_of(net_param, layer: str) -> str:
+    from tunewiz.recipe.layers import iter_named
+
+    for ref in iter_named(net_param, layer):
+        return ref.tops[0]
+    return layer
+
+
+def _class_names(run_dir: Path) -> dict[int, str]:
+    for p in (run_dir / "data" / "labels.txt", run_dir / "labels.txt"):
+        if p.is_file():
+            return dict(enumerate(p.read_text().split()))
+    return {}
