@@ -132,3 +132,16 @@ def test_shapes_not_available_yet(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tunewiz.engine.shapes", None)
     assert main(["inspect", "--shapes", str(LENET / "train_val.prototxt")]) != 0
     assert "not available" in capsys.readouterr().err
+
+
+def test_prototxt_typo_is_one_line_with_position_and_hint(tmp_path, capsys):
+    net = tmp_path / "net.prototxt"
+    net.write_text('name: "x"\nlayer {\n  name: "a"\n  tpye: "ReLU"\n}\n')
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text('net: "net.prototxt"\nbase_lr: 0.01\nmax_itr: 10\n')
+    assert main(["inspect", str(net)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{net}:4:3:" in err and "did you mean: type" in err
+    assert main(["inspect", str(solver)]) != 0
+    err = capsys.readouterr().err
+    assert f"{solver}:3:1:" in err and "solver prototxt" in err and "max_iter" in err

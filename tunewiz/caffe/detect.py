@@ -160,10 +160,19 @@ def _text_kind(p: Path, size: int) -> FileKind:
         count = len(net.layer) + len(net.layers)
         if count or net.input:
             return FileKind(p, "net", f"{count} layers" + (", V1 'layers'" if net.layers else ""), size=size)
-    if _parses(text, caffe_pb2.SolverParameter()) is None and text.strip():
+    solver_error = _parses(text, caffe_pb2.SolverParameter())
+    if solver_error is None and text.strip():
         return FileKind(p, "solver", size=size)
-    detail = "empty prototxt" if net_error is None else f"does not parse as a net: {net_error}"
-    return FileKind(p, "text", detail, size=size)
+    if net_error is None:
+        return FileKind(p, "text", "empty prototxt", size=size)
+    # the parse that got further tells which one was meant
+    what, error = max((("net", net_error), ("solver", solver_error)), key=lambda e: _position(e[1]))
+    return FileKind(p, "text", f"does not parse as a {what}: line {error}", size=size)
+
+
+def _position(error: str) -> tuple[int, int]:
+    head = error.split(" : ", 1)[0].split(":")
+    return (int(head[0]), int(head[1])) if len(head) == 2 and all(h.isdigit() for h in head) else (0, 0)
 
 
 def _parses(text: str, message) -> str | None:

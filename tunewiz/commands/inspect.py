@@ -70,10 +70,25 @@ def inspect_path(path: Path) -> dict:
     if entry is None:
         if info.kind in ("lmdb", "leveldb"):
             raise TunewizError(f"{path}: this is {info.describe()}; inspecting databases is not available yet")
+        if info.kind == "text" and "does not parse as a " in info.detail:
+            _raise_parse_error(path, "solver" if "as a solver" in info.detail else "net")
         raise TunewizError(f"{path}: cannot inspect: this is {info.describe()}")
     report = {"file": str(path), "kind": info.kind, "what": info.describe()}
     report.update(entry[0](path))
     return report
+
+
+def _raise_parse_error(path: Path, what: str) -> None:
+    """The prototxt reader's error (file:line:column, reason, hint), on one line."""
+    from tunewiz.caffe import prototxt
+
+    try:
+        (prototxt.read_solver_text if what == "solver" else prototxt.read_net_text)(path)
+    except prototxt.PrototxtError as exc:
+        hint = str(exc).splitlines()[-1].strip() if "\n  " in str(exc) else ""
+        hint = hint if hint and not hint.startswith("^") else ""
+        raise TunewizError(f"{exc.path}:{exc.line}:{exc.column}: {exc.reason} (in a {what} prototxt)"
+                           + (f"; {hint}" if hint else "")) from None
 
 
 # ----------------------------------------------------------------------------- the kinds
