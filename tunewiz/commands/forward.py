@@ -1,0 +1,111 @@
+"""``tunewiz forward``: one forward pass of a net, blobs saved to .npz (pycaffe's ``net.forward()``).
+
+    tunewiz forward --model NET.prototxt [--weights W.caffemodel[,W2.caffemodel]]
+                    --input NAME=FILE.npy ... [--phase TEST] --output OUT.npz [--blobs a,b,...]
+
+Input layers take their arrays from ``--input`` (every Input top needs one); Data/ImageData
+layers read their next batch from their source (paths relative to the working directory, as
+Caffe). The .npz holds the named blobs (default: all) after the pass, float32, keyed by blob
+name; for in-place blobs the value after the last in-place layer, as pycaffe shows them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tunewiz.errors import TunewizError
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> None:
+    parser.add_argument("--model", required=True, metavar="NET.prototxt", help="the net definition")
+    parser.add_argument("--weights", metavar="W.caffemodel", help="weights to copy by layer name "
+                        "(several: a.caffemodel,b.caffemodel, applied in order)")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                        help="array for an Input top (repeat for each input)")
+    parser.add_argument("--phase", default="TEST", type=str.upper, choices=["TRAIN", "TEST"],
+                        help="which phase of the net to build (default TEST)")
+    parser.add_argument("--output", required=True, metavar="OUT.npz", help="where to save the blobs")
+    parser.add_argument("--blobs", default="", metavar="a,b,...", help="blobs to save (default: all)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for fillers of layers without weights")
+
+
+def _inputs(specs: list[str]) -> dict:
+    import numpy as np
+
+    arrays = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise TunewizError(f"--input '{spec}': write it as NAME=FILE.npy (e.g. data=batch.npy)")
+        if not Path(path).is_file():
+            raise TunewizError(f"--input {name}: file '{path}' does not exist")
+        try:
+            arrays[name] = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise TunewizError(f"--input {name}: '{path}' is not a .npy array ({exc})") from None
+    return arrays
+
+
+def _needed_inputs(net) -> list[str]:
+    return [t for layer, w in zip(net.layers, net.wirings) if layer.param.type == "Input" for t in w.tops]
+
+
+def _check_inputs(net, arrays: dict) -> None:
+    needed = _needed_inputs(net)
+    missing = [n for n in needed if n not in arrays]
+    if missing:
+        raise TunewizError(f"the net needs --input for {', '.join(missing)} "
+                           f"(its Input tops: {', '.join(needed)})")
+    extra = [n for n in arrays if n not in needed]
+    if extra:
+        raise TunewizError(f"--input {', '.join(extra)}: the net has no Input top of that name "
+                           f"(its Input tops: {', '.join(needed) or 'none'})")
+    for name in needed:
+        want = net.blob_shapes[name]
+        got = tuple(arrays[name].shape)
+        if len(got) != len(want):
+            raise TunewizError(f"--input {name}: array shape {got} has {len(got)} axes, the net's "
+                               f"Input declares {want}")
+
+
+def _save(path: str, blobs: dict) -> None:
+    import numpy as np
+
+    target = Path(path)
+    if not target.parent.exists():
+        raise TunewizError(f"--output: folder '{target.parent}' does not exist")
+    tmp = target.with_name(f".{target.name}.partial")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **blobs)
+    os.replace(tmp, target)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from tunewiz.caffe.netio import read_net
+    from tunewiz.engine.net import Net
+    from tunewiz.engine.weights import copy_trained_layers
+
+    arrays = _inputs(args.input)
+    net = Net(read_net(args.model), args.phase, seed=args.seed)
+    _check_inputs(net, arrays)
+    if args.weights:
+        report = copy_trained_layers(net, args.weights)
+        print(f"weights: {len(report.copied)} layers copied, {len(report.new)} new "
+              f"({', '.join(report.new) or '-'}), {len(report.ignored)} ignored", file=sys.stderr)
+    elif any(len(layer.blobs) for layer in net.layers):
+        print("weights: none given; layers with params use their fillers", file=sys.stderr)
+    with torch.no_grad():
+        blobs = net.forward({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()})
+    names = [b for b in args.blobs.split(",") if b] or list(blobs)
+    unknown = [b for b in names if b not in blobs]
+    if unknown:
+        raise TunewizError(f"--blobs {', '.join(unknown)}: no such blob; the net has {', '.join(blobs)}")
+    _save(args.output, {b: blobs[b].detach().cpu().numpy() for b in names})
+    net.close()
+    print(f"saved {len(names)} blobs to {args.output}")
+    return 0
