@@ -56,6 +56,34 @@ def resolve_backend(path: str, backend: str | None) -> str:
     return found
 
 
+_OPEN_LMDB: dict[str, list] = {}  # realpath -> [Environment, users]: py-lmdb opens a path once per process
+
+
+def _open_lmdb(path: str):
+    import lmdb
+
+    real = os.path.realpath(path)
+    entry = _OPEN_LMDB.get(real)
+    if entry is None:
+        try:
+            env = lmdb.open(path, readonly=True, lock=False, readahead=False,
+                            subdir=os.path.isdir(path), max_readers=512)
+        except lmdb.Error as exc:
+            raise DBError(f"{path}: cannot open LMDB ({exc}).") from None
+        entry = _OPEN_LMDB[real] = [env, 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def _release_lmdb(env) -> None:
+    for real, entry in list(_OPEN_LMDB.items()):
+        if entry[0] is env:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del _OPEN_LMDB[real]
+                env.close()
+
+
 class Cursor:
     """Caffe's ``db::Cursor``: ``seek_to_first``, ``next``, ``valid``, ``key``, ``value``, plus ``seek``."""
 
@@ -90,13 +118,7 @@ class DBReader:
         self.path = path
         self.backend = resolve_backend(path, backend)
         if self.backend == "lmdb":
-            import lmdb
-
-            try:
-                self._env = lmdb.open(path, readonly=True, lock=False, readahead=False,
-                                      subdir=os.path.isdir(path), max_readers=512)
-            except lmdb.Error as exc:
-                raise DBError(f"{path}: cannot open LMDB ({exc}).") from None
+            self._env = _open_lmdb(path)
             self._txn = self._env.begin(buffers=False)
         else:
             plyvel = _plyvel()
@@ -126,8 +148,10 @@ class DBReader:
 
     def close(self) -> None:
         if self.backend == "lmdb":
-            self._txn.abort()
-            self._env.close()
+            if self._txn is not None:
+                self._txn.abort()
+                self._txn = None
+                _release_lmdb(self._env)
         else:
             self._db.close()
 

@@ -1,0 +1,150 @@
+"""Data/ImageData feeds: Caffe's record order (training traces), transforms, workers, exact resume."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.prototxt import read_net_text
+from tunewiz.data.datum import datum_array, decode_bytes, parse_datum
+from tunewiz.data.db import DBReader
+from tunewiz.data.feed import make_feed
+from tunewiz.errors import TunewizError
+
+
+def _net_data_layer(dh, phase):
+    net = read_net_text(str(dh.FX / "training" / "train_val.prototxt"))
+    return [l for l in net.layer if l.type == "Data" and l.include[0].phase == phase][0]
+
+
+def _records(path):
+    with DBReader(str(path)) as r:
+        return [(k, parse_datum(v)) for k, v in r]
+
+
+def test_train_feed_walks_records_16i_mod_200(dh):
+    """training/README: iteration i uses records 16i ... 16i+15 (mod 200), read from record 0."""
+    records = _records(dh.FX / "training" / "train_lmdb")
+    layer = _net_data_layer(dh, 0)
+    assert layer.data_param.source == "data/train_lmdb"
+    layer.data_param.source = "train_lmdb"  # the fixture's copy, resolved against root
+    feed = make_feed(layer, 0, seed=1701, root=str(dh.FX / "training"))
+    assert feed.top_shapes == [(16, 1, 19, 19), (16,)]
+    for i in range(27):  # > 2 epochs
+        data, label = feed.next_batch()
+        idx = [(16 * i + j) % 200 for j in range(16)]
+        assert feed.last_keys == [records[j][0] for j in idx]
+        expected = np.stack([datum_array(records[j][1]) for j in idx]).astype(np.float32) * np.float32(0.00390625)
+        assert data.dtype == np.float32 and data.tobytes() == expected.tobytes()
+        assert label.dtype == np.float32 and label.tolist() == [records[j][1].label for j in idx]
+    feed.close()
+
+
+def test_test_feed_first_records_equal_caffe_forward_input(dh, tmp_path):
+    layer = _net_data_layer(dh, 1)
+    layer.data_param.source = str(dh.FX / "training" / "test_lmdb")
+    feed = make_feed(layer, 1, seed=1)
+    data, label = feed.next_batch()
+    reference = np.load(dh.FX / "training" / "forward_input.npy")
+    assert data.shape == (25, 1, 19, 19) and data[:4].tobytes() == reference.tobytes()
+    keys = (dh.FX / "training" / "forward_input_keys.txt").read_text().split()
+    assert [k.decode() for k in feed.last_keys[:4]] == keys[0::2] and label[:4].tolist() == [float(x) for x in keys[1::2]]
+    feed.close()
+
+
+def _encoded_layer(source, phase, batch=5, **tp):
+    layer = caffe_pb2.LayerParameter(name="data", type="Data", top=["data", "label"])
+    layer.data_param.source, layer.data_param.batch_size = source, batch
+    layer.data_param.backend = caffe_pb2.DataParameter.LMDB
+    for k, v in tp.items():
+        if k == "mean_value":
+            layer.transform_param.mean_value.extend(v)
+        else:
+            setattr(layer.transform_param, k, v)
+    return layer
+
+
+def test_encoded_records_decoded_and_centre_cropped_in_test(dh, tmp_path):
+    src = dh.caffe_db(tmp_path, "encoded_png_24x24")
+    records = _records(src)
+    feed = make_feed(_encoded_layer(src, 1, batch=8, crop_size=20, mirror=False), 1, seed=0)
+    assert feed.top_shapes == [(8, 3, 20, 20), (8,)]
+    data, _ = feed.next_batch()
+    for i in range(8):
+        pixels = decode_bytes(records[i][1].data)
+        assert np.array_equal(data[i], pixels[:, 2:22, 2:22].astype(np.float32))
+    feed.close()
+
+
+def test_workers_and_resume_give_identical_batches(dh, tmp_path):
+    src = dh.caffe_db(tmp_path, "encoded_png_24x24")
+    layer = _encoded_layer(src, 0, batch=5, crop_size=17, mirror=True, mean_value=[100, 110, 120], scale=0.5)
+    inline = make_feed(layer, 0, seed=5, workers=0)
+    parallel = make_feed(layer, 0, seed=5, workers=2)
+    batches = [inline.next_batch() for _ in range(7)]  # wraps (24 records)
+    for a in batches:
+        b = parallel.next_batch()
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tolist() == b[1].tolist()
+    assert any(not np.array_equal(x[0][0], batches[0][0][0]) for x in batches[1:])
+    state = json.loads(json.dumps(parallel.state()))
+    expected = [parallel.next_batch() for _ in range(3)]
+    fresh = make_feed(layer, 0, seed=99, workers=0)
+    fresh.restore(state)
+    for e in expected:
+        got = fresh.next_batch()
+        assert got[0].tobytes() == e[0].tobytes()
+    for f in (inline, parallel, fresh):
+        f.close()
+
+
+def _image_data_layer(dh, listfile="val.txt", **kw):
+    layer = caffe_pb2.LayerParameter(name="images", type="ImageData", top=["data", "label"])
+    ip = layer.image_data_param
+    ip.source, ip.root_folder, ip.batch_size = listfile, "images/", kw.pop("batch_size", 3)
+    for k, v in kw.items():
+        setattr(ip, k, v)
+    return layer
+
+
+def test_image_data_feed_equals_caffe_records(dh):
+    """ImageData resizes like convert_imageset: pixels equal Caffe's val_raw_32x32 records."""
+    rows = dh.records_tsv("val_raw_32x32")
+    feed = make_feed(_image_data_layer(dh, new_height=32, new_width=32, batch_size=6), 1, root=str(dh.FX))
+    data, label = feed.next_batch()
+    for i, row in enumerate(rows):
+        assert hashlib.sha256(data[i].astype(np.uint8).tobytes()).hexdigest() == row["sha256_data"]
+        assert label[i] == int(row["label"])
+    feed.close()
+
+
+def test_image_data_shuffle_is_seeded_and_covers_each_epoch(dh):
+    layer = _image_data_layer(dh, new_height=8, new_width=8, batch_size=6, shuffle=True)
+    def epochs(seed):
+        feed = make_feed(layer, 0, seed=seed, root=str(dh.FX), workers=0)
+        out = [list(feed.next_batch()[1]) for _ in range(3)]
+        feed.close()
+        return out
+    a, b = epochs(3), epochs(3)
+    assert a == b and all(sorted(x) == [0, 0, 1, 1, 2, 2] for x in a)
+    assert a[0] != a[1] or a[1] != a[2]
+
+
+def test_one_top_gives_data_only_and_errors(dh, tmp_path):
+    layer = _image_data_layer(dh, new_height=8, new_width=8)
+    del layer.top[1:]
+    feed = make_feed(layer, 0, root=str(dh.FX))
+    assert len(feed.next_batch()) == 1 and feed.top_shapes == [(3, 3, 8, 8)]
+    feed.close()
+    with pytest.raises(TunewizError, match="new_height and new_width together"):
+        make_feed(_image_data_layer(dh, new_height=8), 0, root=str(dh.FX))
+    with pytest.raises(TunewizError, match="is a LMDB database but the backend says LEVELDB"):
+        bad = _encoded_layer(str(dh.FX / "training" / "test_lmdb"), 1)
+        bad.data_param.backend = caffe_pb2.DataParameter.LEVELDB
+        make_feed(bad, 1)
+    with pytest.raises(TunewizError, match="no such database"):
+        make_feed(_encoded_layer("missing_lmdb", 1), 1, root=str(tmp_path))
+    mixed = make_feed(_image_data_layer(dh, batch_size=4), 0, root=str(dh.FX))
+    with pytest.raises(TunewizError, match="all images must have the same"):
+        mixed.next_batch()
+    mixed.close()

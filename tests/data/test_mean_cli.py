@@ -1,0 +1,82 @@
+"""compute-image-mean against Caffe's mean.binaryproto and log; the CLIs; inspect DB."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.cli import main
+from tunewiz.data.inspect_db import describe_db
+from tunewiz.data.mean import MeanError, channel_mean_values, compute_mean, format_g6, mean_blob
+
+
+def _logged_means(log: str) -> list[str]:
+    return re.findall(r"mean_value channel \[\d\]: (\S+)", log)
+
+
+@pytest.mark.parametrize("db, ref, log", [
+    ("raw_32x32", "mean.binaryproto", "compute_image_mean.log"),
+    ("encoded_png_24x24", "encoded_png_24x24_mean.binaryproto", "encoded_png_24x24_compute_image_mean.log"),
+])
+def test_mean_is_caffe_binaryproto_byte_for_byte(dh, tmp_path, db, ref, log):
+    mean, count, decoded = compute_mean(dh.caffe_db(tmp_path, db))
+    assert count == 24 and decoded == db.startswith("encoded")
+    assert mean_blob(mean).SerializeToString() == (dh.FX / ref).read_bytes()
+    blob = caffe_pb2.BlobProto.FromString((dh.FX / ref).read_bytes())
+    assert (blob.num, blob.channels, blob.height, blob.width, len(blob.shape.dim)) == (1, *mean.shape, 0)
+    assert [format_g6(v) for v in channel_mean_values(mean)] == _logged_means((dh.FX / log).read_text())
+
+
+def test_mean_of_leveldb_equals_lmdb(dh, tmp_path):
+    a, _, _ = compute_mean(dh.caffe_db(tmp_path, "leveldb_32x32"), "leveldb")
+    b, _, _ = compute_mean(dh.caffe_db(tmp_path, "raw_32x32"))
+    assert a.tobytes() == b.tobytes()
+
+
+def test_mean_refuses_mixed_sizes(dh, tmp_path):
+    db, _ = dh.convert(tmp_path, "encoded_asis")
+    with pytest.raises(MeanError, match=r"is 3x24x20 but the first record is 3x20x24.*--resize_width"):
+        compute_mean(db)
+
+
+def test_compute_image_mean_cli(dh, tmp_path, capsys):
+    out = tmp_path / "mean.binaryproto"
+    assert main(["compute-image-mean", dh.caffe_db(tmp_path, "encoded_png_24x24"), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Decoding Datum" in printed and "Processed 24 files." in printed and "Number of channels: 3" in printed
+    assert _logged_means(printed) == ["127.526", "143.906", "121.904"]
+    assert out.read_bytes() == (dh.FX / "encoded_png_24x24_mean.binaryproto").read_bytes()
+    assert main(["compute-image-mean", dh.caffe_db(tmp_path, "raw_32x32"), str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_convert_imageset_cli_summary_and_refusal(dh, tmp_path, capsys):
+    db = tmp_path / "db"
+    argv = ["convert-imageset", "--resize_height", "32", "--resize_width", "32",
+            str(dh.FX / "images") + "/", str(dh.FX / "train.txt"), str(db)]
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert "24 records, 2 skipped, 3 classes" in cap.out
+    assert cap.err.count("warning: line") == 2 and "line 12: Could not open or find file" in cap.err
+    assert main(argv) == 2 and "already exists" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a_circles/img00.png 0\na_circles/img01.jpg x\n")
+    assert main(argv[:6] + [str(bad), str(tmp_path / "db2")]) == 2
+    assert f"{bad}:2: the label 'x' is not an integer" in capsys.readouterr().err
+
+
+def test_describe_db(dh, tmp_path):
+    info = describe_db(dh.caffe_db(tmp_path, "leveldb_32x32"))
+    assert info["backend"] == "leveldb" and info["records"] == 24 and info["raw"] == 24
+    assert info["classes"] == {"0": 8, "1": 8, "2": 8} and info["shapes"] == {"3x32x32": 24}
+    db, _ = dh.convert(tmp_path, "encoded_asis")
+    info = describe_db(db)
+    assert info["encoded"] == 24 and info["shapes"]["1x20x24"] == 1 and sum(info["shapes"].values()) == 24
+    json.dumps(info)
+
+
+def test_inspect_cli_on_a_database(dh, tmp_path, capsys):
+    assert main(["inspect", dh.caffe_db(tmp_path, "raw_32x32")]) == 0
+    out = capsys.readouterr().out
+    assert "LMDB database, 24 records (24 raw, 0 encoded)" in out and "3x32x32 x24" in out
