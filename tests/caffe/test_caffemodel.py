@@ -195,3 +195,23 @@ def test_every_reference_caffemodel(tmp_path):
         write_caffemodel(out, binary)
         assert out.read_bytes() == path.read_bytes(), path
         load_weights(path)
+
+
+def test_v0_caffemodel_blobs_follow_the_upgrade(tmp_path):
+    """V0 layers keep their blobs in V0LayerParameter.blobs (50), inside V1 ``layers``' ``layer`` (1)."""
+    pytest.importorskip("tunewiz.caffe.upgrade")
+    net = caffe_pb2.NetParameter(name="v0", input=["data"], input_dim=[1, 1, 5, 5])
+    entry = net.layers.add(bottom=["data"], top=["conv1"])
+    entry.layer.name, entry.layer.type, entry.layer.num_output, entry.layer.kernelsize = "conv1", "conv", 2, 3
+    entry.layer.blobs.add(num=2, channels=1, height=3, width=3, data=np.arange(18, dtype=np.float32))
+    entry.layer.blobs.add(num=1, channels=1, height=1, width=2, data=[5, 6])
+    path = tmp_path / "v0.caffemodel"
+    path.write_bytes(net.SerializeToString())
+    weights = load_weights(path)
+    assert weights.format == "V0" and weights.upgraded
+    assert [(l.name, l.type) for l in weights.layers] == [("input", "Input"), ("conv1", "Convolution")]
+    np.testing.assert_array_equal(weights["conv1"][0].ravel(), np.arange(18))
+    assert weights.legacy_dims()["conv1"] == [(2, 1, 3, 3), (1, 1, 1, 2)]
+    out = tmp_path / "again.caffemodel"
+    write_caffemodel(out, read_net_binary(path))
+    assert out.read_bytes() == path.read_bytes()

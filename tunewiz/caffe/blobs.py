@@ -40,7 +40,7 @@ _LEGACY = ("num", "channels", "height", "width")
 _RUN_BYTES = 1 << 22  # bytes examined at once when decoding a non-packed run
 
 
-@dataclass
+@dataclass(eq=False)
 class Blob:
     """One blob: its values (shaped), optional diff, and the shape fields as stored.
 
