@@ -1,0 +1,42 @@
+"""Where training runs (CPU or one CUDA device) and what to say when the GPU runs out of memory.
+
+On CUDA, TF32 is switched off for matmul and cuDNN so that results stay close to Caffe's float32.
+"""
+from __future__ import annotations
+
+import torch
+
+from tunewiz.errors import TunewizError
+
+
+class DeviceError(TunewizError):
+    """A device that cannot be used, or a batch that does not fit on it."""
+
+
+def prepare_device(device: str | torch.device) -> torch.device:
+    """A usable torch device; CUDA with TF32 off."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was asked for but no CUDA device is available; use --gpu only on a GPU "
+                              "machine (or leave it out to train on the CPU).")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"there is no GPU {dev.index} (this machine has {torch.cuda.device_count()}).")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return dev
+
+
+def out_of_memory(exc: BaseException, sp=None, batch: int = 0, device=None):
+    """Without ``sp``: is ``exc`` a CUDA out-of-memory error?  With it: the DeviceError to raise."""
+    oom = isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+    if sp is None:
+        return oom
+    effective = batch * sp.iter_size
+    half = max(1, batch // 2)
+    iter_size = max(1, -(-effective // half))
+    return DeviceError(
+        f"{device} ran out of memory with batch_size {batch} (iter_size {sp.iter_size}, effective batch "
+        f"{effective}). Use batch_size {half} in the TRAIN data layer with iter_size {iter_size} in the "
+        f"solver: the same effective batch of {half * iter_size} in smaller pieces.")

@@ -1,0 +1,217 @@
+"""Snapshots laid out as Caffe's, written atomically; resume from ours (exactly) or Caffe's (as Caffe).
+
+``Solver::Snapshot`` writes ``<snapshot_prefix>_iter_<N>.caffemodel`` (the TRAIN net's NetParameter
+with blobs) and ``<snapshot_prefix>_iter_<N>.solverstate`` = SolverState { iter, learned_net (the
+caffemodel path exactly as built from snapshot_prefix, i.e. relative to the folder training ran
+in), history (Caffe's layout), current_step }.  Real Caffe resumes from ours and we from Caffe's.
+
+Beyond Caffe, a small sidecar ``<prefix>_iter_<N>.tunewiz.json`` keeps what the solverstate cannot:
+the data cursors of every net, the smoothed-loss window and the torch RNG state, so stopping and
+resuming our own run gives the same weights as not stopping (bit-identical on CPU).  A solverstate
+without a sidecar (Caffe's) resumes as Caffe would: data cursors back at the first record and a
+fresh smoothed-loss window.
+
+Every file is written to a temporary name, then renamed (``os.replace``) once all of them are
+complete, so a kill or a full disk during a snapshot leaves the previous snapshot whole.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.errors import TunewizError
+
+SIDECAR_SUFFIX = ".tunewiz.json"
+
+
+class SnapshotError(TunewizError):
+    """A snapshot that cannot be written or read (names the file and the fix)."""
+
+
+def snapshot_filename(prefix: str, it: int, ext: str) -> str:
+    """Caffe's ``SnapshotFilename``: snapshot_prefix + "_iter_" + iter + extension."""
+    return f"{prefix}_iter_{it}{ext}"
+
+
+def resolve(root: str | os.PathLike | None, path: str) -> Path:
+    """A path as Caffe opens it: relative to the folder training runs in (``root``)."""
+    p = Path(path)
+    return p if p.is_absolute() or root is None else Path(root) / p
+
+
+def check_writable(root, prefix: str) -> None:
+    """Caffe's ``CheckSnapshotWritePermissions``: probe ``<prefix>_iter_0.tempfile`` before training."""
+    probe = resolve(root, snapshot_filename(prefix, 0, ".tempfile"))
+    try:
+        with open(probe, "w"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise SnapshotError(
+            f"Cannot write to snapshot prefix '{prefix}' ({exc.strerror}). Make sure that the directory "
+            f"{probe.parent} exists and is writeable, or change snapshot_prefix in the solver.") from None
+
+
+# -- writing --------------------------------------------------------------------------------------
+def solverstate_message(it: int, learned_net: str, current_step: int, history) -> caffe_pb2.SolverState:
+    """SolverState as ``SGDSolver::SnapshotSolverStateToBinaryProto`` fills it."""
+    state = caffe_pb2.SolverState(iter=it, learned_net=learned_net, current_step=current_step)
+    for h in history:
+        arr = h.detach().cpu().numpy() if hasattr(h, "detach") else np.asarray(h)
+        blob = state.history.add()
+        blob.shape.dim.extend(int(d) for d in arr.shape)
+        blob.data.extend(arr.astype(np.float32).ravel().tolist())
+    return state
+
+
+@dataclass
+class SnapshotFiles:
+    caffemodel: str
+    solverstate: str
+    sidecar: str | None = None
+
+    def paths(self) -> list[str]:
+        return [p for p in (self.caffemodel, self.solverstate, self.sidecar) if p]
+
+
+def write_snapshot(root, prefix: str, it: int, write_model, state: caffe_pb2.SolverState,
+                   sidecar: dict | None) -> SnapshotFiles:
+    """Write the pair (+ sidecar) atomically; on any failure nothing is replaced and the error says so.
+
+    ``write_model(path)`` writes the caffemodel to the (temporary) path it is given.
+    """
+    files = SnapshotFiles(snapshot_filename(prefix, it, ".caffemodel"), snapshot_filename(prefix, it, ".solverstate"),
+                          snapshot_filename(prefix, it, SIDECAR_SUFFIX) if sidecar is not None else None)
+    payloads = [(files.caffemodel, write_model), (files.solverstate, state.SerializeToString())]
+    if sidecar is not None:
+        payloads.append((files.sidecar, json.dumps(sidecar).encode()))
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for name, data in payloads:
+            final = resolve(root, name)
+            temp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+            temps.append((temp, final))
+            if callable(data):
+                data(temp)
+            else:
+                _write_fsync(temp, data)
+    except (OSError, TunewizError) as exc:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise SnapshotError(
+            f"could not write snapshot {files.solverstate} ({why}); nothing was replaced: "
+            f"the previous snapshot is intact. Free disk space or change snapshot_prefix.") from None
+    for temp, final in temps:
+        os.replace(temp, final)
+    return files
+
+
+def _write_fsync(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# -- reading --------------------------------------------------------------------------------------
+@dataclass
+class Restored:
+    """What a ``--snapshot`` gives back."""
+
+    iter: int
+    current_step: int
+    history: list[np.ndarray]
+    caffemodel: Path
+    learned_net: str
+    note: str = ""  # how the caffemodel was found (said in the log)
+    sidecar: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def read_solverstate(path: str | os.PathLike) -> caffe_pb2.SolverState:
+    """Parse a .solverstate, or say clearly what the file is instead."""
+    p = Path(path)
+    if not p.is_file():
+        raise SnapshotError(f"--snapshot {path}: no such file.")
+    try:
+        from tunewiz.caffe.detect import detect
+
+        kind = detect(p).kind
+    except Exception:  # detection is a courtesy; parsing below decides
+        kind = None
+    if kind == "caffemodel":
+        raise SnapshotError(
+            f"{path} is a caffemodel (weights), not a solverstate: pass it with --weights to fine-tune, "
+            f"or give the .solverstate written beside it to --snapshot.")
+    state = caffe_pb2.SolverState()
+    try:
+        state.ParseFromString(p.read_bytes())
+    except Exception:
+        raise SnapshotError(f"{path} is not a Caffe .solverstate (it cannot be parsed as SolverState).") from None
+    if not state.HasField("iter") and not len(state.history):
+        raise SnapshotError(f"{path} does not look like a Caffe .solverstate (no iter, no history).")
+    return state
+
+
+def blob_array(blob: caffe_pb2.BlobProto) -> np.ndarray:
+    """A history BlobProto as float32 (shape, or the legacy 4-D dims; double_data honoured)."""
+    values = blob.double_data if len(blob.double_data) and not len(blob.data) else blob.data
+    arr = np.asarray(values, dtype=np.float32)
+    if len(blob.shape.dim):
+        shape = tuple(int(d) for d in blob.shape.dim)
+    else:
+        shape = tuple(int(d) for d in (blob.num, blob.channels, blob.height, blob.width))
+    return arr.reshape(shape) if int(np.prod(shape)) == arr.size else arr
+
+
+def find_learned_net(state_path: Path, learned_net: str, root) -> tuple[Path, str]:
+    """Caffe opens ``learned_net`` relative to the working folder; we also look beside the solverstate."""
+    candidates = []
+    if learned_net:
+        candidates.append((resolve(root, learned_net), f"learned_net '{learned_net}' stored in the solverstate"))
+        candidates.append((state_path.parent / Path(learned_net).name,
+                           f"'{Path(learned_net).name}' beside the solverstate (the stored learned_net "
+                           f"'{learned_net}' is relative to the folder the snapshot was written in)"))
+    sibling = state_path.with_suffix(".caffemodel")
+    candidates.append((sibling, f"'{sibling.name}' beside the solverstate"))
+    for path, note in candidates:
+        if path.is_file():
+            return path, note
+    raise SnapshotError(
+        f"the solverstate {state_path} names learned_net '{learned_net}', which exists neither relative to "
+        f"{Path(root or '.').resolve()} nor beside the solverstate; put the .caffemodel next to it.")
+
+
+def restore(path: str | os.PathLike, root) -> Restored:
+    """Read a solverstate, locate its caffemodel and our sidecar (if any)."""
+    p = Path(path)
+    state = read_solverstate(p)
+    model, note = find_learned_net(p, state.learned_net, root)
+    sidecar_path = p.with_name(p.name[: -len(".solverstate")] + SIDECAR_SUFFIX) \
+        if p.name.endswith(".solverstate") else None
+    sidecar = None
+    if sidecar_path is not None and sidecar_path.is_file():
+        try:
+            sidecar = json.loads(sidecar_path.read_text())
+        except ValueError:
+            sidecar = None
+        if sidecar is not None and sidecar.get("iter") != state.iter:
+            sidecar = None  # a stale sidecar must never steer a resume
+    return Restored(state.iter, state.current_step, [blob_array(b) for b in state.history], model,
+                    state.learned_net, note, sidecar)
+
+
+# -- sidecar helpers --------------------------------------------------------------------------------
+def encode_bytes(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_bytes(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"))

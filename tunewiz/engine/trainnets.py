@@ -1,0 +1,217 @@
+"""The nets a solver trains and tests, built as Caffe's ``Solver::InitTrainNet`` / ``InitTestNets`` do.
+
+* train net: exactly one of ``train_net_param``, ``train_net``, ``net_param``, ``net``; its NetState =
+  phase TRAIN, merged with the net's own ``state``, then the solver's ``train_state``;
+* test nets: ``test_net_param`` entries, then ``test_net`` files, then as many instances of the
+  generic ``net``/``net_param`` as ``test_iter`` has entries left; each with phase TEST merged with
+  the net's ``state`` and ``test_state[i]``;
+* fine-tuning (``--weights a,b``): "Finetuning from <file>" per file and per net, then Caffe's
+  ``CopyTrainedLayersFrom`` (layers matched by name; "Ignoring source layer X" for the others);
+* test nets share the train net's blobs by layer name (``ShareTrainedLayersWith``);
+* the label guard: a label outside [0, C) (and not ignore_label) stops before the loss layer runs
+  (before a GPU's device-side assert), naming the label, the record and the layer.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.prototxt import to_text
+from tunewiz.engine.snapshot import resolve
+from tunewiz.errors import TunewizError
+
+
+class SolverSetupError(TunewizError):
+    """A solver that does not say which nets to train/test (Caffe's CHECKs in InitTrainNet/InitTestNets)."""
+
+
+class LabelError(TunewizError):
+    """A label the output layer cannot take."""
+
+
+def _read_net(root, path: str) -> caffe_pb2.NetParameter:
+    from tunewiz.caffe.netio import read_net
+
+    return read_net(resolve(root, path))
+
+
+def train_net_param(sp, root, log) -> caffe_pb2.NetParameter:
+    """The train net's NetParameter with its NetState set (``Solver::InitTrainNet``)."""
+    given = [f for f in ("train_net_param", "train_net", "net_param", "net") if sp.HasField(f)]
+    if not given:
+        raise SolverSetupError("the solver names no net: give one of net, net_param, train_net, train_net_param.")
+    if len(given) > 1:
+        raise SolverSetupError(f"the solver names the train net more than once ({', '.join(given)}); keep one.")
+    field = given[0]
+    if field.endswith("_param"):
+        log.info("train_net", f"Creating training net specified in {field}.")
+        net = copy.deepcopy(getattr(sp, field))
+    else:
+        log.info("train_net", f"Creating training net from {field.replace('_', ' ')} file: {getattr(sp, field)}")
+        net = _read_net(root, getattr(sp, field))
+    state = caffe_pb2.NetState(phase=caffe_pb2.TRAIN)
+    state.MergeFrom(net.state)
+    state.MergeFrom(sp.train_state)
+    net.state.CopyFrom(state)
+    return net
+
+
+def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
+    """The test nets' NetParameters with their NetStates (``Solver::InitTestNets``)."""
+    generic = sp.HasField("net_param") + sp.HasField("net")
+    if generic > 1:
+        raise SolverSetupError("Both net_param and net may not be specified; keep one.")
+    specific = len(sp.test_net_param) + len(sp.test_net)
+    if (generic and len(sp.test_iter) < specific) or (not generic and len(sp.test_iter) != specific):
+        raise SolverSetupError("test_iter must be specified for each test network.")
+    sources: list[tuple[str, object]] = [("test_net_param", p) for p in sp.test_net_param]
+    sources += [("test_net", f) for f in sp.test_net]
+    instances = len(sp.test_iter) - specific
+    sources += [("net_param", sp.net_param) if sp.HasField("net_param") else ("net", sp.net)] * instances
+    if len(sp.test_state) and len(sp.test_state) != len(sources):
+        raise SolverSetupError("test_state must be unspecified or specified once per test net.")
+    if sources and sp.test_interval <= 0:
+        raise SolverSetupError("the solver has test nets but test_interval is not > 0; set test_interval.")
+    nets = []
+    for i, (kind, src) in enumerate(sources):
+        if isinstance(src, str):
+            log.info("test_net", f"Creating test net (#{i}) specified by {kind.replace('_', ' ')} file: {src}")
+            net = _read_net(root, src)
+        else:
+            log.info("test_net", f"Creating test net (#{i}) specified by {kind}")
+            net = copy.deepcopy(src)
+        state = caffe_pb2.NetState(phase=caffe_pb2.TEST)
+        state.MergeFrom(net.state)
+        if len(sp.test_state):
+            state.MergeFrom(sp.test_state[i])
+        net.state.CopyFrom(state)
+        nets.append(net)
+    return nets
+
+
+def build_net(net_param, device, seed, root):
+    """A Net for the state stored in ``net_param.state``."""
+    from tunewiz.engine.net import Net
+
+    st = net_param.state
+    return Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+
+
+# -- weights ------------------------------------------------------------------------------------
+def load_weights(net, paths: list[str], root, log) -> None:
+    """``LoadNetWeights``: per file, "Finetuning from X" and Caffe's ``CopyTrainedLayersFrom``."""
+    from tunewiz.engine.weights import copy_trained_layers
+
+    for path in paths:
+        log.info("finetune", f"Finetuning from {path}")
+        report = copy_trained_layers(net, [str(resolve(root, path))])
+        for name in _ignored(report):
+            log.info("ignore_layer", f"Ignoring source layer {name}")
+
+
+def _ignored(report) -> list[str]:
+    for attr in ("ignored", "ignored_layers", "skipped"):
+        value = getattr(report, attr, None)
+        if value is not None:
+            return list(value)
+    return []
+
+
+def share_trained_layers(test_net, train_net) -> None:
+    """``Net::ShareTrainedLayersWith``: same-name layers use the train net's blobs."""
+    for layer in test_net.layers:
+        source = train_net.layer_by_name(layer.name)
+        if source is None or not len(source.blobs):
+            continue
+        if len(source.blobs) != len(layer.blobs):
+            raise SolverSetupError(f"Incompatible number of blobs for layer '{layer.name}' in the train and "
+                                   f"test nets ({len(source.blobs)} vs {len(layer.blobs)}).")
+        for j, blob in enumerate(source.blobs):
+            if tuple(blob.shape) != tuple(layer.blobs[j].shape):
+                raise SolverSetupError(
+                    f"Cannot share param {j} weights from layer '{layer.name}'; shape mismatch. Source param "
+                    f"shape is {tuple(blob.shape)}; target param shape is {tuple(layer.blobs[j].shape)}.")
+            layer.blobs[j] = blob
+
+
+def solver_text(sp) -> str:
+    return to_text(sp).rstrip("\n")
+
+
+# -- the label guard -----------------------------------------------------------------------------
+_LABEL_LAYERS = {"SoftmaxWithLoss": "softmax_param", "Accuracy": "accuracy_param",
+                 "MultinomialLogisticLoss": None, "InfogainLoss": "infogain_loss_param"}
+
+
+def install_label_guard(net) -> None:
+    """Check every labelled loss/accuracy layer's labels before it runs."""
+    producers = {top: w.name for w in net.wirings for top in w.tops}
+    feeds = net.feeds()
+    for layer, wiring in zip(net.layers, net.wirings):
+        if layer.param.type in _LABEL_LAYERS and len(wiring.bottoms) >= 2:
+            layer.register_forward_pre_hook(_label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
+
+
+def _label_hook(layer, producer: str, feeds):
+    lp = layer.param
+    sub = _LABEL_LAYERS[lp.type]
+    axis = getattr(getattr(lp, sub), "axis", 1) if sub else 1
+    ignore = lp.loss_param.ignore_label if lp.loss_param.HasField("ignore_label") else None
+    if lp.type == "Accuracy" and lp.accuracy_param.HasField("ignore_label"):
+        ignore = lp.accuracy_param.ignore_label
+
+    def hook(module, args):
+        scores, labels = args[0], args[1]
+        classes = int(scores.shape[axis % scores.dim()])
+        flat = labels.detach().reshape(-1)
+        bad = (flat < 0) | (flat >= classes) | (flat != torch.floor(flat))
+        if ignore is not None:
+            bad &= flat != ignore
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0])
+            value = float(flat[i])
+            raise LabelError(
+                f"label {value:g} (item {i} of the batch{_record(feeds, i)}) does not fit layer '{lp.name}' "
+                f"({lp.type}): its input '{producer}' has {classes} outputs, so labels must be 0..{classes - 1}"
+                f"{'' if ignore is None else f' or ignore_label {ignore}'}. Fix the labels in the data, or set "
+                f"num_output of layer '{producer}' to at least {int(value) + 1}.")
+    return hook
+
+
+def _record(feeds, i: int) -> str:
+    for feed in feeds:
+        for attr in ("last_keys", "batch_keys", "keys"):
+            keys = getattr(feed, attr, None)
+            if callable(keys):
+                try:
+                    keys = keys()
+                except TypeError:
+                    keys = None
+            if keys is not None and i < len(keys):
+                key = keys[i]
+                key = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                return f", record '{key}'"
+    return ""
+
+
+def batch_size(net) -> int:
+    """Items per forward: the first dimension of the first data layer's first top."""
+    for layer, w in zip(net.layers, net.wirings):
+        if layer.is_data and w.tops:
+            return int(net.blob_shapes[w.tops[0]][0]) if net.blob_shapes[w.tops[0]] else 1
+    return 1
+
+
+def loss_weight_of(net, blob: str) -> float:
+    for w in net.wirings:
+        for top, weight in zip(w.tops, w.loss_weights):
+            if top == blob and weight:
+                return weight
+    return 0.0
+
+
+def model_path_str(path) -> str:
+    return str(Path(path))
