@@ -71,8 +71,9 @@ def build(path: Path, seed: int = 0) -> dict:
         if name == "fc6":
             fc6_sum = float(weight.astype(np.float64).sum())
         blobs.append([weight, np.full(bias, 0.1, np.float32)])
-        net.layer.add(name=f"relu{name[-1]}", type="ReLU", bottom=[name], top=[name])
-        blobs.append([])
+        if name != "fc8":
+            net.layer.add(name=f"relu{name[-1]}", type="ReLU", bottom=[name], top=[name])
+            blobs.append([])
         bottom = name
     net.layer.add(name="loss", type="SoftmaxWithLoss", bottom=[bottom, "label"], top=["loss"])
     blobs.append([])
