@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     for i, report in enumerate(reports):
         if i:
             print()
-        formatter = INSPECTORS.get(report["kind"], (None, _generic_lines))[1]
+        kind = report["kind"]
+        formatter = _shapes_lines if kind == "shapes" else INSPECTORS.get(kind, (None, _generic_lines))[1]
         print("\n".join(formatter(report)))
     return 0
 
@@ -201,8 +202,9 @@ def _shapes(net_path: Path, phase: str) -> dict:
 
     expect(net_path, "net")
     result = shapes.describe(read_net(net_path), phase)
-    return {"file": str(net_path), "kind": "shapes", "what": f"blob shapes, phase {phase}", "phase": phase,
-            "shapes": result if isinstance(result, (dict, list, str)) else str(result)}
+    data = result.as_dict() if hasattr(result, "as_dict") else result
+    return {"file": str(net_path), "kind": "shapes", "what": f"blob shapes in phase {phase}", "phase": phase,
+            "shapes": data if isinstance(data, (dict, list, str)) else str(data), "table": str(result)}
 
 
 # ----------------------------------------------------------------------------- text views
@@ -258,6 +260,10 @@ def _binaryproto_lines(r: dict) -> list:
     means = ", ".join(f"[{c}] {m:.6g}" for c, m in enumerate(r["channel_mean"]))
     return [_head(r), f"  shape: {_dims(r['shape'])}{legacy}, {r['dtype']}, {r['count']} values",
             f"  per-channel mean: {means}", f"  min {r['min']:.6g}, max {r['max']:.6g}" if r["count"] else "  empty"]
+
+
+def _shapes_lines(r: dict) -> list:
+    return [_head(r)] + ["  " + line for line in r["table"].splitlines()]
 
 
 def _solver_lines(r: dict) -> list:
