@@ -97,22 +97,13 @@ def _raise_parse_error(path: Path, what: str) -> None:
 
 def _net(path: Path) -> dict:
     from tunewiz.caffe import prototxt
+    from tunewiz.caffe.upgrade import upgrade_net_param
 
     net = prototxt.read_net_text(path)
     stored = "V1" if len(net.layers) else "V2"
-    try:
-        from tunewiz.caffe.upgrade import upgrade_net_param
-
-        upgrade_net_param(net, str(path))
-    except ImportError:
-        pass
+    upgrade_net_param(net, str(path))  # V0/V1 layers shown as Caffe reads them
     layers = [{"name": l.name, "type": l.type, "bottom": list(l.bottom), "top": list(l.top),
                "phase": _phases(l)} for l in net.layer]
-    if not layers:  # no upgrade available: V1 layers as written
-        from tunewiz.caffe import caffe_pb2
-
-        layers = [{"name": l.name, "type": caffe_pb2.V1LayerParameter.LayerType.Name(l.type), "bottom": list(l.bottom),
-                   "top": list(l.top), "phase": _phases(l)} for l in net.layers]
     return {"name": net.name, "format": stored, "layers": layers}
 
 
