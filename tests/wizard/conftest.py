@@ -1,48 +1,15 @@
-"""Helpers for the wizard's tests: tiny class folders, a pretrained caffemodel, a Pilot walk."""
+"""Fixtures for the wizard's tests (helpers live in wizard_helpers.py / wizard_walk.py)."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wizard"
-SIZES = [(80, 24), (120, 40)]
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def make_class_folders(root: Path, classes=("five", "six", "seven"), per_class: int = 10, size: int = 8) -> Path:
-    """Class folders of small grey PNGs; each class draws its bar in another place (learnable)."""
-    import cv2
-
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(classes):
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            img = rng.integers(0, 60, (size, size), dtype=np.uint8)
-            img[:, (2 * k) % size] = 255
-            cv2.imwrite(str(folder / f"{i:03d}.png"), img)
-    return root
-
-
-def make_caffemodel(out: Path, ip1: int = 16) -> Path:
-    """Weights for the tiny LeNet, made by the engine from the deploy net (``ip1`` changes a shape)."""
-    from tunewiz.caffe import caffe_pb2
-    from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
-
-    param = read_net_text(FIXTURES / "tiny_deploy.prototxt")
-    for layer in param.layer:
-        if layer.name == "ip1":
-            layer.inner_product_param.num_output = ip1
-        if layer.type in ("Convolution", "InnerProduct"):
-            getattr(layer, "convolution_param" if layer.type == "Convolution" else "inner_product_param") \
-                .weight_filler.type = "xavier"
-    net = Net(param, caffe_pb2.TEST, device="cpu", seed=1)
-    save_caffemodel(net, out)
-    return out
+from wizard_helpers import FIXTURES, make_caffemodel, make_class_folders  # noqa: E402
 
 
 @pytest.fixture

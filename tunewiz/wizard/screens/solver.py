@@ -17,6 +17,7 @@ class SolverScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.source = None
+        self.proposed: dict[str, str] = {}
 
     def compose_body(self):
         from tunewiz.wizard.widgets.plots import LinePlot
@@ -61,18 +62,18 @@ class SolverScreen(StepScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "divisor" and self.source is not None:
             self.state.lr_divisor = float(event.value)
-            self.fill(recompute=("base_lr",))
+            self.recompute()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "solver-src":
             self.load()
         elif event.input.id.startswith("f-"):
-            self.apply_edits()
+            self.recompute()
             self.focus_next()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id and event.input.id.startswith("f-") and self.source is not None:
-            self.apply_edits(quiet=True)
+            self.recompute(quiet=True)
 
     def load(self) -> None:
         st = self.state
@@ -89,28 +90,15 @@ class SolverScreen(StepScreen):
         self.query_one("#source-values", Static).update(
             f"source: base_lr {s.base_lr:g}, lr_policy {s.lr_policy or 'fixed'}, max_iter {s.max_iter}, "
             f"snapshot {s.snapshot}")
-        self.fill(recompute=FIELDS)
+        self.proposed = {}
+        self.recompute()
 
-    def fill(self, recompute=FIELDS) -> None:
-        """Pre-fill fields with the recipe's values (only those named in ``recompute``)."""
-        try:
-            proposal = core.edit_solver(self.source, self.state, {})
-        except TunewizError as exc:
-            self.problem(str(exc))
-            return
-        with self.prevent(Input.Changed):
-            for name in recompute:
-                value = getattr(proposal, name, 0)
-                if name == "test_iter":
-                    value = value[0] if len(value) else 0
-                self.query_one(f"#f-{name}", Input).value = _fmt(value)
-        self.apply_edits()
-
-    def _overrides(self) -> dict:
+    def _edited(self) -> dict:
+        """Fields whose text differs from the recipe's proposal: the user's own edits."""
         values = {}
         for name in FIELDS:
             text = self.query_one(f"#f-{name}", Input).value.strip()
-            if not text:
+            if not text or text == self.proposed.get(name):
                 continue
             try:
                 values[name] = float(text) if name == "base_lr" else int(float(text))
@@ -118,28 +106,40 @@ class SolverScreen(StepScreen):
                 raise TunewizError(f"{name} must be a number (got '{text}').") from None
         return values
 
-    def apply_edits(self, quiet: bool = False) -> None:
+    def recompute(self, quiet: bool = False) -> None:
+        """The recipe's proposal for the fields the user did not edit, then the solver with the edits."""
         try:
-            solver = core.edit_solver(self.source, self.state, self._overrides())
+            edited = self._edited()
+            base = core.edit_solver(self.source, self.state, {k: v for k, v in edited.items()
+                                                               if k in ("max_iter", "snapshot")})
+            with self.prevent(Input.Changed):
+                for name in FIELDS:
+                    if name not in edited:
+                        value = getattr(base, name, 0)
+                        if name == "test_iter":
+                            value = value[0] if len(value) else 0
+                        self.proposed[name] = _fmt(value)
+                        self.query_one(f"#f-{name}", Input).value = self.proposed[name]
+            solver = core.edit_solver(self.source, self.state, edited)
             points = core.lr_points(solver)
         except TunewizError as exc:
             self.problem(str(exc))
             return
-        self.state.solver = solver
-        self.state.solver_overrides = self._overrides()
+        self.state.solver, self.state.solver_overrides = solver, edited
         self.query_one("#lr-plot").show_lines(
             [("learning rate", [p[0] for p in points], [p[1] for p in points], "braille")],
             f"lr schedule ({solver.lr_policy or 'fixed'})")
         self.query_one("#solver-notes", Static).update(
             f"net: {solver.net}\nsnapshot_prefix: {solver.snapshot_prefix}")
         if not quiet:
-            self.say(f"base_lr {solver.base_lr:g} for {solver.max_iter} iterations.")
+            own = f"; your edits: {', '.join(edited)}" if edited else ""
+            self.say(f"base_lr {solver.base_lr:g} for {solver.max_iter} iterations{own}.")
 
     def validate(self) -> str | None:
         if self.source is None:
             return "no solver loaded: type or pick the source solver.prototxt and press Load."
         try:
-            self._overrides()
+            self._edited()
         except TunewizError as exc:
             return str(exc)
         if self.state.solver is None:

@@ -1,0 +1,133 @@
+"""Pilot-driven walks through every step at 80x24 and 120x40, with the error paths."""
+from __future__ import annotations
+
+import pytest
+
+from tunewiz.wizard.app import WizardApp
+
+pytestmark = pytest.mark.asyncio
+
+from wizard_helpers import SIZES, make_caffemodel, make_class_folders
+from wizard_walk import check_start, screen_text, set_input, text, to_data, to_net, to_start, until
+
+
+def app_for(ws, **kw) -> WizardApp:
+    return WizardApp(runs_root=ws["runs"], **kw)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_welcome_offers_the_four_ways_in(workspace, size):
+    app = app_for(workspace)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "Step 1/7" in shown and "WELCOME" in shown
+        options = [str(o.prompt) for o in app.screen.query_one("#choices").options]
+        assert options[0].startswith("Open the bundled sample")
+        assert options[1].startswith("Start a new fine-tune") and options[2].startswith("Continue a run folder")
+        await pilot.press("f1")  # the why panel: what fine-tuning is
+        await pilot.pause()
+        assert "What is fine-tuning" in screen_text(app)
+
+
+async def test_data_says_what_is_missing_without_data(workspace):
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_data(pilot, app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DataScreen"
+        assert "Problem: no data yet" in text(app, "#status")
+        await set_input(pilot, app, "#images", str(workspace["root"] / "nowhere"))
+        assert "not a folder" in text(app, "#status")
+
+
+async def test_data_refuses_one_class(workspace, tmp_path):
+    one = make_class_folders(tmp_path / "one", classes=("only",), per_class=3)
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_data(pilot, app)
+        await set_input(pilot, app, "#images", str(one))
+        status = text(app, "#status")
+        assert "Problem" in status and "at least" in status and "two" in status
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DataScreen"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_walk_every_step_to_training(workspace, weights, size):
+    app = app_for(workspace)
+    async with app.run_test(size=size) as pilot:
+        await to_net(pilot, app, workspace)
+        # Data gave 3 classes; the output layer is found, renamed and resized.
+        assert app.state.classes == ["five", "seven", "six"]
+        assert "Output layer: ip2" in text(app, "#output-layer") and "3" in text(app, "#output-layer")
+        table = app.screen.query_one("#layers")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        names = [r[0] for r in rows]
+        assert names[:2] == ["data", "conv1"] and "ip2_run1" in names
+        conv1 = rows[names.index("conv1")]
+        assert conv1[2] == "16x4x6x6" and conv1[3] == "40" and conv1[5] == "learns"
+        assert "+  name: \"ip2_run1\"" in text(app, "#diff") and "-  bottom: \"ip2\"" in text(app, "#diff")
+        # F on a row freezes through it (one key), and the table says so in words.
+        table.focus()
+        table.move_cursor(row=names.index("ip1"))
+        await pilot.press("f")
+        await until(pilot, lambda: not app.screen.pending and app.state.freeze_through == "ip1")
+        await until(pilot, lambda: table.get_row_at(names.index("ip1"))[5] == "FROZEN", what="frozen row")
+        assert "51 of 683 parameters stay trainable" in text(app, "#freeze-report")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "SolverScreen")
+        await set_input(pilot, app, "#solver-src", str(workspace["solver"]))
+        await until(pilot, lambda: app.state.solver is not None)
+        assert app.screen.query_one("#f-base_lr").value == "0.01"  # 0.1 / 10
+        await set_input(pilot, app, "#f-max_iter", "10")
+        assert app.state.solver.max_iter == 10 and app.state.solver.stepsize == 5  # 20 scaled by 10/40
+        assert app.state.solver.snapshot_prefix.endswith("runs/run1/run1")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "StartScreen")
+        await check_start(pilot, app, weights)
+        report = text(app, "#report")
+        assert "copied from the weights: conv1, ip1" in report and "new (start from their filler): ip2_run1" in report
+        assert "Checks passed" in text(app, "#status")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="Train screen")
+        run = workspace["runs"] / "run1"
+        for name in ("train_val.prototxt", "deploy.prototxt", "solver.prototxt", "train.pid", "launch.json"):
+            assert (run / name).is_file(), name
+        assert "Step 6/7" in screen_text(app)
+
+
+async def test_back_keeps_the_choices(workspace):
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_net(pilot, app, workspace)
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        assert app.screen.query_one("#images").value == str(workspace["images"])
+        assert app.state.train_db
+
+
+async def test_mismatched_weights_are_caught_with_the_fix(workspace, tmp_path):
+    bad = make_caffemodel(tmp_path / "other.caffemodel", ip1=20)
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_start(pilot, app, workspace)
+        await check_start(pilot, app, bad)
+        status = text(app, "#status")
+        assert "Problem" in status and "ip1" in status and "rename the layer" in status
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "StartScreen"
+        assert not (workspace["runs"] / "run1" / "solver.prototxt").exists()  # nothing written
+
+
+async def test_snapshot_given_a_caffemodel_is_explained(workspace, weights):
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_start(pilot, app, workspace)
+        await check_start(pilot, app, weights, kind="snapshot")
+        status = text(app, "#status")
+        assert "Problem" in status and ".caffemodel" in status and ".solverstate" in status
+        assert "--weights" in status
