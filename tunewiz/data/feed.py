@@ -22,7 +22,7 @@ import numpy as np
 
 from tunewiz.data.feed_work import Ctx, load_list, load_record, work
 from tunewiz.data.sources import DBSource, ListSource
-from tunewiz.data.transform import Transformer, mt19937, rng_state, set_rng_state
+from tunewiz.data.transform import Transformer, mt19937, set_rng_state
 from tunewiz.data.workers import WorkerPool, default_workers
 from tunewiz.errors import TunewizError
 
@@ -118,15 +118,18 @@ class Feed:
         self.workers = workers if os.name == "posix" else 0
         self.depth = prefetch if self.workers else 1
         item_bytes = int(np.prod(self.item_shape)) * 4
-        self._mem = mmap.mmap(-1, max(1, self.depth * batch_size * item_bytes))
-        bufs = np.frombuffer(self._mem, np.float32).reshape(self.depth, batch_size, *self.item_shape)
+        bufs = None
+        if self.workers:  # shared with the workers (created before they fork)
+            self._mem = mmap.mmap(-1, max(1, self.depth * batch_size * item_bytes))
+            bufs = np.frombuffer(self._mem, np.float32).reshape(self.depth, batch_size, *self.item_shape)
         self.ctx = Ctx(load_config, transformer, bufs, self.item_shape, where)
         self._pool = WorkerPool(work, self.workers, _set_ctx, (self.ctx,)) if self.workers else None
         self._pending: deque = deque()
         self._next_buf = 0
 
     def _state_now(self) -> dict:
-        return {"source": self.source.state(), "rng": rng_state(self.transformer.bitgen)}
+        """Source position + the transformer's raw mt19937 state (made JSON-able in ``state()``)."""
+        return {"source": self.source.state(), "rng": self.transformer.bitgen.state["state"]}
 
     def _submit(self) -> None:
         state = self._state_now()
@@ -135,8 +138,11 @@ class Feed:
         for slot in range(self.batch_size):
             name, payload = self.source.next()
             tasks.append((buf, slot, name, payload, self.transformer.draws()))
-        if self._pool is None:
-            handles = [[work(task, self.ctx) for task in tasks]]
+        if self._pool is None:  # in this process: straight into a fresh array (no copy later)
+            data = np.empty((self.batch_size, *self.item_shape), np.float32)
+            ctx = Ctx(self.ctx.load_config, self.transformer, data[None], self.item_shape, self.where)
+            handles = [[work((0, *task[1:]), ctx) for task in tasks]]
+            buf = data
         else:
             per = -(-len(tasks) // self.workers)
             handles = [self._pool.submit(tasks[i:i + per]) for i in range(0, len(tasks), per)]
@@ -148,7 +154,7 @@ class Feed:
             self._submit()
         _, buf, handles, keys = self._pending.popleft()
         labels = [label for h in handles for label in (h if isinstance(h, list) else h.get())]
-        data = self.ctx.bufs[buf].copy()
+        data = buf if isinstance(buf, np.ndarray) else self.ctx.bufs[buf].copy()
         self._submit()
         self.last_keys = keys
         if len(self.top_shapes) == 1:
@@ -164,7 +170,9 @@ class Feed:
 
     def state(self) -> dict:
         """JSON-able position (next record, shuffle order, random state) of the next batch."""
-        return dict(self._pending[0][0]) if self._pending else self._state_now()
+        state = dict(self._pending[0][0]) if self._pending else self._state_now()
+        return {"source": state["source"], "rng": {"key": [int(k) for k in state["rng"]["key"]],
+                                                   "pos": int(state["rng"]["pos"])}}
 
     def restore(self, state: dict) -> None:
         """Continue exactly from a ``state()``."""

@@ -129,12 +129,14 @@ class Transformer:
                 h_off, w_off = (h - cs) // 2, (w - cs) // 2
             img = img[:, h_off:h_off + cs, w_off:w_off + cs]
         do_mirror = self.mirror and draws[0] % 2 == 1
-        x = out
-        np.copyto(x, img[:, :, ::-1] if do_mirror else img, casting="unsafe")
+        dst = out[:, :, ::-1] if do_mirror else out  # top[c, h, width - 1 - w] = f(pixel[c, h, w])
         if self.mean is not None:
-            mean = self.mean[:, h_off:h_off + x.shape[1], w_off:w_off + x.shape[2]]
-            x -= mean[:, :, ::-1] if do_mirror else mean
+            mean = self.mean[:, h_off:h_off + out.shape[1], w_off:w_off + out.shape[2]]
+            np.subtract(img, mean, out=dst, dtype=np.float32)
         elif self.mean_values is not None:
-            x -= self.mean_values[:, None, None] if len(self.mean_values) > 1 else self.mean_values[0]
+            values = self.mean_values[:, None, None] if len(self.mean_values) > 1 else self.mean_values[0]
+            np.subtract(img, values, out=dst, dtype=np.float32)
+        else:
+            np.copyto(dst, img, casting="unsafe")
         if self.scale != 1:
-            x *= self.scale
+            out *= self.scale
