@@ -85,7 +85,8 @@ class Net(nn.Module):
             netgraph.check_bottoms(lp, set(self.blob_shapes))
             cls = layer_class(lp.type, lp.name)
             shapes = [self.blob_shapes[b] for b in lp.bottom]
-            layer = cls(lp, shapes, self.phase, self.device, context=context)
+            phase = lp.phase if lp.HasField("phase") else self.phase  # Caffe: a layer's own phase wins
+            layer = cls(lp, shapes, phase, self.device, context=context)
             if len(layer.top_shapes) != len(lp.top):
                 raise layer.fail(f"makes {len(layer.top_shapes)} tops but the prototxt names {len(lp.top)}")
             netgraph.check_tops(lp, set(self.blob_shapes))
