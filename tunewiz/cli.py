@@ -83,3 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tunewiz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tunewiz inspect … | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
