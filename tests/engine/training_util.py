@@ -1,0 +1,66 @@
+"""Helpers for the training tests: run a fixture solver from a copy of tests/fixtures/training."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunewiz.caffe.caffemodel import load_weights
+from tunewiz.caffe.netio import read_solver
+from tunewiz.engine.caffelog import CaffeLog
+from tunewiz.engine.trainer import TrainConfig, train
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "training"
+
+
+def workdir(tmp_path: Path, *runs: str) -> Path:
+    """A training/ folder for Caffe's relative paths: data + init linked, the runs' inputs copied."""
+    root = tmp_path / "training"
+    root.mkdir()
+    (root / "data").symlink_to(FIX / "data")
+    for name in ("init.caffemodel", "train_val.prototxt"):
+        (root / name).symlink_to(FIX / name)
+    for run in runs:
+        shutil.copytree(FIX / run, root / run)
+    return root
+
+
+def run_solver(root: Path, run: str, *, weights=("init.caffemodel",), snapshot=None, edit=None,
+               stop=None, snapshot_now=None, run_dir=None, on_event=None):
+    """Train ``<run>/solver.prototxt`` from ``root``; returns (events, log lines)."""
+    torch.set_num_threads(1)
+    sp = read_solver(root / run / "solver.prototxt")
+    if edit:
+        edit(sp)
+    log = CaffeLog(None, None)
+    log.keep = True
+    events = []
+    cfg = TrainConfig(sp, root=root, weights=list(weights) if not snapshot else [], snapshot=snapshot,
+                      stop=stop, snapshot_now=snapshot_now, run_dir=run_dir, log=log)
+    for event in train(cfg):
+        events.append(event)
+        if on_event:
+            on_event(event)
+    return events, log.lines
+
+
+def of_kind(events, kind):
+    return [e for e in events if e.kind == kind]
+
+
+def read_tsv(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def weights_of(path: Path) -> dict[str, np.ndarray]:
+    arrays = load_weights(path).arrays()
+    return {f"{layer}/{i}": a for layer, blobs in arrays.items() for i, a in enumerate(blobs)}
+
+
+def max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| relative to the blob's largest magnitude."""
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
