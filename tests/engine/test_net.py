@@ -175,7 +175,7 @@ def test_batchnorm_blobs_are_learnable_entries_with_lr_mult_0():
 
 @pytest.mark.parametrize("prototxt,weights", [("lenet_v1_deploy.upgraded.prototxt", "lenet_iter_10.caffemodel"),
                                               ("lenet_v1_deploy.prototxt", "lenet_v1.caffemodel")])
-def test_lenet_forward_matches_caffe(prototxt, weights):
+def test_lenet_deploy_forward_matches_caffe(prototxt, weights):
     x = torch.from_numpy(np.load(FIX / "input.npy"))
     net = Net(read_net_text(FIX / prototxt), "TEST")
     copy_trained_layers(net, FIX / weights)
@@ -191,3 +191,17 @@ def test_seed_makes_fillers_repeatable():
     w1 = net_of(text, seed=5).layers[1].blobs[0]
     w2 = net_of(text, seed=5).layers[1].blobs[0]
     assert torch.equal(w1, w2) and w1.abs().sum() > 0
+
+
+@pytest.mark.parametrize("phase,want", [("TRAIN", {"loss": 1.40671}), ("TEST", {"accuracy": 0.26, "loss": 1.38622})])
+def test_lenet_train_val_with_data_layers_matches_caffes_log(phase, want):
+    """Caffe's log at iteration 0 from init.caffemodel: train loss 1.40671 on the first batch;
+    test (2 batches of 25, averaged) accuracy 0.26, loss 1.38622."""
+    net = Net(read_net_text(FIX / "lenet" / "train_val.prototxt"), phase, root=FIX / "lenet", seed=1701)
+    copy_trained_layers(net, FIX / "training" / "init.caffemodel")
+    with torch.no_grad():
+        passes = [net.forward() for _ in range(1 if phase == "TRAIN" else 2)]
+    net.close()
+    for name, value in want.items():
+        got = np.mean([p[name].item() for p in passes])
+        assert abs(got - value) <= 5e-6 * max(1, abs(value)), (name, got, value)

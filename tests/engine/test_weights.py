@@ -100,7 +100,7 @@ def test_v1_caffemodel_equals_v2():
 def test_caffemodel_round_trip_is_caffes_layout(tmp_path):
     """lenet_iter_10 read -> TRAIN net -> written: same layers, same blobs (the Data layer swapped for
     an Input layer of the same name, since this test does not read the LMDB)."""
-    proto = read_net_text(FIX / "train_val.prototxt")
+    proto = read_net_text(FIX / "lenet" / "train_val.prototxt")
     data = caffe_pb2.LayerParameter(name="data", type="Input", top=["data", "label"])
     data.include.add(phase=caffe_pb2.TRAIN)
     data.input_param.shape.add(dim=[16, 1, 19, 19])
