@@ -98,21 +98,17 @@ def test_v1_caffemodel_equals_v2():
 
 
 def test_caffemodel_round_trip_is_caffes_layout(tmp_path):
-    """lenet_iter_10 read -> TRAIN net -> written: same layers, same blobs (the Data layer swapped for
-    an Input layer of the same name, since this test does not read the LMDB)."""
+    """formats/lenet/lenet_iter_10.caffemodel read -> TRAIN net -> written: the same file content
+    (every layer message, Data layer and loss_weight/phase Caffe adds included, and every blob)."""
     proto = read_net_text(FIX / "lenet" / "train_val.prototxt")
-    data = caffe_pb2.LayerParameter(name="data", type="Input", top=["data", "label"])
-    data.include.add(phase=caffe_pb2.TRAIN)
-    data.input_param.shape.add(dim=[16, 1, 19, 19])
-    data.input_param.shape.add(dim=[16])
-    proto.layer[0].CopyFrom(data)
-    net = Net(proto, "TRAIN")
+    net = Net(proto, "TRAIN", root=FIX / "lenet")
     copy_trained_layers(net, FIX / "lenet_iter_10.caffemodel")
     save_caffemodel(net, tmp_path / "out.caffemodel")
+    net.close()
     ref = read_net_binary(FIX / "lenet_iter_10.caffemodel").to_message()
     mine = read_net_binary(tmp_path / "out.caffemodel").to_message()
     assert mine.name == ref.name and [l.name for l in mine.layer] == [l.name for l in ref.layer]
-    for a, b in zip(ref.layer[1:], mine.layer[1:]):
+    for a, b in zip(ref.layer, mine.layer):
         assert a.SerializeToString() == b.SerializeToString(), a.name
 
 
