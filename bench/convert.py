@@ -48,7 +48,8 @@ def run_once(images: str, workers: int | None, tmp: str) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--workers", type=int, nargs="*", default=[None])
+    parser.add_argument("--workers", type=lambda v: None if v == "auto" else int(v), nargs="*", default=[None],
+                        help="worker counts to time (auto = one per CPU, 0 = in this process)")
     parser.add_argument("--set", help="an existing data set folder (with list.txt)")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
@@ -56,12 +57,18 @@ def main() -> None:
     try:
         images = args.set or make_set(args.n, tempfile.gettempdir())
         print(f"data set: {images}  cpus: {os.cpu_count()}")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews times)")
         for workers in args.workers:
+            rates = []
             for _ in range(args.repeat):
                 records, seconds = run_once(images, workers, tmp)
-                rate = records / seconds
+                rates.append(records / seconds)
                 print(f"workers={'auto' if workers is None else workers:>4}: {records} images in {seconds:.2f} s = "
-                      f"{rate:.0f} images/s = {rate / CAFFE_RATE:.2f}x Caffe's {CAFFE_RATE:.0f} (target 1.8x)")
+                      f"{rates[-1]:.0f} images/s = {rates[-1] / CAFFE_RATE:.2f}x Caffe's {CAFFE_RATE:.0f} (target 1.8x)")
+            if len(rates) > 1:
+                rates.sort()
+                print(f"workers={'auto' if workers is None else workers:>4}: best {rates[-1]:.0f}, median "
+                      f"{rates[len(rates) // 2]:.0f} images/s over {len(rates)} runs")
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"peak RSS: main {own:.0f} MiB, largest worker {kids:.0f} MiB")

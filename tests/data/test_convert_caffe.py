@@ -81,3 +81,12 @@ def test_check_size_stops_like_caffe_and_leaves_nothing(dh, tmp_path):
     with pytest.raises(ConvertError, match=r"has 3072 bytes of data, the first record had 1440"):
         dh.convert(tmp_path, "encoded_asis", encoded=False, check_size=True)
     assert not any(p.name.startswith("ours_") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("shape, label", [((5, 7, 3), 2), ((4, 6), -1), ((300, 200, 3), 1 << 20)])
+def test_hand_serialized_raw_datum_equals_protobuf(shape, label):
+    from tunewiz.data.datum import raw_datum, raw_datum_bytes
+
+    img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    value, n = raw_datum_bytes(img, label)
+    assert value == raw_datum(img, label).SerializeToString() and n == img.size

@@ -106,13 +106,17 @@ def _convert_one(item):
     """Worker: (index, path, label, job) -> (index, key, value, chw, len_data) or (index, None, reason)."""
     index, path, label, job = item
     filename = os.path.join(job.root, path)
-    enc = job.encode_type
-    if job.encoded and not enc:
-        enc = datum_mod.guess_encoding(path)
+    key = f"{index:08d}_{path}".encode("utf-8")
+    if not job.encoded:  # the common case, serialized by hand (same bytes as caffe_pb2, one copy)
+        img = datum_mod.read_image(filename, job.height, job.width, job.is_color)
+        if img is None:
+            return index, None, f"Could not open or find file {filename}"
+        value, n = datum_mod.raw_datum_bytes(img, label)
+        return index, key, value, n, n
+    enc = job.encode_type or datum_mod.guess_encoding(path)
     d = datum_mod.image_to_datum(filename, label, job.height, job.width, job.is_color, enc)
     if d is None:
         return index, None, f"Could not open or find file {filename}"
-    key = f"{index:08d}_{path}".encode("utf-8")
     return index, key, d.SerializeToString(), d.channels * d.height * d.width, len(d.data)
 
 
