@@ -134,6 +134,9 @@ def convert_entries(root: str, entries: list[Entry], db_name: str, opts: Options
                opts.encode_type, opts.encoded or bool(opts.encode_type))
     if opts.encode_type and not opts.encoded:
         yield Note(db_name, "encode_type specified, assuming encoded=true.")
+    if (job.height > 0) != (job.width > 0):
+        yield Note(db_name, "only one of --resize_width/--resize_height is set: images are not resized "
+                            "(Caffe resizes only when both are > 0).")
     total = len(entries)
     yield Started(db_name, total)
     workers = default_workers() if opts.workers is None else opts.workers
@@ -226,6 +229,9 @@ def convert_folders(root: str, db_name: str, opts: Options | None = None, val_fr
                                    "write the database into another folder or remove that file.")
     if opts.shuffle:
         train, val = shuffled(train, opts.seed), shuffled(val, opts.seed + 1) if val else val
+    else:
+        yield Note(db_name, "records are stored class after class; add --shuffle so that batches mix classes "
+                            "(a Data layer reads the records in key order).")
     for db, entries in ((db_name, train), (val_db, val)):
         if not entries:
             continue
