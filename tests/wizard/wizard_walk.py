@@ -34,8 +34,16 @@ def screen_text(app) -> str:
 
 
 def shot(app) -> str:
-    """The rendered screen as SVG text (what a user sees, every glyph)."""
-    return app.export_screenshot()
+    """The rendered screen as plain text, row by row: exactly the glyphs a user sees."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
 
 
 async def set_input(pilot, app, selector: str, value: str, submit: bool = True) -> None:

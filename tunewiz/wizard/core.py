@@ -277,7 +277,7 @@ def layer_rows(net, chw=None) -> list[tuple]:
     rows = []
     for ref in layers_of(net, _train()):
         mults = ref.multipliers()
-        top = " ".join("x".join(map(str, s)) for s in tops.get(ref.name, [])) or "?"
+        top = " ".join("x".join(map(str, s)) or "scalar" for s in tops.get(ref.name, [])) or "?"
         count = sum(_prod(s) for s in params[ref.name]) if ref.name in params else ("?" if mults else 0)
         lr = "/".join(f"{m[0]:g}" for m in mults) or "-"
         state = "-" if not mults else ("FROZEN" if all(m[0] == 0 for m in mults) else "learns")

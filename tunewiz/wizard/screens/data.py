@@ -5,7 +5,9 @@ import threading
 from pathlib import Path
 
 from textual.containers import Horizontal
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+
+from tunewiz.wizard.widgets.toggles import TickBox as Checkbox
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
@@ -27,7 +29,7 @@ class DataScreen(StepScreen):
 
         yield Static("Your images: one sub-folder per class (the folder name is the class name).")
         with Horizontal(classes="row"):
-            yield Input(self.state.image_root, placeholder="folder with class folders", id="images")
+            yield Input(self.state.image_root, placeholder="folder with class folders", id="images", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Scan", id="scan", compact=True)
         with Horizontal(classes="row"):

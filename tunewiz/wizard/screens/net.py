@@ -11,6 +11,9 @@ from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
 
+COLUMNS = ("layer", "type", "top shape", "params", "lr_mult", "state")
+
+
 class LayerTable(DataTable):
     """The layer table; F freezes through the highlighted layer, U unfreezes all."""
 
@@ -40,10 +43,10 @@ class NetScreen(StepScreen):
     def compose_body(self):
         yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder.")
         with Horizontal(classes="row"):
-            yield Input(self.state.net_src, placeholder="train_val.prototxt", id="net-src")
+            yield Input(self.state.net_src, placeholder="train_val.prototxt", id="net-src", compact=True)
             yield Button("Pick", id="pick-net", compact=True)
         with Horizontal(classes="row"):
-            yield Input(self.state.deploy_src, placeholder="deploy.prototxt (optional)", id="deploy-src")
+            yield Input(self.state.deploy_src, placeholder="deploy.prototxt (optional)", id="deploy-src", compact=True)
             yield Button("Pick", id="pick-deploy", compact=True)
             yield Button("Load", id="load", compact=True)
         yield Static("", id="output-layer")
@@ -63,8 +66,7 @@ class NetScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one(LayerTable)
-        table.add_columns("layer", "type", "top shape", "params", "lr_mult", "state")
+        self.query_one(LayerTable).add_columns(*COLUMNS)
         if self.state.net_src:
             self.load()
         else:
@@ -162,9 +164,12 @@ class NetScreen(StepScreen):
     def _fill_table(self, rows: list[tuple]) -> None:
         table = self.query_one(LayerTable)
         cursor = table.cursor_row
-        table.clear()
-        for row in rows:
-            table.add_row(*[str(c) for c in row])
+        table.clear(columns=True)
+        cells = [[str(c) for c in row] for row in rows]
+        for i, label in enumerate(COLUMNS):  # explicit widths: the header lines up with the cells
+            table.add_column(label, width=max([len(label)] + [len(r[i]) for r in cells]))
+        for row in cells:
+            table.add_row(*row)
         if 0 <= cursor < table.row_count:
             table.move_cursor(row=cursor)
 

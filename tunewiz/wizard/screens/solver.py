@@ -23,7 +23,7 @@ class SolverScreen(StepScreen):
         from tunewiz.wizard.widgets.plots import LinePlot
 
         with Horizontal(classes="row"):
-            yield Input(self.state.solver_src, placeholder="source solver.prototxt", id="solver-src")
+            yield Input(self.state.solver_src, placeholder="source solver.prototxt", id="solver-src", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Load", id="load", compact=True)
         with Horizontal(classes="row"):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, RadioSet, Static
+
+from tunewiz.wizard.widgets.toggles import Choice as RadioButton
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core_run as core
@@ -34,7 +36,7 @@ class StartScreen(StepScreen):
             for kind in KINDS:
                 yield RadioButton(kind, value=(kind == self.state.start_kind), id=f"kind-{kind}")
         with Horizontal(classes="row"):
-            yield Input(self.state.start_path, placeholder=PLACEHOLDER[self.state.start_kind], id="start-path")
+            yield Input(self.state.start_path, placeholder=PLACEHOLDER[self.state.start_kind], id="start-path", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Check", id="check", compact=True)
         yield Static("", id="report")

@@ -96,7 +96,8 @@ class TrainScreen(StepScreen):
                                                  "STOPPED" if h.state == "stopped" else "NOT RUNNING")
         pct = f"{100 * h.iteration / total:.0f}%" if total else ""
         self.query_one("#progress-line", Static).update(
-            f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}  {_eta(h.eta_seconds())}")
+            f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}"
+            + (f"  {_eta(h.eta_seconds())}" if self.running else ""))
         bar = self.query_one("#iter-bar", ProgressBar)
         bar.update(total=max(total, 1), progress=h.iteration)
         loss = f"{h.loss[-1]:.4f} (smoothed {h.smoothed[-1]:.4f})" if h.loss else "--"

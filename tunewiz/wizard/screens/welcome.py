@@ -26,7 +26,7 @@ class WelcomeScreen(StepScreen):
         yield Static(INTRO, id="intro")
         with Horizontal(classes="row"):
             yield Label("Run name:")
-            yield Input(next_run_name(self.state.runs_root, "run1"), id="run-name")
+            yield Input(next_run_name(self.state.runs_root, "run1"), id="run-name", compact=True)
         yield Static(f"Run folders live in {self.state.runs_root}", id="runs-root")
         yield OptionList(*self._options(), id="choices")
 

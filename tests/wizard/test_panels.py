@@ -1,0 +1,139 @@
+"""The progress panel, re-attach, the Done screen and quitting while a training runs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from tunewiz.engine import events as ev
+from tunewiz.wizard import launch
+from tunewiz.wizard.app import WizardApp
+
+from wizard_helpers import SIZES
+from wizard_walk import screen_text, shot, text, until
+
+pytestmark = pytest.mark.asyncio
+
+TRAINER_LIKE = "import time  # stands in for tunewiz train\nwhile True: time.sleep(0.05)\n"
+
+
+def write_run(run, *, stopped: bool = True):
+    run.mkdir(parents=True, exist_ok=True)
+    events = [ev.Started(0, 20, "cpu", "solver.prototxt", "train_val.prototxt")]
+    for i in range(1, 11):
+        events.append(ev.IterationDone(i, 2.0 / i, 2.5 / i, 0.01, 400.0 + i))
+        if i % 5 == 0:
+            events.append(ev.TestDone(i, 0, {"accuracy": 0.4 + i / 50, "loss": 1.0 / i}))
+    events.append(ev.SnapshotSaved(10, [str(run / "r_iter_10.caffemodel"), str(run / "r_iter_10.solverstate")]))
+    if stopped:
+        events += [ev.Stopped(10, "stop requested (SIGINT)"), ev.Finished(10)]
+    with open(run / "events.jsonl", "w") as f:
+        f.writelines(ev.to_json(e) + "\n" for e in events)
+    (run / "train.log").write_text("I1127 20:00:00.000000  1 solver.cpp:218] Iteration 10 (4 iter/s), loss = 0.25\n")
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_attach_shows_the_whole_history(tmp_path, size):
+    run = write_run(tmp_path / "runs" / "r1")
+    app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters,
+                    what="events")
+        await pilot.pause(0.2)
+        line = text(app, "#progress-line")
+        assert "STOPPED" in line and "iteration 10/20" in line and "50%" in line
+        stats = text(app, "#stats")
+        assert "loss 0.2000 (smoothed 0.2500)" in stats and "images/s 410" in stats and "device cpu" in stats
+        assert "accuracy 0.6000" in stats and "snapshots: 2" in stats and "SIGINT" in stats
+        assert "Iteration 10 (4 iter/s), loss = 0.25" in text(app, "#loglines")
+        assert app.screen.history.accuracy == pytest.approx([0.5, 0.6])
+        seen = shot(app)
+        assert "STOPPED" in seen and "iteration 10/20" in seen
+        assert "loss (raw, dots)" in seen and "test accuracy" in seen  # both plots drawn, legends in words
+        await pilot.press("x")  # not running: says so, no question asked
+        await pilot.pause()
+        assert "not running" in text(app, "#status")
+
+
+async def test_panel_follows_new_events(tmp_path):
+    run = tmp_path / "runs" / "live"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text(ev.to_json(ev.Started(0, 100, "cpu", "s", "n")) + "\n")
+    app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.screen.history.max_iter == 100, what="started")
+        with open(run / "events.jsonl", "a") as f:
+            f.write(ev.to_json(ev.IterationDone(7, 1.5, 1.6, 0.001, 99.0)) + "\n")
+        await until(pilot, lambda: app.screen.history.iteration == 7, what="iteration 7")
+        await pilot.pause(0.1)
+        assert "iteration 7/100" in text(app, "#progress-line")
+
+
+async def test_quit_while_training_asks_and_leaves_it_running(tmp_path):
+    run = write_run(tmp_path / "runs" / "busy", stopped=False)
+    proc = launch.spawn_detached([sys.executable, "-c", TRAINER_LIKE], run)
+    try:
+        app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.screen.running, what="running")
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: type(app.screen).__name__ == "Confirm", what="question")
+            assert "still running" in screen_text(app)
+            await pilot.press("enter")  # first choice: leave it running and quit
+            await pilot.pause()
+        assert proc.poll() is None and launch.is_running(run)  # the wizard left, training did not
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def test_stop_key_asks_then_sends_sigint(tmp_path):
+    run = write_run(tmp_path / "runs" / "busy", stopped=False)
+    code = ("import signal, sys, time, pathlib  # train\n"
+            "signal.signal(signal.SIGINT, lambda *a: (pathlib.Path('stopped').write_text('x'), sys.exit(0)))\n"
+            "pathlib.Path('ready').write_text('x')\nwhile True: time.sleep(0.05)\n")
+    proc = launch.spawn_detached([sys.executable, "-c", code], run)
+    try:
+        end = time.monotonic() + 10
+        while not (run / "ready").exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.screen.running, what="running")
+            await pilot.press("x")
+            await until(pilot, lambda: type(app.screen).__name__ == "Confirm", what="question")
+            await pilot.press("down", "enter")  # "No, keep training"
+            await pilot.pause(0.2)
+            assert not (run / "stopped").exists()
+            await pilot.press("x")
+            await until(pilot, lambda: type(app.screen).__name__ == "Confirm", what="question")
+            await pilot.press("enter")  # "Yes, stop it"
+            await until(pilot, lambda: (run / "stopped").exists(), what="SIGINT reached the trainer")
+            await until(pilot, lambda: not app.screen.running, what="stopped")
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_done_screen_shows_results_and_commands(tmp_path, size):
+    run = write_run(tmp_path / "runs" / "r1")
+    (run / "solver.prototxt").write_text('net: "train_val.prototxt"\n')
+    (run / "launch.json").write_text(json.dumps({"solver": str(run / "solver.prototxt"),
+                                                 "weights": ["/models/pre.caffemodel"], "snapshot": ""}))
+    app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.screen.history.done, what="history")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "DoneScreen", what="Done screen")
+        assert "Best test accuracy 0.6000, last 0.6000 after 10 iterations" in text(app, "#results")
+        assert "solver.prototxt" in text(app, "#files")
+        commands = text(app, "#commands")
+        assert f"caffe train --solver {run / 'solver.prototxt'} --weights /models/pre.caffemodel" in commands
+        assert "Step 7/7" in screen_text(app)
