@@ -56,3 +56,13 @@ def test_inner_product_transpose_layout():
     assert tuple(layer.blobs[0].shape) == (20, 3) and layer.top_shapes == [(2, 3)]
     x = torch.randn(2, 4, 5)
     torch.testing.assert_close(layer(x)[0], x.reshape(2, 20) @ layer.blobs[0] + layer.blobs[1])
+
+
+def test_convolution_with_two_bottoms_shares_weights():
+    lp = parse_text('name: "L" top: "t1" top: "t2" convolution_param { num_output: 2 kernel_size: 3 '
+                    'weight_filler { type: "gaussian" } }', caffe_pb2.LayerParameter())
+    layer = Convolution(lp, [(1, 3, 6, 6), (1, 3, 6, 6)], caffe_pb2.TEST)
+    a, b = torch.randn(1, 3, 6, 6), torch.randn(1, 3, 6, 6)
+    ta, tb = layer(a, b)
+    torch.testing.assert_close(tb, layer(b, a)[0])
+    assert layer.top_shapes == [(1, 2, 4, 4)] * 2

@@ -51,9 +51,11 @@ class _ConvBase(Layer):
 
     def setup(self, bottom_shapes):
         cp = self.param.convolution_param
-        if len(bottom_shapes) != 1:
-            raise self.fail("takes exactly one bottom in tunewiz (several bottoms: use one layer each)")
+        if not bottom_shapes or len(bottom_shapes) != len(self.param.top):
+            raise self.fail("needs one top per bottom (bottom i -> top i, same weights)")
         shape = bottom_shapes[0]
+        if any(tuple(s) != tuple(shape) for s in bottom_shapes):
+            raise self.fail(f"all bottoms must have the same shape, got {bottom_shapes}")
         axis = canonical_axis(self, cp.axis, len(shape))
         if axis != 1:
             raise self.fail("only the channel axis 1 is supported for convolution")
@@ -91,7 +93,7 @@ class _ConvBase(Layer):
                 f"stride {self.stride}, pad {self.pad}, dilation {self.dilation}: the kernel is larger than "
                 "the padded input; use a smaller kernel or more padding")
         self.n_spatial = n
-        return [(shape[0], num_output, *spatial)]
+        return [(shape[0], num_output, *spatial)] * len(bottom_shapes)
 
     def _out(self, size: int, i: int) -> int:
         extent = self.dilation[i] * (self.kernel[i] - 1) + 1
@@ -99,12 +101,13 @@ class _ConvBase(Layer):
             return self.stride[i] * (size - 1) + extent - 2 * self.pad[i]
         return (size + 2 * self.pad[i] - extent) // self.stride[i] + 1
 
-    def forward(self, x):
+    def forward(self, *bottoms):
         bias = self.blobs[1] if self.bias_term else None
         fn = (_DECONV if self.transposed else _CONV)[self.n_spatial]
         if self.transposed:
-            return (fn(x, self.blobs[0], bias, self.stride, self.pad, 0, self.group, self.dilation),)
-        return (fn(x, self.blobs[0], bias, self.stride, self.pad, self.dilation, self.group),)
+            return tuple(fn(x, self.blobs[0], bias, self.stride, self.pad, 0, self.group, self.dilation)
+                         for x in bottoms)
+        return tuple(fn(x, self.blobs[0], bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
 
 
 @register("Convolution")
