@@ -63,9 +63,9 @@ def prefix(severity: str = "I", src: str = "solver.cpp:1", now: datetime.datetim
 class CaffeLog:
     """Writes Caffe-format lines to a file (``train.log``) and optionally to a stream (stderr)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, stream: TextIO | None = sys.stderr) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, stream: TextIO | None | str = "stderr") -> None:
         self._file = open(path, "a", encoding="utf-8") if path else None
-        self._stream = stream
+        self._stream = stream  # "stderr": whatever sys.stderr is when a line is written
         self._lock = threading.Lock()
         self.lines: list[str] = []  # kept for callers that want to inspect what was said
         self.keep = False
@@ -77,7 +77,8 @@ class CaffeLog:
         with self._lock:
             if self.keep:
                 self.lines.extend(text.splitlines())
-            for out in (self._file, self._stream):
+            stream = sys.stderr if self._stream == "stderr" else self._stream
+            for out in (self._file, stream):
                 if out is not None:
                     out.write(text)
                     out.flush()

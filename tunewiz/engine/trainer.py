@@ -54,7 +54,7 @@ class TrainConfig:
     run_dir: str | Path | None = None  # events.jsonl + train.log go here
     stop: threading.Event | None = None
     snapshot_now: threading.Event | None = None
-    log_stream: object = sys.stderr
+    log_stream: object = "stderr"  # CaffeLog's default: the current sys.stderr
     log: CaffeLog | None = None
 
 

@@ -1,0 +1,264 @@
+"""``tunewiz train|test|time`` on the command line, Caffe's log format, and each bad input / fault."""
+from __future__ import annotations
+
+import datetime
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from training_util import FIX, of_kind, run_solver, workdir  # noqa: E402
+
+from tunewiz.cli import main  # noqa: E402
+
+
+def _solver(root: Path, run: str, **fields) -> str:
+    """A copy of a run's solver with fields changed; returns its path relative to root."""
+    from tunewiz.caffe.netio import read_solver
+    from tunewiz.caffe.prototxt import to_text
+
+    sp = read_solver(root / run / "solver.prototxt")
+    for key, value in fields.items():
+        setattr(sp, key, value)
+    path = root / run / "edited_solver.prototxt"
+    path.write_text(to_text(sp))
+    return f"{run}/edited_solver.prototxt"
+
+
+def parse_log(path: Path):
+    """Caffe's tools/extra/parse_log.py + extract_seconds.py, reduced to their parsing rules."""
+    re_iter = re.compile(r"Iteration (\d+)")
+    re_train = re.compile(r"Train net output #(\d+): (\S+) = ([\.\deE+-]+)")
+    re_test = re.compile(r"Test net output #(\d+): (\S+) = ([\.\deE+-]+)")
+    re_lr = re.compile(r"lr = ([-+]?[0-9]*\.?[0-9]+([eE]?[-+]?[0-9]+)?)")
+
+    def when(line):
+        parts = line.strip().split()
+        month, day = int(parts[0][1:3]), int(parts[0][3:])
+        stamp = parts[1]
+        pos = stamp.rfind(".")
+        h, m, s = (int(x) for x in stamp[:pos].split(":"))
+        return datetime.datetime(2026, month, day, h, m, s, int(stamp[pos + 1:]))
+
+    train, test, iteration, lr = [], [], -1, float("nan")
+    with open(path) as f:
+        start = next(when(line) for line in f if "Solving" in line)
+        for line in f:
+            match = re_iter.search(line)
+            if match:
+                iteration = float(match.group(1))
+            if iteration == -1:
+                continue
+            seconds = (when(line) - start).total_seconds()
+            match = re_lr.search(line)
+            if match:
+                lr = float(match.group(1))
+            for regex, rows in ((re_train, train), (re_test, test)):
+                match = regex.search(line)
+                if match:
+                    rows.append((iteration, seconds, lr, match.group(2), float(match.group(3))))
+    return train, test
+
+
+def test_train_cli_writes_caffe_log_events_and_snapshots(tmp_path, monkeypatch):
+    root = workdir(tmp_path, "sgd_inv")
+    monkeypatch.chdir(root)
+    solver = _solver(root, "sgd_inv", max_iter=12, snapshot=6)
+    assert main(["train", "--solver", solver, "--weights", "init.caffemodel", "--run_dir", "run"]) == 0
+    for n in (6, 12):
+        assert (root / "sgd_inv" / f"sgd_inv_iter_{n}.caffemodel").is_file()
+        assert (root / "sgd_inv" / f"sgd_inv_iter_{n}.solverstate").is_file()
+    events = [json.loads(line) for line in (root / "run" / "events.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("iteration") == 12
+    train, test = parse_log(root / "run" / "train.log")
+    assert [r[0] for r in train] == list(range(12))
+    assert train[0][4] == pytest.approx(1.40671, rel=1e-5)
+    assert [(r[0], r[3]) for r in test[:2]] == [(0, "accuracy"), (0, "loss")]
+    text = (root / "run" / "train.log").read_text()
+    assert "Finetuning from init.caffemodel" in text
+    assert all(re.match(r"^[IWEF]\d{4} ", line) for line in text.splitlines())
+
+
+def test_weights_and_snapshot_together_is_caffes_error(tmp_path, monkeypatch, capsys):
+    root = workdir(tmp_path, "sgd_inv")
+    monkeypatch.chdir(root)
+    code = main(["train", "--solver", "sgd_inv/solver.prototxt", "--weights", "init.caffemodel",
+                 "--snapshot", "sgd_inv/sgd_inv_iter_25.solverstate"])
+    assert code != 0
+    assert "Give a snapshot to resume training or weights to finetune but not both" in capsys.readouterr().err
+
+
+def test_unwritable_snapshot_folder_found_before_training(tmp_path, monkeypatch, capsys):
+    root = workdir(tmp_path, "sgd_inv")
+    monkeypatch.chdir(root)
+    solver = _solver(root, "sgd_inv", snapshot_prefix="no_such_folder/x")
+    assert main(["train", "--solver", solver, "--weights", "init.caffemodel", "--run_dir", "run"]) != 0
+    assert "Cannot write to snapshot prefix 'no_such_folder/x'" in capsys.readouterr().err
+    assert "iteration" not in (root / "run" / "events.jsonl").read_text()
+
+
+def test_gpu_flag_without_cuda(tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    root = workdir(tmp_path, "sgd_inv")
+    monkeypatch.chdir(root)
+    assert main(["train", "--solver", "sgd_inv/solver.prototxt", "--gpu", "0", "--run_dir", "run"]) != 0
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def _bad_label_db(root: Path) -> None:
+    import lmdb
+
+    from tunewiz.caffe import caffe_pb2
+
+    src = lmdb.open(str(FIX / "data" / "train_lmdb"), readonly=True, lock=False)
+    dst = lmdb.open(str(root / "bad_lmdb"), map_size=1 << 24)
+    with src.begin() as rt, dst.begin(write=True) as wt:
+        for i, (key, value) in enumerate(rt.cursor()):
+            if i == 20:
+                datum = caffe_pb2.Datum()
+                datum.ParseFromString(value)
+                datum.label = 7
+                value = datum.SerializeToString()
+            wt.put(key, value)
+    src.close()
+    dst.close()
+
+
+def test_label_out_of_range_names_label_record_and_layer(tmp_path):
+    from tunewiz.engine.trainnets import LabelError
+
+    root = workdir(tmp_path, "sgd_inv")
+    _bad_label_db(root)
+    net = (root / "sgd_inv" / "train_val.prototxt").read_text().replace('"data/train_lmdb"', '"bad_lmdb"')
+    (root / "sgd_inv" / "train_val.prototxt").write_text(net)
+    with pytest.raises(LabelError) as info:
+        run_solver(root, "sgd_inv", edit=lambda sp: setattr(sp, "test_initialization", False))
+    text = str(info.value)
+    assert "label 7" in text and "00000020_" in text and "'loss'" in text and "'ip2' has 4 outputs" in text
+
+
+def test_nan_loss_stops_with_hint_and_keeps_the_last_snapshot(tmp_path):
+    from tunewiz.engine.trainer import TrainingDiverged
+
+    root = workdir(tmp_path, "sgd_inv")
+
+    def edit(sp):
+        sp.base_lr, sp.snapshot, sp.lr_policy, sp.momentum = 1e4, 1, "fixed", 0.0
+    with pytest.raises(TrainingDiverged) as info:
+        run_solver(root, "sgd_inv", edit=edit)
+    text = str(info.value)
+    assert "iteration" in text and "Lower base_lr" in text
+    last = re.search(r"last good snapshot is (\S+)\.solverstate", text).group(1)
+    assert (root / f"{last}.solverstate").is_file() and (root / f"{last}.caffemodel").is_file()
+
+
+def test_disk_full_during_snapshot_keeps_the_previous_one(tmp_path, monkeypatch):
+    from tunewiz.engine import snapshot as snap
+
+    root = workdir(tmp_path, "sgd_inv")
+    before = (root / "sgd_inv" / "sgd_inv_iter_25.solverstate").read_bytes()
+    real = snap._write_fsync
+
+    def full(path, data):
+        if "iter_25" in str(path) and str(path).endswith(f"solverstate.tmp{os.getpid()}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+    monkeypatch.setattr(snap, "_write_fsync", full)
+    with pytest.raises(snap.SnapshotError, match="No space left.*previous snapshot is intact"):
+        run_solver(root, "sgd_inv", edit=lambda sp: setattr(sp, "max_iter", 26))
+    assert (root / "sgd_inv" / "sgd_inv_iter_25.solverstate").read_bytes() == before
+    assert not [p for p in (root / "sgd_inv").iterdir() if ".tmp" in p.name]
+
+
+def test_cuda_out_of_memory_suggests_batch_and_iter_size(tmp_path, monkeypatch):
+    import torch
+
+    from tunewiz.engine.devices import DeviceError
+    from tunewiz.engine.net import Net
+
+    root = workdir(tmp_path, "sgd_inv")
+
+    def oom(self, inputs=None, retain_grad=False):
+        if self.phase == 0:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, inputs, retain_grad)
+    real = Net.forward
+    monkeypatch.setattr(Net, "forward", oom)
+    with pytest.raises(DeviceError) as info:
+        run_solver(root, "sgd_inv", edit=lambda sp: setattr(sp, "iter_size", 2))
+    assert "batch_size 16" in str(info.value) and "batch_size 8" in str(info.value)
+    assert "iter_size 4" in str(info.value)
+
+
+def test_signals_snapshot_then_stop(tmp_path):
+    root = workdir(tmp_path, "sgd_inv")
+    solver = _solver(root, "sgd_inv", max_iter=100000, snapshot=0, test_initialization=False)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tunewiz", "train", "--solver", solver, "--weights",
+                             "init.caffemodel", "--run_dir", "run"], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    events = root / "run" / "events.jsonl"
+
+    def wait_for(text, count=1):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if events.exists() and events.read_text().count(text) >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no {text} in events")
+    try:
+        wait_for('"iteration"', 3)
+        proc.send_signal(signal.SIGHUP)
+        wait_for('"snapshot"')
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    assert kinds.count("snapshot") == 2 and kinds[-2:] == ["stopped", "finished"]
+    log = (root / "run" / "train.log").read_text()
+    assert "Optimization stopped early." in log
+
+
+def test_test_and_time_commands(tmp_path, monkeypatch, capsys):
+    root = workdir(tmp_path, "sgd_inv")
+    monkeypatch.chdir(root)
+    (root / "w.caffemodel").symlink_to(FIX / "sgd_inv" / "sgd_inv_iter_50.caffemodel")
+    assert main(["test", "--model", "sgd_inv/train_val.prototxt", "--weights", "w.caffemodel",
+                 "--iterations", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "] accuracy = 0.94" in err and "] loss = 0.242402 (* 1 = 0.242402 loss)" in err  # Caffe's test at 50
+    assert main(["time", "--model", "sgd_inv/train_val.prototxt", "--iterations", "2"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"conv1\tforward: [\d.]+ ms\.", err) and re.search(r"conv1\tbackward: [\d.]+ ms\.", err)
+    assert "Average Forward-Backward" in err
+
+
+def test_finetune_logs_say_what_caffe_says(tmp_path):
+    root = workdir(tmp_path, "finetune_rename", "finetune_mismatch", "sgd_inv")
+    _, lines = run_solver(root, "finetune_rename", weights=["sgd_inv/sgd_inv_iter_50.caffemodel"])
+    caffe = [re.sub(r"^\S+ \S+ +\d+ ", "", line) for line in
+             (FIX / "finetune_rename" / "caffe_lines.txt").read_text().splitlines()[:4]]
+    ours = [re.sub(r"^\S+ \S+ +\d+ ", "", line) for line in lines
+            if "Finetuning" in line or "Ignoring" in line]
+    assert ours == caffe
+    from tunewiz.errors import TunewizError
+
+    with pytest.raises(TunewizError) as info:
+        run_solver(root, "finetune_mismatch", weights=["sgd_inv/sgd_inv_iter_50.caffemodel"])
+    assert ("Cannot copy param 0 weights from layer 'ip2'; shape mismatch.  Source param shape is 4 100 (400); "
+            "target param shape is 3 100 (300). To learn this layer's parameters from scratch rather than "
+            "copying from a saved net, rename the layer.") in str(info.value)

@@ -1,0 +1,162 @@
+"""``tunewiz train`` / ``test`` / ``time``: Caffe's ``caffe train|test|time`` with the same flags.
+
+    tunewiz train --solver S.prototxt [--weights a.caffemodel[,b...] | --snapshot x.solverstate]
+                  [--gpu 0|1|all] [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
+                  [--level N] [--stage a,b] [--run_dir DIR]
+    tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0]
+    tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0]
+
+Paths inside the solver and nets are relative to the working directory, as in Caffe.  ``train`` logs
+in Caffe's format to stderr and ``<run_dir>/train.log`` and appends events to
+``<run_dir>/events.jsonl`` (run_dir: the working directory unless given).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from tunewiz.errors import TunewizError
+
+EFFECTS = ("stop", "snapshot", "none")
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
+    if name == "train":
+        parser.add_argument("--solver", required=True, help="the solver definition (.prototxt)")
+        parser.add_argument("--weights", default="", help="caffemodel(s) to fine-tune from, comma-separated")
+        parser.add_argument("--snapshot", default="", help="a .solverstate to resume training from")
+        parser.add_argument("--sigint_effect", default="stop", choices=EFFECTS,
+                            help="what Ctrl-C does (default: stop, with a snapshot)")
+        parser.add_argument("--sighup_effect", default="snapshot", choices=EFFECTS,
+                            help="what SIGHUP does (default: snapshot)")
+        parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
+    else:
+        parser.add_argument("--model", required=True, help="the net definition (.prototxt)")
+        parser.add_argument("--weights", default="", help="caffemodel(s) to score / start from, comma-separated")
+        parser.add_argument("--iterations", type=int, default=50, help="number of iterations (default 50)")
+        parser.add_argument("--phase", default="TEST" if name == "test" else "TRAIN", type=str.upper,
+                            choices=["TRAIN", "TEST"], help="the phase to build")
+    parser.add_argument("--gpu", default="", help="GPU id to use (0, 1 or all); absent: the solver's solver_mode")
+    parser.add_argument("--level", type=int, default=0, help="net state level")
+    parser.add_argument("--stage", default="", help="net state stages, comma-separated")
+
+
+def run(args) -> int:
+    if args.command == "train":
+        return _train(args)
+    return _test_or_time(args)
+
+
+def _stages(text: str) -> list[str]:
+    return [s for s in text.split(",") if s]
+
+
+def _device(gpu: str, sp=None, log=None) -> str:
+    """Caffe's device choice: --gpu wins; else solver_mode GPU with device_id; CPU when no CUDA."""
+    import torch
+
+    if not gpu and sp is not None and sp.solver_mode == 1:  # GPU
+        gpu = str(sp.device_id) if sp.HasField("device_id") else "0"
+        if not torch.cuda.is_available():
+            log.warning("caffe.cpp:197", "solver_mode is GPU but no CUDA device is available: using the CPU.")
+            gpu = ""
+    if not gpu:
+        log.info("use_cpu", "Use CPU.")
+        return "cpu"
+    ids = list(range(torch.cuda.device_count())) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
+    if not ids:
+        raise TunewizError(f"--gpu {gpu}: no CUDA device is available; leave --gpu out to train on the CPU.")
+    if len(ids) > 1:
+        log.warning("use_gpu", f"tunewiz trains on one GPU: using GPU {ids[0]} of {ids}.")
+    log.info("use_gpu", f"Using GPUs {ids[0]}")
+    if torch.cuda.is_available() and ids[0] < torch.cuda.device_count():
+        log.info("caffe.cpp:223", f"GPU {ids[0]}: {torch.cuda.get_device_name(ids[0])}")
+    return f"cuda:{ids[0]}"
+
+
+def _signals(args, stop: threading.Event, snap: threading.Event):
+    """Caffe's SignalHandler: SIGINT/SIGHUP -> stop / snapshot / nothing.  Returns a restore function."""
+    def handler_for(effect):
+        def handle(signum, frame):
+            if effect == "stop":
+                stop.set()
+            elif effect == "snapshot":
+                snap.set()
+        return handle
+
+    old = {}
+    for sig, effect in ((signal.SIGINT, args.sigint_effect), (getattr(signal, "SIGHUP", None), args.sighup_effect)):
+        if sig is not None:
+            try:
+                old[sig] = signal.signal(sig, handler_for(effect))
+            except ValueError:  # not the main thread
+                pass
+    return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from tunewiz.caffe.netio import read_solver
+    from tunewiz.engine.caffelog import CaffeLog
+    from tunewiz.engine.trainer import TrainConfig, Trainer
+
+    if args.snapshot and args.weights:
+        raise TunewizError("Give a snapshot to resume training or weights to finetune but not both "
+                           "(--snapshot and --weights).")
+    sp = read_solver(args.solver)
+    sp.train_state.level = args.level
+    sp.train_state.stage.extend(_stages(args.stage))
+    weights = [w.strip() for w in args.weights.split(",") if w.strip()] if args.weights else []
+    if not weights and not args.snapshot:
+        weights = [w.strip() for entry in sp.weights for w in entry.split(",") if w.strip()]
+    sp.ClearField("weights")
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = CaffeLog(run_dir / "train.log")
+    stop, snap = threading.Event(), threading.Event()
+    restore = _signals(args, stop, snap)
+    try:
+        device = _device(args.gpu, sp, log)
+        cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
+                          run_dir=run_dir, stop=stop, snapshot_now=snap, log=log)
+        for event in Trainer(cfg).run():
+            if event.kind == "stopped":
+                log.info("caffe.cpp:250", f"Stopped: {event.reason}")
+        log.info("done_cli", "Optimization Done.")
+        return 0
+    except TunewizError as exc:
+        log.error("caffe.cpp:250", str(exc))
+        raise
+    finally:
+        restore()
+        log.close()
+
+
+def _test_or_time(args) -> int:
+    import torch
+
+    from tunewiz.caffe.netio import read_net
+    from tunewiz.engine.caffelog import CaffeLog
+    from tunewiz.engine.devices import prepare_device
+    from tunewiz.engine.net import Net
+    from tunewiz.engine.timing import score_net, time_net
+    from tunewiz.engine.trainnets import load_weights
+
+    log = CaffeLog(None)
+    if args.command == "test" and not args.weights:
+        log.warning("caffe.cpp:262", "Use --weights to score a trained model (testing the filler's weights).")
+    device = prepare_device(_device(args.gpu, None, log))
+    net = Net(read_net(args.model), args.phase, level=args.level, stages=_stages(args.stage), device=device)
+    try:
+        if args.weights:
+            load_weights(net, [w for w in args.weights.split(",") if w], None, log)
+        if args.command == "test":
+            score_net(net, args.iterations, log)
+        else:
+            torch.set_grad_enabled(True)
+            time_net(net, args.iterations, log)
+    finally:
+        net.close()
+    return 0
