@@ -24,9 +24,11 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 
 
-def train_command(solver: str | os.PathLike, weights=None, snapshot=None) -> list[str]:
+def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_dir=None) -> list[str]:
     """The ``tunewiz train`` command line for a solver and weights or snapshot."""
     cmd = [sys.executable, "-m", "tunewiz", "train", "--solver", str(Path(solver).resolve())]
+    if run_dir is not None:
+        cmd += ["--run_dir", str(Path(run_dir).resolve())]
     if weights:
         cmd += ["--weights", ",".join(str(Path(p).resolve()) for p in _listed(weights))]
     if snapshot:
@@ -54,7 +56,7 @@ def start_training(run_dir, solver, weights=None, snapshot=None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_running(run_dir):
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
-    cmd = train_command(solver, weights, snapshot)
+    cmd = train_command(solver, weights, snapshot, run_dir)
     proc = spawn_detached(cmd, run_dir)
     record = {"command": cmd, "solver": str(Path(solver).resolve()), "pid": proc.pid,
               "weights": [str(Path(p).resolve()) for p in _listed(weights)],

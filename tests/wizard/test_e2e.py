@@ -1,0 +1,74 @@
+"""End to end: the wizard starts a real (short, CPU) training that outlives the wizard; attach shows it."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import time
+
+import pytest
+
+from tunewiz.wizard import launch
+from tunewiz.wizard.app import WizardApp
+from tunewiz.wizard.follow import load_history
+
+from wizard_walk import check_start, set_input, text, to_solver, until
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.skipif(importlib.util.find_spec("tunewiz.commands.train") is None,
+                       reason="'tunewiz train' is not in this build yet"),
+]
+
+
+def _wait(cond, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+async def test_training_outlives_the_wizard_and_attach_shows_it(workspace, weights):
+    run = workspace["runs"] / "run1"
+    app = WizardApp(runs_root=workspace["runs"])
+    pid = None
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await to_solver(pilot, app, workspace)
+            await set_input(pilot, app, "#f-max_iter", "100000")  # runs until stopped
+            await set_input(pilot, app, "#f-snapshot", "100000")
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: type(app.screen).__name__ == "StartScreen")
+            await check_start(pilot, app, weights)
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen")
+            pid = launch.read_pid(run)
+            await until(pilot, lambda: app.screen.history.iteration >= 3, timeout=60, what="iterations")
+            assert "RUNNING" in text(app, "#progress-line")
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
+            await pilot.press("enter")  # leave it running and quit
+        # The wizard is gone; the trainer goes on in its own session.
+        assert os.getsid(pid) == pid != os.getsid(0)
+        seen = load_history(run).iteration
+        assert _wait(lambda: load_history(run).iteration > seen + 2), "training stopped with the wizard"
+        assert launch.is_running(run)
+
+        again = WizardApp(runs_root=workspace["runs"], attach=run)
+        async with again.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: again.screen.history.iteration > seen, what="history on attach")
+            h = again.screen.history
+            assert h.iters[0] == 0 and h.max_iter == 100000 and h.device
+            assert h.accuracy  # test_interval 5: tests ran and were plotted
+            await pilot.press("x")
+            await until(pilot, lambda: type(again.screen).__name__ == "Confirm")
+            await pilot.press("enter")  # yes, stop: SIGINT, the trainer snapshots first
+            await until(pilot, lambda: again.screen.history.done, timeout=60, what="stopped event")
+        h = load_history(run)
+        assert h.state == "stopped" and any(p.endswith(".caffemodel") for p in h.snapshots)
+        assert _wait(lambda: not launch.is_running(run), 30)
+    finally:
+        if pid and launch.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
