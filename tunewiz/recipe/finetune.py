@@ -108,6 +108,9 @@ def build_plan(options, run_name: str) -> FinetunePlan:
     train_sum = summarize_db(options.train_db)
     val_sum = summarize_db(options.val_db)
     n = _classes(options, train_sum)
+    if val_sum.labels and max(val_sum.labels) >= n:
+        raise RecipeError(f"--val-db {val_sum.path}: label {max(val_sum.labels)} is not among the {n} training "
+                          "classes; make both lists with the same class numbering")
     plan.section("data", [f"training: {train_sum.path} ({train_sum.backend}, {train_sum.count} images, "
                           f"{train_sum.channels}x{train_sum.height}x{train_sum.width}, {n} classes)",
                           f"validation: {val_sum.path} ({val_sum.count} images)"])
