@@ -79,7 +79,7 @@ class Net(nn.Module):
     # -- building ------------------------------------------------------------------------
     def _build(self, seed, root) -> None:
         owners: dict[str, tuple[int, int, ParamInfo]] = {}
-        param_needs, propagate = [], []
+        param_needs: list[bool] = []
         context = {"seed": seed, "root": root, "net": self.name}
         for lp in self.net_param.layer:
             netgraph.check_bottoms(lp, set(self.blob_shapes))
@@ -95,7 +95,6 @@ class Net(nn.Module):
             wiring = netgraph.Wiring(lp.name, lp.type, list(lp.bottom), list(lp.top),
                                      netgraph.loss_weights(lp, layer.is_loss))
             param_needs.append(self._append_params(layer, owners))
-            propagate.append(list(lp.propagate_down) if len(lp.propagate_down) else None)
             self.layers.append(layer)
             self.wirings.append(wiring)
         self._backward_flags(param_needs)
