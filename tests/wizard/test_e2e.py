@@ -12,7 +12,7 @@ from tunewiz.wizard import launch
 from tunewiz.wizard.app import WizardApp
 from tunewiz.wizard.follow import load_history
 
-from wizard_walk import check_start, set_input, text, to_solver, until
+from wizard_walk import check_start, press_button, set_input, text, to_solver, until
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -66,6 +66,13 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(workspace, weigh
             await until(pilot, lambda: type(again.screen).__name__ == "Confirm")
             await pilot.press("enter")  # yes, stop: SIGINT, the trainer snapshots first
             await until(pilot, lambda: again.screen.history.done, timeout=60, what="stopped event")
+            await until(pilot, lambda: not again.screen.running, timeout=30, what="trainer exit")
+            await pilot.press("ctrl+n")  # Done: results and a quick try with the snapshot
+            await until(pilot, lambda: type(again.screen).__name__ == "DoneScreen")
+            await press_button(pilot, again, "#try")
+            await until(pilot, lambda: "record 0:" in text(again, "#try-result"), timeout=60, what="quick try")
+            tried = text(again, "#try-result")
+            assert "true " in tried and "predicted " in tried and ("right" in tried or "WRONG" in tried)
         h = load_history(run)
         assert h.state == "stopped" and any(p.endswith(".caffemodel") for p in h.snapshots)
         assert _wait(lambda: not launch.is_running(run), 30)
