@@ -116,13 +116,19 @@ def test_stop_event_ends_and_removes_the_unfinished_db(dh, tmp_path):
     assert isinstance(events[-1], Stopped) and not (tmp_path / "db").exists()
 
 
-def test_lmdb_map_grows_when_full(dh, tmp_path, monkeypatch):
+@pytest.mark.parametrize("commit_every", [5, 1000])
+def test_lmdb_map_grows_when_full(dh, tmp_path, monkeypatch, commit_every):
+    import lmdb
+
     monkeypatch.setattr(dbmod, "_INITIAL_MAP", 64 * 1024)
-    monkeypatch.setattr(imageset, "COMMIT_EVERY", 5)
+    monkeypatch.setattr(imageset, "COMMIT_EVERY", commit_every)
     db, events = dh.convert(tmp_path, "raw_32x32", resize_height=64, resize_width=64)
     assert events[-1].records == 24
     with DBReader(db) as r:
         assert len(r) == 24 and all(len(parse_datum(v).data) == 3 * 64 * 64 for _, v in r)
+    env = lmdb.open(db, readonly=True, lock=False)
+    assert env.info()["map_size"] > 64 * 1024
+    env.close()
 
 
 def test_leveldb_without_plyvel_says_how_to_install(dh, tmp_path, monkeypatch):

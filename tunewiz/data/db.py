@@ -163,7 +163,13 @@ class DBReader:
 
 
 class DBWriter:
-    """A NEW database: ``put`` records, ``commit`` them; refuses an existing path."""
+    """A NEW database: ``put`` records, ``commit`` them; refuses an existing path.
+
+    LMDB records go straight into the open write transaction (no second copy in memory).  Before
+    each put the writer checks that the map has room for it (overflow pages + slack, estimated
+    generously); when it has not, it commits early, doubles the map and carries on, so the map
+    grows instead of failing (the database's content does not depend on where commits fall).
+    """
 
     def __init__(self, path: str, backend: str = "lmdb"):
         backend = backend.lower()
@@ -173,48 +179,66 @@ class DBWriter:
             raise DBError(f"{path} already exists: choose a new DB_NAME or delete it first "
                           "(an existing database is never overwritten).")
         self.path, self.backend = path, backend
-        self._pending: list[tuple[bytes, bytes]] = []
+        self._txn = None
         if backend == "lmdb":
             import lmdb
 
             os.makedirs(path)
-            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, writemap=False,
-                                  map_async=True, sync=True, meminit=False)
+            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, meminit=False)
         else:
             plyvel = _plyvel()
             self._db = plyvel.DB(path, create_if_missing=True, error_if_exists=True,
                                  write_buffer_size=64 << 20)
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._pending.append((key, value))
+        if self.backend == "leveldb":
+            if self._txn is None:
+                self._txn = self._db.write_batch()
+            self._txn.put(key, value)
+            return
+        need = _lmdb_bytes(key, value)
+        if self._txn is not None and self._used + need > self._room:
+            self.commit()
+        if self._txn is None:
+            self._begin(need)
+        self._txn.put(key, value)
+        self._used += need
+
+    def _begin(self, need: int) -> None:
+        info, stat = self._env.info(), self._env.stat()
+        room = info["map_size"] - (info["last_pgno"] + 1) * stat["psize"]
+        while room < 4 * need + (1 << 20):
+            self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            info = self._env.info()
+            room = info["map_size"] - (info["last_pgno"] + 1) * stat["psize"]
+        self._room = room - (1 << 20)
+        self._used = 0
+        self._txn = self._env.begin(write=True)
 
     def commit(self) -> None:
-        """Write the pending records in one transaction (LMDB map doubled while full)."""
+        """Make the records put so far durable (one transaction)."""
+        if self._txn is None:
+            return
         if self.backend == "lmdb":
-            self._commit_lmdb()
+            self._txn.commit()
         else:
-            with self._db.write_batch() as batch:
-                for key, value in self._pending:
-                    batch.put(key, value)
-        self._pending = []
+            self._txn.write()
+        self._txn = None
 
-    def _commit_lmdb(self) -> None:
-        import lmdb
-
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    cur = txn.cursor()
-                    cur.putmulti(self._pending, append=False)
-                return
-            except lmdb.MapFullError:
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+    def abort(self) -> None:
+        """Drop the records put since the last commit."""
+        if self._txn is not None and self.backend == "lmdb":
+            self._txn.abort()
+        self._txn = None
 
     def close(self) -> None:
-        if self._pending:
-            self.commit()
+        self.commit()
         if self.backend == "lmdb":
-            self._env.sync(True)
             self._env.close()
         else:
             self._db.close()
+
+
+def _lmdb_bytes(key: bytes, value: bytes) -> int:
+    """Generous map space for one record: overflow pages for the value, key and node headers."""
+    return (len(value) + 4095) // 4096 * 4096 * 3 // 2 + 2 * len(key) + 128

@@ -186,7 +186,7 @@ def convert_entries(root: str, entries: list[Entry], db_name: str, opts: Options
 
 def _discard(writer: DBWriter) -> None:
     """Drop an unfinished database that this run created."""
-    writer._pending = []
+    writer.abort()
     try:
         writer.close()
     finally:
