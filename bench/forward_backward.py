@@ -8,7 +8,8 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 * ``torch``: the same net written by hand as an ``nn.Module`` (same shapes and layers),
 
 interleaved in rounds so that both see the same machine state, and prints the median and
-mean ms per iteration.  Reference figures on the 2-core dev machine: real Caffe 1.0 with
+mean wall-clock ms per iteration and the median process CPU time (less sensitive to other
+processes on a busy machine).  Reference figures on the 2-core dev machine: real Caffe 1.0 with
 OpenBLAS (``caffe time``) 21.8 ms / 380 ms; hand-written PyTorch 15.2 ms / 301 ms.
 
     python bench/forward_backward.py [--threads 2] [--iters 50] [--device cpu] [--nets lenet,caffenet]
@@ -87,14 +88,16 @@ def time_steps(steps: dict, iters: int, warmup: int) -> dict:
         for _ in range(warmup):
             step()
     times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
     for _ in range(iters):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - start) * 1000)
-    return times
+            cpu[name].append((time.process_time() - start_cpu) * 1000)
+    return times, cpu
 
 
 def bench(name: str, iters: int, device: str) -> None:
@@ -108,12 +111,14 @@ def bench(name: str, iters: int, device: str) -> None:
     net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1)
     model = (LeNet() if name == "lenet" else CaffeNet()).to(device)
     steps = {"engine": engine_step(net, {"data": x, "label": label.float()}), "torch": torch_step(model, x, label)}
-    times = time_steps(steps, iters, warmup=3)
+    times, cpu = time_steps(steps, iters, warmup=3)
     for kind, values in times.items():
         print(f"{name:9s} {kind:7s} median {statistics.median(values):8.1f} ms   mean {statistics.mean(values):8.1f} ms"
-              f"   ({iters} iterations, {torch.get_num_threads()} threads, {device})")
+              f"   cpu {statistics.median(cpu[kind]):8.1f} ms   ({iters} iterations, {torch.get_num_threads()} "
+              f"threads, {device})")
     ratio = statistics.median(times["engine"]) / statistics.median(times["torch"])
-    print(f"{name:9s} engine / hand-written torch = {ratio:.3f}")
+    cpu_ratio = statistics.median(cpu["engine"]) / statistics.median(cpu["torch"])
+    print(f"{name:9s} engine / hand-written torch = {ratio:.3f} (wall), {cpu_ratio:.3f} (process cpu time)")
 
 
 def main() -> None:
