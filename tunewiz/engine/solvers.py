@@ -51,6 +51,7 @@ class Solver:
     def __init__(self, sp, params: Sequence) -> None:
         self.sp = sp
         self.params = list(params)
+        self.iteration = 0  # Caffe's iter_ at the update (the trainer sets it; Adam's t = iter + 1)
         self.check()
         self.history: list[torch.Tensor] = [
             torch.zeros_like(info.param.data) for _ in range(self.history_sets) for info in self.params
@@ -203,10 +204,6 @@ class Adam(Solver):
 
     type_name = "Adam"
     history_sets = 2
-
-    def __init__(self, sp, params: Sequence) -> None:
-        super().__init__(sp, params)
-        self.iteration = 0  # set by the trainer before each update (Caffe's iter_)
 
     def compute_update_value(self, i: int, diff: torch.Tensor, local_rate: float) -> None:
         m = self.history[i]

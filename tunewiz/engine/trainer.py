@@ -199,8 +199,7 @@ class Trainer:
                 self._display(st.iter - last_iter, lapse, blobs)
                 last_display, last_iter = time.perf_counter(), st.iter
             rate = self._rate()
-            if hasattr(self.solver, "iteration"):
-                self.solver.iteration = st.iter
+            self.solver.iteration = st.iter
             clip_line = self.solver.apply_update(rate)
             if clip_line:
                 self.log.info("clip", clip_line)
