@@ -35,14 +35,23 @@ def run_once(images: str, workers: int | None, tmp: str) -> tuple[int, float]:
     db = os.path.join(tmp, f"bench_db_{workers}")
     shutil.rmtree(db, ignore_errors=True)
     opts = Options(resize_height=256, resize_width=256, workers=workers)
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     records = 0
     for event in convert_list(images + "/", os.path.join(images, "list.txt"), db, opts):
         if isinstance(event, Finished):
             records = event.records
     seconds = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     shutil.rmtree(db, ignore_errors=True)
-    return records, seconds
+    return records, seconds, cpu
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished workers."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -61,10 +70,11 @@ def main() -> None:
         for workers in args.workers:
             rates = []
             for _ in range(args.repeat):
-                records, seconds = run_once(images, workers, tmp)
+                records, seconds, cpu = run_once(images, workers, tmp)
                 rates.append(records / seconds)
                 print(f"workers={'auto' if workers is None else workers:>4}: {records} images in {seconds:.2f} s = "
-                      f"{rates[-1]:.0f} images/s = {rates[-1] / CAFFE_RATE:.2f}x Caffe's {CAFFE_RATE:.0f} (target 1.8x)")
+                      f"{rates[-1]:.0f} images/s = {rates[-1] / CAFFE_RATE:.2f}x Caffe's {CAFFE_RATE:.0f} (target 1.8x); "
+                      f"CPU {1000 * cpu / records:.2f} ms/image")
             if len(rates) > 1:
                 rates.sort()
                 print(f"workers={'auto' if workers is None else workers:>4}: best {rates[-1]:.0f}, median "

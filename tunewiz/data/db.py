@@ -190,11 +190,12 @@ class DBWriter:
             self._db = plyvel.DB(path, create_if_missing=True, error_if_exists=True,
                                  write_buffer_size=64 << 20)
 
-    def put(self, key: bytes, value: bytes) -> None:
+    def put(self, key: bytes, value) -> None:
+        """Add a record (``value``: bytes or any buffer) to the open transaction."""
         if self.backend == "leveldb":
             if self._txn is None:
                 self._txn = self._db.write_batch()
-            self._txn.put(key, value)
+            self._txn.put(key, value if isinstance(value, bytes) else bytes(value))
             return
         need = _lmdb_bytes(key, value)
         if self._txn is not None and self._used + need > self._room:
@@ -241,4 +242,4 @@ class DBWriter:
 
 def _lmdb_bytes(key: bytes, value: bytes) -> int:
     """Generous map space for one record: overflow pages for the value, key and node headers."""
-    return (len(value) + 4095) // 4096 * 4096 * 3 // 2 + 2 * len(key) + 128
+    return (memoryview(value).nbytes + 4095) // 4096 * 4096 * 3 // 2 + 2 * len(key) + 128

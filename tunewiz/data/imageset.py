@@ -12,6 +12,7 @@ unfinished database.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -112,12 +113,12 @@ def _convert_one(item):
         if img is None:
             return index, None, f"Could not open or find file {filename}"
         value, n = datum_mod.raw_datum_bytes(img, label)
-        return index, key, value, n, n
+        return index, key, pickle.PickleBuffer(value), n, n  # sent out of band by the worker pool
     enc = job.encode_type or datum_mod.guess_encoding(path)
     d = datum_mod.image_to_datum(filename, label, job.height, job.width, job.is_color, enc)
     if d is None:
         return index, None, f"Could not open or find file {filename}"
-    return index, key, d.SerializeToString(), d.channels * d.height * d.width, len(d.data)
+    return index, key, pickle.PickleBuffer(d.SerializeToString()), d.channels * d.height * d.width, len(d.data)
 
 
 def _check_new(*paths: str) -> None:
@@ -165,7 +166,7 @@ def convert_entries(root: str, entries: list[Entry], db_name: str, opts: Options
                                 f"--check_size: {entries[done - 1].path} (line {result[0] + 1}) has {len_data} "
                                 f"bytes of data, the first record had {data_size} (Caffe: Incorrect data field "
                                 f"size {len_data}); resize all images (--resize_width/--resize_height).")
-                    writer.put(key, value)
+                    writer.put(key, value.raw() if isinstance(value, pickle.PickleBuffer) else value)
                     labels.add(entries[done - 1].label)
                     count += 1
                     if count % COMMIT_EVERY == 0:

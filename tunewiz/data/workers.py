@@ -3,16 +3,20 @@
 ``WorkerPool(fn, workers)`` runs ``fn(item)`` in ``workers`` processes (0 = in this process).
 Each worker has its own pipe; chunks are handed out round-robin and their results read back in
 the same order, so results come in input order and at most ``depth`` chunks per worker are in
-flight: memory stays flat however long the input is.  Large results (image bytes) travel as
-raw pipe messages (no extra pickling copies).  Workers run OpenCV single-threaded.
+flight: memory stays flat however long the input is.  Results are pickled with protocol 5: a
+``pickle.PickleBuffer`` in a result (image bytes) travels out of band, written with ``writev``
+and read into one buffer, so it is copied once on each side.  Workers run OpenCV single-threaded.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
 import pickle
+import struct
 import sys
 from collections import deque
+
+_HEAD = struct.Struct("<QQ")  # pickle length, number of out-of-band buffers
 
 
 def default_workers() -> int:
@@ -39,11 +43,50 @@ def _worker_main(conn, fn, initializer, initargs) -> None:
             return
         if chunk is None:
             return
+        buffers: list = []
         try:
-            payload = pickle.dumps([fn(item) for item in chunk], protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps([fn(item) for item in chunk], protocol=5, buffer_callback=buffers.append)
         except Exception as exc:  # sent back and raised in the parent
-            payload = pickle.dumps(_Failure(exc), protocol=pickle.HIGHEST_PROTOCOL)
-        conn.send_bytes(payload)
+            buffers = []
+            payload = pickle.dumps(_Failure(exc), protocol=5)
+        _send(conn.fileno(), payload, [b.raw() for b in buffers])
+
+
+def _send(fd: int, payload: bytes, buffers: list) -> None:
+    head = _HEAD.pack(len(payload), len(buffers)) + struct.pack(f"<{len(buffers)}Q", *(b.nbytes for b in buffers))
+    parts = [memoryview(head), memoryview(payload), *buffers]
+    while parts:
+        written = os.writev(fd, parts[:512])
+        while parts and written >= parts[0].nbytes:
+            written -= parts[0].nbytes
+            parts.pop(0)
+        if written:
+            parts[0] = parts[0][written:]
+
+
+def _read_into(fd: int, view: memoryview) -> None:
+    while view.nbytes:
+        n = os.readv(fd, [view])
+        if n == 0:
+            raise EOFError("a worker process ended")
+        view = view[n:]
+
+
+def _recv(fd: int):
+    head = bytearray(_HEAD.size)
+    _read_into(fd, memoryview(head))
+    size, count = _HEAD.unpack(head)
+    lens = bytearray(8 * count)
+    _read_into(fd, memoryview(lens))
+    lens = struct.unpack(f"<{count}Q", lens)
+    data = bytearray(size + sum(lens))
+    view = memoryview(data)
+    _read_into(fd, view)
+    buffers, offset = [], size
+    for n in lens:
+        buffers.append(view[offset:offset + n])
+        offset += n
+    return pickle.loads(view[:size], buffers=buffers)
 
 
 def _grow_pipe(*conns) -> None:
@@ -70,7 +113,7 @@ class _Handle:
 
     def get(self):
         if self._conn is not None:
-            self._value = pickle.loads(self._conn.recv_bytes())
+            self._value = _recv(self._conn.fileno())
             self._conn = None
         if isinstance(self._value, _Failure):
             raise self._value.exc
