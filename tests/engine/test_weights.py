@@ -56,6 +56,8 @@ def test_several_files_apply_in_order(tmp_path):
     report = copy_trained_layers(net, f"{first},{second}")
     assert net.layer_by_name("ip1").blobs[0][0, 0].item() == 2.0
     assert [name for name, _ in report.copied] == ["ip1", "ip2"] and report.new == []
+    assert report.sources == {"ip1": str(second), "ip2": str(second)}
+    assert report.files == [str(first), str(second)]
 
 
 def test_shape_mismatch_is_caffes_message(tmp_path):

@@ -43,9 +43,12 @@ class TransferReport:
     new: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: layer name -> the file its blobs came from (the last file that had it)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = [f"copied  {name}: {', '.join(_shape_text(s) for s in shapes)}" for name, shapes in self.copied]
+        out = [f"copied  {name}: {', '.join(_shape_text(s) for s in shapes)}"
+               + (f" from {self.sources[name]}" if len(self.files) > 1 else "") for name, shapes in self.copied]
         out += [f"new     {name} (initialized by its fillers)" for name in self.new]
         out += [f"ignored {name} (Ignoring source layer {name})" for name in self.ignored]
         return out
@@ -85,6 +88,7 @@ def copy_trained_layers(net, caffemodel_paths) -> TransferReport:
             shapes = copy_layer(target, source.name, source.blobs, path)
             if shapes:
                 copied[source.name] = shapes
+                report.sources[source.name] = str(path)
     for layer in net.layers:
         if len(layer.blobs) and layer.name not in copied:
             report.new.append(layer.name)
