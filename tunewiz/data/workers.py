@@ -27,7 +27,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_main(conn, fn, initializer, initargs) -> None:
+def _worker_main(tasks, results, fn, initializer, initargs) -> None:
     try:
         import cv2
 
@@ -38,7 +38,7 @@ def _worker_main(conn, fn, initializer, initargs) -> None:
         initializer(*initargs)
     while True:
         try:
-            chunk = conn.recv()
+            chunk = tasks.recv()
         except (EOFError, KeyboardInterrupt):
             return
         if chunk is None:
@@ -49,7 +49,7 @@ def _worker_main(conn, fn, initializer, initargs) -> None:
         except Exception as exc:  # sent back and raised in the parent
             buffers = []
             payload = pickle.dumps(_Failure(exc), protocol=5)
-        _send(conn.fileno(), payload, [b.raw() for b in buffers])
+        _send(results.fileno(), payload, [b.raw() for b in buffers])
 
 
 def _send(fd: int, payload: bytes, buffers: list) -> None:
@@ -121,7 +121,11 @@ class _Handle:
 
 
 class WorkerPool:
-    """``submit(chunk)`` -> handle with ``get()`` (call them in submit order); ``imap``; ``close``."""
+    """``submit(chunk)`` -> handle with ``get()`` (call them in submit order); ``imap``; ``close``.
+
+    A worker reads its next chunk only after sending the previous results, so keep either the
+    chunks or the results small (here: paths in / images out, or records in / labels out).
+    """
 
     def __init__(self, fn, workers: int = 0, initializer=None, initargs=()):
         self.fn, self.workers = fn, workers
@@ -132,21 +136,23 @@ class WorkerPool:
             return
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         for _ in range(workers):
-            parent, child = ctx.Pipe()
-            _grow_pipe(parent, child)
-            proc = ctx.Process(target=_worker_main, args=(child, fn, initializer, initargs), daemon=True)
+            task_r, task_w = ctx.Pipe(duplex=False)  # one-way pipes: tasks in, results out
+            result_r, result_w = ctx.Pipe(duplex=False)
+            _grow_pipe(task_w, result_w)
+            proc = ctx.Process(target=_worker_main, args=(task_r, result_w, fn, initializer, initargs), daemon=True)
             proc.start()
-            child.close()
+            task_r.close()
+            result_w.close()
             self._procs.append(proc)
-            self._conns.append(parent)
+            self._conns.append((task_w, result_r))
 
     def submit(self, chunk: list) -> _Handle:
         if not self._procs:
             return _Handle(value=[self.fn(item) for item in chunk])
-        conn = self._conns[self._next]
+        task_w, result_r = self._conns[self._next]
         self._next = (self._next + 1) % len(self._conns)
-        conn.send(chunk)
-        return _Handle(conn=conn)
+        task_w.send(chunk)
+        return _Handle(conn=result_r)
 
     def imap(self, items, chunk: int = 8, depth: int = 2):
         """Results of ``fn`` over ``items`` in order; at most ``depth`` chunks per worker in flight."""
@@ -170,8 +176,9 @@ class WorkerPool:
             proc.kill()
         for proc in self._procs:
             proc.join()
-        for conn in self._conns:
-            conn.close()
+        for task_w, result_r in self._conns:
+            task_w.close()
+            result_r.close()
         self._procs, self._conns = [], []
 
     def __enter__(self):
