@@ -18,6 +18,7 @@ def make(cls, text, shape, phase=caffe_pb2.TEST):
     ("convolution_param { num_output: 4 }", "kernel"),
     ("convolution_param { num_output: 4 kernel_size: 3 kernel_h: 3 kernel_w: 3 }", "kernel_size|both"),
     ("convolution_param { num_output: 4 kernel_size: 3 stride: 1 stride: 1 stride: 1 }", "once or 2 times"),
+    ("convolution_param { num_output: 4 kernel_size: 3 stride: 0 }", "must be > 0"),
 ])
 def test_convolution_setup_errors(text, match):
     with pytest.raises(NetError, match=f"layer 'L'.*({match})"):
@@ -31,6 +32,8 @@ def test_pooling_setup_errors():
         make(Pooling, "pooling_param { pool: MAX global_pooling: true kernel_size: 2 }", (1, 1, 8, 8))
     with pytest.raises(NetError, match="kernel_size"):
         make(Pooling, "pooling_param { pool: AVE }", (1, 1, 8, 8))
+    with pytest.raises(NetError, match="stride"):
+        make(Pooling, "pooling_param { pool: AVE kernel_size: 2 stride: 0 }", (1, 1, 8, 8))
 
 
 def test_deconvolution_bilinear_upsampling():

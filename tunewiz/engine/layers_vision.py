@@ -72,6 +72,8 @@ class _ConvBase(Layer):
         self.pad = _per_axis(self, cp.pad, cp.pad_h, cp.pad_w,
                              cp.HasField("pad_h") or cp.HasField("pad_w"), n, 0, "pad")
         self.dilation = _per_axis(self, cp.dilation, 0, 0, False, n, 1, "dilation")
+        if any(v <= 0 for v in self.stride + self.dilation):
+            raise self.fail(f"stride {self.stride} and dilation {self.dilation} must be > 0")
         channels, self.group, num_output = shape[1], cp.group, cp.num_output
         if num_output <= 0:
             raise self.fail("num_output must be > 0")
@@ -148,6 +150,8 @@ class Pooling(Layer):
         has = pp.HasField
         self.pad = [pp.pad_h, pp.pad_w] if has("pad_h") or has("pad_w") else [pp.pad] * 2
         self.stride = [pp.stride_h, pp.stride_w] if has("stride_h") or has("stride_w") else [pp.stride] * 2
+        if any(st <= 0 for st in self.stride):
+            raise self.fail(f"stride {self.stride} must be > 0")
         if pp.global_pooling and (any(self.pad) or any(s != 1 for s in self.stride)):
             raise self.fail("with global_pooling: true only pad = 0 and stride = 1 are allowed")
         if any(self.pad) and self.method not in (P.AVE, P.MAX):
