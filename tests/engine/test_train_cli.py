@@ -104,7 +104,8 @@ def test_unwritable_snapshot_folder_found_before_training(tmp_path, monkeypatch,
     solver = _solver(root, "sgd_inv", snapshot_prefix="no_such_folder/x")
     assert main(["train", "--solver", solver, "--weights", "init.caffemodel", "--run_dir", "run"]) != 0
     assert "Cannot write to snapshot prefix 'no_such_folder/x'" in capsys.readouterr().err
-    assert "iteration" not in (root / "run" / "events.jsonl").read_text()
+    kinds = [json.loads(line)["event"] for line in (root / "run" / "events.jsonl").read_text().splitlines()]
+    assert kinds == ["stopped", "finished"]
 
 
 def test_gpu_flag_without_cuda(tmp_path, monkeypatch, capsys):
@@ -157,8 +158,10 @@ def test_nan_loss_stops_with_hint_and_keeps_the_last_snapshot(tmp_path):
 
     def edit(sp):
         sp.base_lr, sp.snapshot, sp.lr_policy, sp.momentum = 1e4, 1, "fixed", 0.0
+    seen = []
     with pytest.raises(TrainingDiverged) as info:
-        run_solver(root, "sgd_inv", edit=edit)
+        run_solver(root, "sgd_inv", edit=edit, on_event=seen.append)
+    assert [e.kind for e in seen[-2:]] == ["stopped", "finished"] and "diverged" in seen[-2].reason
     text = str(info.value)
     assert "iteration" in text and "Lower base_lr" in text
     last = re.search(r"last good snapshot is (\S+)\.solverstate", text).group(1)

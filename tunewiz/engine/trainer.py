@@ -77,12 +77,21 @@ class Trainer:
         """Set up, then Solve; every event is also appended to ``<run dir>/events.jsonl``."""
         self._open_outputs()
         try:
-            for event in self._solve():
-                if self._writer is not None:
-                    self._writer.write(event)
-                yield event
+            try:
+                for event in self._solve():
+                    self._emit(event)
+                    yield event
+            except TunewizError as exc:  # a fault stops the run: followers see why, then the error goes on
+                for event in (ev.Stopped(self.st.iter, str(exc)), ev.Finished(self.st.iter)):
+                    self._emit(event)
+                    yield event
+                raise
         finally:
             self._close_outputs()
+
+    def _emit(self, event) -> None:
+        if self._writer is not None:
+            self._writer.write(event)
 
     def _open_outputs(self) -> None:
         run_dir = self.cfg.run_dir
@@ -111,6 +120,9 @@ class Trainer:
         self.device = prepare_device(self.cfg.device)
         log.info("init_solver", "Initializing solver from parameters: \n" + tn.solver_text(sp))
         check_policy(sp)
+        if sp.snapshot_format == 0:  # HDF5
+            log.warning("solver.cpp:45", "snapshot_format HDF5 is not supported by tunewiz: snapshots are written "
+                                         "as BINARYPROTO (.caffemodel/.solverstate), which Caffe reads too.")
         if sp.snapshot and not sp.snapshot_prefix:
             raise snap.SnapshotError("In solver params, snapshot is specified but snapshot_prefix is not.")
         if sp.snapshot or sp.snapshot_after_train:
