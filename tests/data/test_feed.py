@@ -148,3 +148,20 @@ def test_one_top_gives_data_only_and_errors(dh, tmp_path):
     with pytest.raises(TunewizError, match="all images must have the same"):
         mixed.next_batch()
     mixed.close()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_image_data_shuffle_resume_across_epochs(dh, workers):
+    layer = _image_data_layer(dh, new_height=10, new_width=10, batch_size=4, shuffle=True)
+    layer.transform_param.mirror, layer.transform_param.crop_size = True, 8
+    feed = make_feed(layer, 0, seed=11, root=str(dh.FX), workers=workers)
+    feed.next_batch()
+    state = json.loads(json.dumps(feed.state()))
+    expected = [feed.next_batch() for _ in range(4)]  # crosses two reshuffles (6 lines)
+    fresh = make_feed(layer, 0, seed=12, root=str(dh.FX), workers=0)
+    fresh.restore(state)
+    for e in expected:
+        got = fresh.next_batch()
+        assert got[0].tobytes() == e[0].tobytes() and got[1].tolist() == e[1].tolist()
+    feed.close()
+    fresh.close()

@@ -129,7 +129,7 @@ class Feed:
 
     def _state_now(self) -> dict:
         """Source position + the transformer's raw mt19937 state (made JSON-able in ``state()``)."""
-        return {"source": self.source.state(), "rng": self.transformer.bitgen.state["state"]}
+        return {"source": self.source.snapshot(), "rng": self.transformer.bitgen.state["state"]}
 
     def _submit(self) -> None:
         state = self._state_now()
@@ -155,7 +155,8 @@ class Feed:
         _, buf, handles, keys = self._pending.popleft()
         labels = [label for h in handles for label in (h if isinstance(h, list) else h.get())]
         data = buf if isinstance(buf, np.ndarray) else self.ctx.bufs[buf].copy()
-        self._submit()
+        if self._pool is not None:
+            self._submit()  # keep the workers ``prefetch`` batches ahead
         self.last_keys = keys
         if len(self.top_shapes) == 1:
             return [data]
@@ -171,8 +172,8 @@ class Feed:
     def state(self) -> dict:
         """JSON-able position (next record, shuffle order, random state) of the next batch."""
         state = dict(self._pending[0][0]) if self._pending else self._state_now()
-        return {"source": state["source"], "rng": {"key": [int(k) for k in state["rng"]["key"]],
-                                                   "pos": int(state["rng"]["pos"])}}
+        return {"source": self.source.jsonable(state["source"]),
+                "rng": {"key": [int(k) for k in state["rng"]["key"]], "pos": int(state["rng"]["pos"])}}
 
     def restore(self, state: dict) -> None:
         """Continue exactly from a ``state()``."""

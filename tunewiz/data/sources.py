@@ -5,14 +5,15 @@
 * ``ListSource`` (ImageData layer): the list's lines in order (``lines_id_``); with ``shuffle`` the
   lines are shuffled at setup and again at every restart, with Caffe's ``shuffle`` (Fisher-Yates,
   ``boost::uniform_int(0, i)`` over an mt19937).
-Items are ``(record_name, payload)``; ``state()``/``restore()`` give a JSON-able position.
+Items are ``(record_name, payload)``; ``snapshot()`` is a cheap position, ``jsonable(snapshot)``
+its JSON form, ``restore(json)`` goes back to it (``state()`` = ``jsonable(snapshot())``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from tunewiz.data.db import DBReader
-from tunewiz.data.transform import rng_state, set_rng_state
+from tunewiz.data.transform import set_rng_state
 
 
 class DBSource:
@@ -36,8 +37,15 @@ class DBSource:
             self.cursor.seek_to_first()
         return key, value
 
+    def snapshot(self):
+        return self.cursor.key, self.wraps
+
+    @staticmethod
+    def jsonable(snapshot) -> dict:
+        return {"key": snapshot[0].hex(), "wraps": snapshot[1]}
+
     def state(self) -> dict:
-        return {"key": self.cursor.key.hex(), "wraps": self.wraps}
+        return self.jsonable(self.snapshot())
 
     def restore(self, state: dict) -> None:
         self.cursor.seek(bytes.fromhex(state["key"]))
@@ -87,16 +95,27 @@ class ListSource:
         if self.pos >= len(self.lines):
             self.pos = 0
             self.wraps += 1
-            if self.rng is not None:
+            if self.rng is not None:  # a new list: snapshots keep the old order
+                self.lines = list(self.lines)
                 caffe_shuffle(self.lines, self.rng)
         return path, (path, label)
 
-    def state(self) -> dict:
-        state = {"pos": self.pos, "wraps": self.wraps}
-        if self.rng is not None:
-            state["order"] = [f"{p}\t{lab}" for p, lab in self.lines]
-            state["shuffle_rng"] = rng_state(self.rng)
+    def snapshot(self):
+        rng = None if self.rng is None else {"key": self.rng.state["state"]["key"].copy(),
+                                             "pos": self.rng.state["state"]["pos"]}
+        return self.pos, self.wraps, self.lines, rng
+
+    @staticmethod
+    def jsonable(snapshot) -> dict:
+        pos, wraps, lines, rng = snapshot
+        state = {"pos": pos, "wraps": wraps}
+        if rng is not None:
+            state["order"] = [f"{p}\t{lab}" for p, lab in lines]
+            state["shuffle_rng"] = {"key": [int(k) for k in rng["key"]], "pos": int(rng["pos"])}
         return state
+
+    def state(self) -> dict:
+        return self.jsonable(self.snapshot())
 
     def restore(self, state: dict) -> None:
         self.pos, self.wraps = int(state["pos"]), int(state.get("wraps", 0))
