@@ -122,3 +122,35 @@ def test_multistep_status_lines(tmp_path):
     msgs = [PREFIX.sub("", line) for line in lines]
     assert [m for m in msgs if m.startswith("MultiStep")] == [
         "MultiStep Status: Iteration 20, step = 1", "MultiStep Status: Iteration 35, step = 2"]
+
+
+def test_train_net_and_test_net_fields(tmp_path):
+    """train_net + two test_net entries (with test_state) read as Caffe's InitTrainNet/InitTestNets."""
+    root = workdir(tmp_path, "sgd_inv")
+
+    def edit(sp):
+        sp.ClearField("net")
+        sp.train_net = "sgd_inv/train_val.prototxt"
+        sp.test_net.extend(["sgd_inv/train_val.prototxt", "sgd_inv/train_val.prototxt"])
+        sp.test_iter.append(1)
+        sp.test_state.add()
+        sp.test_state.add().stage.append("unused")
+        sp.max_iter = 5
+    events, lines = run_solver(root, "sgd_inv", edit=edit)
+    exact = np.load(FIX / "sgd_inv" / "losses_exact.npy")[:5]
+    ours = np.array([e.outputs["loss"] for e in of_kind(events, "iteration")])
+    assert np.max(np.abs(ours - exact) / exact) <= 1e-4
+    first = [t for t in of_kind(events, "test") if t.iter == 0]
+    assert [t.net for t in first] == [0, 1]
+    assert first[0].outputs["accuracy"] == pytest.approx(0.26)  # 2 batches: the whole test set
+    assert any("Creating test net (#1) specified by test net file" in line for line in lines)
+
+
+def test_solver_without_a_net_is_a_clear_error(tmp_path):
+    from tunewiz.engine.trainnets import SolverSetupError
+
+    root = workdir(tmp_path, "sgd_inv")
+    with pytest.raises(SolverSetupError, match="names no net"):
+        run_solver(root, "sgd_inv", edit=lambda sp: sp.ClearField("net"))
+    with pytest.raises(SolverSetupError, match="test_iter must be specified for each test network"):
+        run_solver(root, "sgd_inv", edit=lambda sp: sp.test_net.extend(["a", "b", "c"]))
