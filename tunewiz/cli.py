@@ -88,3 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file the OS refuses (name too long, no space, I/O error): one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tunewiz: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -80,3 +80,22 @@ def test_inspect_cli_on_a_database(dh, tmp_path, capsys):
     assert main(["inspect", dh.caffe_db(tmp_path, "raw_32x32")]) == 0
     out = capsys.readouterr().out
     assert "LMDB database, 24 records (24 raw, 0 encoded)" in out and "3x32x32 x24" in out
+
+
+def test_convert_cli_accepts_gflags_style_and_checks_encode_type(dh, tmp_path, capsys):
+    db = tmp_path / "gray"
+    argv = ["convert-imageset", "-gray", "-resize_height=28", "--resize_width=28",
+            str(dh.FX / "images") + "/", str(dh.FX / "train.txt"), str(db)]
+    assert main(argv) == 0
+    with __import__("tunewiz.data.db", fromlist=["DBReader"]).DBReader(str(db)) as r:
+        values = [v for _, v in r]
+    assert len(values) == 24
+    rows = dh.records_tsv("gray_28x28")
+    import hashlib
+    from tunewiz.data.datum import parse_datum
+    assert [hashlib.sha256(parse_datum(v).data).hexdigest() for v in values] == [r["sha256_data"] for r in rows]
+    capsys.readouterr()
+    assert main(["convert-imageset", "--encode_type=gif", str(dh.FX / "images") + "/",
+                 str(dh.FX / "val.txt"), str(tmp_path / "gif")]) == 2
+    assert "--encode_type 'gif' is not supported" in capsys.readouterr().err
+    assert not (tmp_path / "gif").exists()

@@ -15,12 +15,14 @@ that says what the file is and what to give instead.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import text_format
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.prototxt import nearest_names
 from tunewiz.caffe.wire import I32, I64, LEN, VARINT, Source, Truncated, WireError, read_field
 from tunewiz.errors import FormatError
 
@@ -74,14 +76,17 @@ class FileKind:
 def detect(path: str | os.PathLike) -> FileKind:
     """Sniff ``path``; raises FormatError only when it cannot be read at all."""
     p = Path(path)
-    if p.is_dir():
-        return _folder_kind(p)
     try:
+        mode = os.stat(p).st_mode
+        if stat.S_ISDIR(mode):
+            return _folder_kind(p)
+        if not stat.S_ISREG(mode):
+            return FileKind(p, "unknown", "not a regular file: a device, pipe or socket")
         fd = os.open(p, os.O_RDONLY)
     except FileNotFoundError:
         raise FormatError(f"{p}: no such file") from None
     except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror})") from None
+        raise FormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
     try:
         size = os.fstat(fd).st_size
         src = Source(fd=fd, size=size)
@@ -165,8 +170,9 @@ def _text_kind(p: Path, size: int) -> FileKind:
         return FileKind(p, "solver", size=size)
     if net_error is None:
         return FileKind(p, "text", "empty prototxt", size=size)
-    # the parse that got further tells which one was meant
-    what, error = max((("net", net_error), ("solver", solver_error)), key=lambda e: _position(e[1]))
+    # the parse that got further tells which one was meant; at the same place, the one with a close name
+    what, error = max((("net", net_error), ("solver", solver_error)),
+                      key=lambda e: (_position(e[1]), bool(nearest_names(e[1]))))
     return FileKind(p, "text", f"does not parse as a {what}: line {error}", size=size)
 
 

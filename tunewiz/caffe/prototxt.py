@@ -1,16 +1,21 @@
 """Read and write Caffe's text files (net and solver prototxt).
 
 Parsing uses protobuf's text format on our own schema (``caffe_pb2``), so every
-file BVLC Caffe accepts parses here.  Errors become :class:`PrototxtError` with
-``file:line:column``, the offending line and, for an unknown field, the nearest
-valid field names.  Writing keeps Caffe's layout (two-space indent, one field per
-line), the same printer Caffe's ``WriteProtoToTextFile`` uses.
+file BVLC Caffe accepts parses here.  A syntax error or unknown field becomes one
+:class:`PrototxtError` line: ``file:line:column``, the reason, the offending text
+and a hint (the nearest valid field or enum names, or the fix for a V1 field).
+A file of the wrong kind (a solver where a net is expected, a caffemodel, an
+empty file, a folder, a device) gets a :class:`FormatError` that says what it is.
+
+Writing keeps Caffe's layout byte for byte (:mod:`tunewiz.caffe.textprint`: two-space
+indent, one field per line, numbers as C++ prints them) and is atomic.
 """
 from __future__ import annotations
 
 import difflib
 import os
 import re
+import stat
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,48 +23,81 @@ from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.textprint import message_to_text
 from tunewiz.errors import FormatError
 
 M = TypeVar("M", bound=Message)
 
 _LOCATION = re.compile(r"^(\d+):(\d+) : (.*)$", re.S)
-_UNKNOWN = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
+_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"\.?')
+_UNKNOWN_ENUM = re.compile(r'Enum type "([\w.]+)" has no value (named|with number) "?([\w-]+)"?\.?')
+_V1_FIELDS = {  # a V1 field written inside a current ``layer { }``
+    "blobs_lr": "blobs_lr is V1 syntax: inside layer { } write param { lr_mult: … } (one per blob)",
+    "weight_decay": "weight_decay is V1 syntax: inside layer { } write param { decay_mult: … } (one per blob)",
+}
+_PROBE = 1 << 16
+KIND_OF = {"NetParameter": "net", "SolverParameter": "solver"}
 
 
 class PrototxtError(FormatError):
-    """A text file that does not parse: file, line, column, text and a hint."""
+    """A text file that does not parse: file, line, column, reason, offending text and a hint."""
 
     def __init__(self, path: str, line: int, column: int, reason: str, text: str, hint: str = ""):
         self.path, self.line, self.column, self.reason = path, line, column, reason
-        pointer = " " * max(column - 1, 0) + "^"
-        msg = f"{path}:{line}:{column}: {reason}\n    {text}\n    {pointer}"
-        if hint:
-            msg += f"\n  {hint}"
-        super().__init__(msg)
+        self.text, self.hint = text, hint
+        at = f" at `{_excerpt(text, column)}`" if text.strip() else ""
+        super().__init__(f"{path}:{line}:{column}: {reason}{at}" + (f"; {hint}" if hint else ""))
+
+
+def _excerpt(text: str, column: int, width: int = 70) -> str:
+    """The offending line, stripped; cut to ``width`` characters around ``column``."""
+    text = text.strip() if len(text.strip()) <= width else text[max(column - width // 2, 0):][:width].strip()
+    return text
 
 
 def _message_class(full_name: str):
-    short = full_name.split(".", 1)[1] if full_name.startswith("caffe.") else full_name
     obj = caffe_pb2
-    for part in short.split("."):
+    for part in full_name.removeprefix("caffe.").split("."):
         obj = getattr(obj, part, None)
         if obj is None:
             return None
     return obj
 
 
-def _hint_for(reason: str) -> str:
-    match = _UNKNOWN.search(reason)
-    if not match:
-        return ""
-    cls = _message_class(match.group(1))
-    if cls is None:
-        return ""
-    names = [f.name for f in cls.DESCRIPTOR.fields]
-    close = difflib.get_close_matches(match.group(2), names, n=3, cutoff=0.5)
+def _nearest(word: str, names: list[str], what: str) -> str:
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.5)
     if close:
         return "did you mean: " + ", ".join(close) + "?"
-    return f"{match.group(1).split('.')[-1]} has no such field; valid fields: " + ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+    listed = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+    return f"valid {what}: {listed}"
+
+
+def _explain(reason: str) -> tuple[str, str]:
+    """(our wording of protobuf's reason, a hint)."""
+    reason = reason.strip().rstrip(".")
+    field = _UNKNOWN_FIELD.search(reason)
+    if field:
+        owner, name = field.group(1).split(".")[-1], field.group(2)
+        cls = _message_class(field.group(1))
+        if owner == "LayerParameter" and name in _V1_FIELDS:
+            return f'unknown field "{name}" in {owner}', _V1_FIELDS[name]
+        names = [f.name for f in cls.DESCRIPTOR.fields] if cls is not None else []
+        return f'unknown field "{name}" in {owner}', _nearest(name, names, "fields") if names else ""
+    enum = _UNKNOWN_ENUM.search(reason)
+    if enum:
+        owner, value = enum.group(1).split(".", 1)[-1], enum.group(3)
+        enum_type = _message_class(enum.group(1))
+        names = list(enum_type.keys()) if enum_type is not None else []
+        return f"unknown value {value} for enum {owner}", _nearest(value.upper(), names, "values") if names else ""
+    if reason.startswith("Expected string but found"):
+        return reason, 'text values go in double quotes, e.g. type: "Convolution"'
+    return reason, ""
+
+
+def nearest_names(reason: str) -> list[str]:
+    """The close valid names for an unknown field/value error (empty when there are none)."""
+    hint = _explain(reason)[1]
+    return hint.removeprefix("did you mean: ").rstrip("?").split(", ") if hint.startswith("did you mean") else []
 
 
 def parse_text(text: str, message: M, path: str = "<text>") -> M:
@@ -67,51 +105,90 @@ def parse_text(text: str, message: M, path: str = "<text>") -> M:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as exc:
-        raw = str(exc)
-        match = _LOCATION.match(raw)
-        line, column, reason = (int(match.group(1)), int(match.group(2)), match.group(3)) if match else (0, 0, raw)
+        match = _LOCATION.match(str(exc))
+        line, column, raw = (int(match.group(1)), int(match.group(2)), match.group(3)) if match else (0, 0, str(exc))
+        raw = re.sub(r"^'.*?': (?=[A-Z])", "", raw.strip(), count=1, flags=re.S)  # protobuf quotes the line
         lines = text.splitlines()
         snippet = lines[line - 1] if 0 < line <= len(lines) else ""
-        raise PrototxtError(path, line, column, reason.strip(), snippet, _hint_for(reason)) from None
+        reason, hint = _explain(raw)
+        raise PrototxtError(path, line, column, reason, snippet, hint) from None
     return message
 
 
-def read_text(path: str | os.PathLike, message: M) -> M:
-    """Read a text-format file into ``message``; clear errors for missing/binary files."""
-    p = Path(path)
+def _read_bytes(p: Path, what: str) -> bytes:
+    """The file's bytes; FormatError for a missing file, a folder, a device or a binary file."""
     try:
-        data = p.read_bytes()
+        mode = os.stat(p).st_mode
+        if stat.S_ISDIR(mode):
+            raise FormatError(f"{p}: is a folder; give the {what} prototxt file in it")
+        if not stat.S_ISREG(mode):
+            raise FormatError(f"{p}: not a regular file (a device, pipe or socket); give a {what} prototxt")
+        with open(p, "rb") as f:
+            head = f.read(_PROBE)
+            if b"\x00" in head:
+                _binary_error(p, what)
+            return head + f.read()
     except FileNotFoundError:
         raise FormatError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise FormatError(f"{p}: is a folder, expected a prototxt file") from None
     except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror})") from None
+        raise FormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def _binary_error(p: Path, what: str) -> None:
+    from tunewiz.caffe.detect import expect
+
+    expect(p, what)  # raises: "expected a net prototxt, but this is a caffemodel (...)"
+    raise FormatError(f"{p}: this is a binary file, not a text {what} prototxt")
+
+
+def _wrong_kind(p: Path, text: str, message: Message) -> None:
+    """A solver given where a net is expected (or the reverse): say so instead of a field error."""
+    own = message.DESCRIPTOR.name
+    other = {"NetParameter": caffe_pb2.SolverParameter, "SolverParameter": caffe_pb2.NetParameter}.get(own)
+    if other is None:
+        return
+    try:
+        text_format.Parse(text, other())
+    except text_format.ParseError:
+        return
+    want, got = KIND_OF[own], KIND_OF[other.DESCRIPTOR.name]
+    raise FormatError(f"{p}: expected a {want} prototxt, but this is a {got} prototxt; give the {want} file"
+                      + (" (the solver names it in net: or train_net:)" if want == "net" else ""))
+
+
+def read_text(path: str | os.PathLike, message: M) -> M:
+    """Read a text-format file into ``message``; one clear error for anything else."""
+    p = Path(path)
+    what = KIND_OF.get(message.DESCRIPTOR.name, message.DESCRIPTOR.name)
+    data = _read_bytes(p, what)
     if not data.strip():
-        raise FormatError(f"{p}: the file is empty; expected a {message.DESCRIPTOR.name} in text format")
+        raise FormatError(f"{p}: the file is empty; expected a {what} prototxt (text {message.DESCRIPTOR.name})")
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError(
-            f"{p}: this is a binary file, not a text prototxt"
-            " (a .caffemodel or .solverstate? give it where weights or a snapshot are expected)"
-        ) from None
-    if "\x00" in text:
-        raise FormatError(f"{p}: this is a binary file, not a text prototxt")
-    return parse_text(text, message, str(p))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FormatError(f"{p}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    try:
+        return parse_text(text, message, str(p))
+    except PrototxtError:
+        _wrong_kind(p, text, message)
+        raise
 
 
 def to_text(message: Message) -> str:
-    """Caffe's layout: two-space indent, one field per line."""
-    return text_format.MessageToString(message, as_utf8=True)
+    """Caffe's layout, byte for byte: two-space indent, one field per line, ``1`` not ``1.0``
+    (:mod:`tunewiz.caffe.textprint`)."""
+    return message_to_text(message)
 
 
 def write_text(path: str | os.PathLike, message: Message) -> None:
-    """Write ``message`` as text, atomically (temporary file, then rename)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(to_text(message))
-    os.replace(tmp, p)
+    """Write ``message`` as text, atomically (temporary file, then rename); FormatError if it cannot."""
+    from tunewiz.caffe.wire import atomic_write
+
+    try:
+        atomic_write(path, [to_text(message).encode("utf-8")])
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def read_net_text(path: str | os.PathLike) -> caffe_pb2.NetParameter:

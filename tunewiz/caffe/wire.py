@@ -13,6 +13,7 @@ nothing bigger than one record is ever held twice in memory.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -205,9 +206,12 @@ class Chunks:
 def atomic_write(path: str | os.PathLike, parts: Iterable) -> None:
     """Write ``parts`` to a temporary file next to ``path``, then rename it over ``path``.
 
-    If anything fails, ``path`` is left as it was.
+    If anything fails, ``path`` is left as it was.  A symlink is written through (its
+    target is replaced); a folder, device, pipe or socket at ``path`` is refused.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if target.exists() and not target.is_file():
+        raise OSError(errno.EINVAL, "not a regular file; give a file name to write", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         with os.fdopen(fd, "wb") as out:

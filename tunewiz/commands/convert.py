@@ -3,7 +3,8 @@
     tunewiz convert-imageset [flags] ROOTFOLDER/ LISTFILE DB_NAME     # Caffe's form
     tunewiz convert-imageset [flags] ROOTFOLDER/ DB_NAME              # one sub-folder per class
 
-Flags keep Caffe's names and meaning; ``--val_fraction``, ``--val_db``, ``--seed`` and
+Flags keep Caffe's names and meaning (``--flag`` or gflags' ``-flag``; ``--encode_type=png`` works);
+``--val_fraction``, ``--val_db``, ``--seed`` and
 ``--workers`` are ours.  Shows a progress bar, a warning per skipped image and a summary.
 """
 from __future__ import annotations
@@ -21,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset
     parser.add_argument("paths", nargs="+", metavar="[LISTFILE] DB_NAME",
                         help="list file ('path label' lines) and the database to create; "
                         "without LISTFILE every sub-folder of ROOTFOLDER is a class")
-    parser.add_argument("--gray", action="store_true", help="read images in grayscale (1 channel)")
-    parser.add_argument("--shuffle", action="store_true", help="shuffle the lines (seeded by --seed)")
-    parser.add_argument("--backend", default="lmdb", choices=["lmdb", "leveldb"], help="database type (lmdb)")
-    parser.add_argument("--resize_width", type=int, default=0, help="resize images to this width (0: keep)")
-    parser.add_argument("--resize_height", type=int, default=0, help="resize images to this height (0: keep)")
-    parser.add_argument("--check_size", action="store_true", help="stop when records differ in size")
-    parser.add_argument("--encoded", action="store_true", help="store encoded images (file bytes) in the Datum")
-    parser.add_argument("--encode_type", default="", help="re-encode as png/jpg (implies --encoded)")
+    parser.add_argument("--gray", "-gray", action="store_true", help="read images in grayscale (1 channel)")
+    parser.add_argument("--shuffle", "-shuffle", action="store_true", help="shuffle the lines (seeded by --seed)")
+    parser.add_argument("--backend", "-backend", default="lmdb", choices=["lmdb", "leveldb"], help="database type (lmdb)")
+    parser.add_argument("--resize_width", "-resize_width", type=int, default=0, help="resize images to this width (0: keep)")
+    parser.add_argument("--resize_height", "-resize_height", type=int, default=0, help="resize images to this height (0: keep)")
+    parser.add_argument("--check_size", "-check_size", action="store_true", help="stop when records differ in size")
+    parser.add_argument("--encoded", "-encoded", action="store_true", help="store encoded images (file bytes) in the Datum")
+    parser.add_argument("--encode_type", "-encode_type", default="", help="re-encode as png/jpg (implies --encoded)")
     parser.add_argument("--val_fraction", type=float, default=0.0,
                         help="class-folder input: share of each class for a validation database")
     parser.add_argument("--val_db", default=None, help="validation database (default DB_NAME_val)")

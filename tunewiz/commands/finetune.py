@@ -80,7 +80,7 @@ def run(args) -> int:
 def _train(plan) -> int:
     from tunewiz.cli import main
 
-    argv = ["train", "--solver", str(plan.path("solver.prototxt"))]
+    argv = ["train", "--solver", str(plan.path("solver.prototxt")), "--run_dir", str(plan.out_dir)]
     argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
     print("$ tunewiz " + " ".join(argv), flush=True)
     code = main(argv)

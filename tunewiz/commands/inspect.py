@@ -80,16 +80,13 @@ def inspect_path(path: Path) -> dict:
 
 
 def _raise_parse_error(path: Path, what: str) -> None:
-    """The prototxt reader's error (file:line:column, reason, hint), on one line."""
+    """The prototxt reader's one-line error (file:line:column, reason, text, hint)."""
     from tunewiz.caffe import prototxt
 
     try:
         (prototxt.read_solver_text if what == "solver" else prototxt.read_net_text)(path)
     except prototxt.PrototxtError as exc:
-        hint = str(exc).splitlines()[-1].strip() if "\n  " in str(exc) else ""
-        hint = hint if hint and not hint.startswith("^") else ""
-        raise TunewizError(f"{exc.path}:{exc.line}:{exc.column}: {exc.reason} (in a {what} prototxt)"
-                           + (f"; {hint}" if hint else "")) from None
+        raise TunewizError(f"{exc} (read as a {what} prototxt)") from None
 
 
 # ----------------------------------------------------------------------------- the kinds

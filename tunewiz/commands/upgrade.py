@@ -37,6 +37,8 @@ def _check_output(args: argparse.Namespace) -> None:
     out = Path(args.output)
     if out.is_dir():
         raise TunewizError(f"{out}: is a folder; give the file name to write")
+    if out.exists() and not out.is_file():
+        raise TunewizError(f"{out}: not a regular file (a device, pipe or socket); give a file name to write")
     if out.exists() and not args.force:
         raise TunewizError(f"{out}: already exists; give --force to overwrite it, or choose another name")
     if not out.parent.is_dir():

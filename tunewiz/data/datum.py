@@ -123,9 +123,12 @@ def image_to_datum(filename: str, label: int, height: int = 0, width: int = 0,
         if (channels == 3) == is_color and not height and not width and match_ext(filename, encoding):
             with open(filename, "rb") as f:
                 return encoded_datum(f.read(), label)
-        ok, buf = _cv2().imencode("." + encoding, img)
+        try:
+            ok, buf = _cv2().imencode("." + encoding, img)
+        except Exception:  # cv2.error: no encoder for this extension
+            ok = False
         if not ok:
-            return None
+            raise ValueError(f"OpenCV cannot encode images as {encoding!r}")
         return encoded_datum(buf.tobytes(), label)
     return raw_datum(img, label)
 

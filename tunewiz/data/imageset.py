@@ -24,6 +24,7 @@ from tunewiz.data.workers import WorkerPool, default_workers
 from tunewiz.errors import TunewizError
 
 COMMIT_EVERY = 1000
+ENCODE_TYPES = ("png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tif", "tiff", "webp")
 PROGRESS_EVERY = 50
 
 
@@ -115,7 +116,10 @@ def _convert_one(item):
         value, n = datum_mod.raw_datum_bytes(img, label)
         return index, key, pickle.PickleBuffer(value), n, n  # sent out of band by the worker pool
     enc = job.encode_type or datum_mod.guess_encoding(path)
-    d = datum_mod.image_to_datum(filename, label, job.height, job.width, job.is_color, enc)
+    try:
+        d = datum_mod.image_to_datum(filename, label, job.height, job.width, job.is_color, enc)
+    except ValueError as exc:
+        return index, None, f"{exc} ({filename})"
     if d is None:
         return index, None, f"Could not open or find file {filename}"
     return index, key, pickle.PickleBuffer(d.SerializeToString()), d.channels * d.height * d.width, len(d.data)
@@ -131,6 +135,8 @@ def _check_new(*paths: str) -> None:
 def convert_entries(root: str, entries: list[Entry], db_name: str, opts: Options, stop=None):
     """Write ``entries`` (images under ``root``) into the NEW database ``db_name``; yield events."""
     _check_new(db_name)
+    if opts.encode_type and opts.encode_type.lower() not in ENCODE_TYPES:
+        raise ConvertError(f"--encode_type {opts.encode_type!r} is not supported: use one of {', '.join(ENCODE_TYPES)}.")
     job = _Job(root, max(0, opts.resize_height), max(0, opts.resize_width), not opts.gray,
                opts.encode_type, opts.encoded or bool(opts.encode_type))
     if opts.encode_type and not opts.encoded:

@@ -35,8 +35,8 @@ class WorkDone(Message):
 
 
 class TrainEvents(Message):
-    """New events from ``events.jsonl`` and the log's last lines."""
+    """The follower folded new events into the history; plots are drawn text (or None: unchanged)."""
 
-    def __init__(self, events: list[dict], log_lines: list[str], running: bool) -> None:
+    def __init__(self, log_lines: list[str], running: bool, plots: tuple | None = None) -> None:
         super().__init__()
-        self.events, self.log_lines, self.running = events, log_lines, running
+        self.log_lines, self.running, self.plots = log_lines, running, plots

@@ -16,6 +16,7 @@ from tunewiz.wizard.messages import TrainEvents
 from tunewiz.wizard.screens.base import StepScreen
 
 POLL_S = 0.25
+PLOT_EVERY_S = 1.0
 
 
 def _eta(seconds: float | None) -> str:
@@ -45,49 +46,72 @@ class TrainScreen(StepScreen):
         return "Results > (Ctrl+N)"
 
     def compose_body(self):
-        from tunewiz.wizard.widgets.plots import LinePlot
+        from tunewiz.wizard.widgets.plots import RenderedPlot
 
         yield Static(f"Run folder: {self.run_dir}", id="run-folder")
         yield Static("waiting for the trainer...", id="progress-line")
         yield ProgressBar(total=100, show_eta=False, id="iter-bar")
         yield Static("", id="stats")
         with Horizontal(id="train-plots"):
-            yield LinePlot(id="loss-plot")
-            yield LinePlot(id="acc-plot")
+            yield RenderedPlot("", id="loss-plot")
+            yield RenderedPlot("", id="acc-plot")
         yield Static("", id="loglines")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.running = launch.is_running(self.run_dir)
+        self._plots = (self.query_one("#loss-plot"), self.query_one("#acc-plot"))
         self.run_worker(self._follow, thread=True, exclusive=True, group="follow")
 
     def on_unmount(self) -> None:
         self._quit.set()
 
     def _follow(self) -> None:
-        """Thread: poll the events file and the log; post what is new."""
+        """Thread: read new events, fold them into the history, draw the plots; post the results.
+
+        The UI thread only paints what this thread prepared, so keys stay responsive while
+        a fast trainer writes hundreds of events a second.
+        """
         follower = EventFollower(self.run_dir)
-        first = True
+        first, posted_running, last_plot, sizes = True, None, 0.0, None
         while not self._quit.is_set():
             events = follower.poll()
+            for event in events:
+                self.history.apply(event)
             running = launch.is_running(self.run_dir)
-            if events or first or running != self.running:
+            now_sizes = tuple(p.draw_size() for p in self._plots)
+            due = time.monotonic() - last_plot > PLOT_EVERY_S or not running
+            replot = (events and due) or now_sizes != sizes or (first and self.history.iters)
+            if events or first or running != posted_running or replot:
+                plots = self._draw_plots(now_sizes) if replot else None
+                if replot:
+                    last_plot, sizes = time.monotonic(), now_sizes
                 log = self.run_dir / LOG_FILE
                 if not log.exists():  # the trainer could not start: show what it printed
                     log = self.run_dir / launch.CONSOLE_FILE
-                self.post_message(TrainEvents(events, tail_lines(log, 6), running))
-                first = False
+                self.post_message(TrainEvents(tail_lines(log, 6), running, plots))
+                first, posted_running = False, running
             self._quit.wait(POLL_S)
 
+    def _draw_plots(self, sizes) -> tuple:
+        from tunewiz.wizard.widgets.plots import draw_lines
+
+        h = self.history
+        iters, loss, smoothed = list(h.iters), list(h.loss), list(h.smoothed)
+        n = min(len(iters), len(loss), len(smoothed))
+        loss_plot = draw_lines([("loss (raw, dots)", iters[:n], loss[:n], "dot"),
+                                ("smoothed (+)", iters[:n], smoothed[:n], "+")], "loss", *sizes[0])
+        m = min(len(h.test_iters), len(h.accuracy))
+        acc_plot = draw_lines([("test accuracy", list(h.test_iters[:m]), list(h.accuracy[:m]), "braille")],
+                              "test accuracy", *sizes[1])
+        return loss_plot, acc_plot
+
     def on_train_events(self, msg: TrainEvents) -> None:
-        for event in msg.events:
-            self.history.apply(event)
         self.running = msg.running
         self._draw_numbers(msg.log_lines)
-        now = time.monotonic()
-        if msg.events and (now - self._last_plot > 0.5 or self.history.done or not self.running):
-            self._last_plot = now
-            self._draw_plots()
+        if msg.plots:
+            for widget, drawn in zip(self._plots, msg.plots):
+                widget.update(drawn)
 
     def _draw_numbers(self, log_lines: list[str]) -> None:
         h = self.history
@@ -110,14 +134,6 @@ class TrainScreen(StepScreen):
             f"test: {acc}  snapshots: {len(h.snapshots)}{reason}")
         if log_lines:
             self.query_one("#loglines", Static).update("\n".join(line[-200:] for line in log_lines))
-
-    def _draw_plots(self) -> None:
-        h = self.history
-        self.query_one("#loss-plot").show_lines(
-            [("loss (raw, dots)", h.iters, h.loss, "dot"), ("smoothed (+)", h.iters, h.smoothed, "+")],
-            "loss")
-        self.query_one("#acc-plot").show_lines(
-            [("test accuracy", h.test_iters, h.accuracy, "braille")], "test accuracy")
 
     def action_snapshot(self) -> None:
         try:

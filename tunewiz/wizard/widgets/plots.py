@@ -4,7 +4,20 @@ Series are told apart by marker and legend text, never by colour alone.
 """
 from __future__ import annotations
 
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
+
+MAX_POINTS = 240  # a terminal plot is at most a few hundred cells wide
+
+
+def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
+    """At most ``limit`` evenly spaced points (the last one kept), so long runs stay cheap to draw."""
+    n = len(xs)
+    if n <= limit:
+        return list(xs), list(ys)
+    step = n / limit
+    idx = sorted({int(i * step) for i in range(limit)} | {n - 1})
+    return [xs[i] for i in idx], [ys[i] for i in idx]
 
 
 class BarPlot(PlotextPlot):
@@ -29,9 +42,37 @@ class LinePlot(PlotextPlot):
         plt.clear_figure()
         for label, xs, ys, marker in series:
             if xs:
+                xs, ys = thin(xs, ys)
                 plt.plot(xs, ys, label=label, marker=marker)
         plt.title(title)
         plt.xlabel("iteration")
         if ylabel:
             plt.ylabel(ylabel)
         self.refresh()
+
+
+def draw_lines(series: list[tuple[str, list, list, str]], title: str, width: int, height: int):
+    """A line plot drawn to text OFF the UI thread (own Plot object, monochrome theme)."""
+    from rich.text import Text
+    from textual_plotext.plot import Plot
+
+    plt = Plot()
+    plt.plotsize(width, height)
+    plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+    plt.theme("clear")
+    for label, xs, ys, marker in series:
+        if xs:
+            xs, ys = thin(xs, ys)
+            plt.plot(xs, ys, label=label, marker=marker)
+    plt.title(title)
+    plt.xlabel("iteration")
+    return Text.from_ansi(plt.build())
+
+
+class RenderedPlot(Static):
+    """Shows a plot a worker drew with :func:`draw_lines`; the UI thread only paints text."""
+
+    DEFAULT_CSS = "RenderedPlot { width: 1fr; height: 1fr; }"
+
+    def draw_size(self) -> tuple[int, int]:
+        return max(self.size.width, 20), max(self.size.height, 6)
