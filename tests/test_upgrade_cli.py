@@ -76,14 +76,14 @@ def _write_bad(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("command, kind, needle", [
     ("upgrade-net-text", "empty", "the file is empty"),
-    ("upgrade-net-text", "binary", "binary file, not a text prototxt"),
+    ("upgrade-net-text", "binary", "expected a net prototxt, but this is a caffemodel"),
     ("upgrade-net-text", "syntax", ":2:"),
     ("upgrade-net-text", "mixed", "already specifies 'layer' fields"),
     ("upgrade-net-text", "missing", "no such file"),
     ("upgrade-net-binary", "text", "this is a net prototxt"),
     ("upgrade-net-binary", "empty", "empty file"),
     ("upgrade-net-binary", "missing", "no such file"),
-    ("upgrade-solver-text", "binary", "binary file"),
+    ("upgrade-solver-text", "binary", "expected a solver prototxt, but this is a caffemodel"),
 ])
 def test_bad_input_one_message_no_output(tmp_path, capsys, command, kind, needle):
     src = _write_bad(tmp_path, kind)
