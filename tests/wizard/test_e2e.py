@@ -12,7 +12,8 @@ from tunewiz.wizard import launch
 from tunewiz.wizard.app import WizardApp
 from tunewiz.wizard.follow import load_history
 
-from wizard_walk import check_start, press_button, set_input, text, to_solver, until
+from wizard_helpers import state_at_start
+from wizard_walk import check_start, press_button, text, until
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -30,18 +31,19 @@ def _wait(cond, timeout=60.0):
     return False
 
 
-async def test_training_outlives_the_wizard_and_attach_shows_it(workspace, weights):
-    run = workspace["runs"] / "run1"
-    app = WizardApp(runs_root=workspace["runs"])
+async def test_training_outlives_the_wizard_and_attach_shows_it(prepared):
+    from tunewiz.wizard.screens.start import StartScreen
+
+    state = state_at_start(prepared, "e2e", max_iter=100000)  # runs until stopped
+    run = state.run_dir
+    app = WizardApp(runs_root=state.runs_root)
     pid = None
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await to_solver(pilot, app, workspace)
-            await set_input(pilot, app, "#f-max_iter", "100000")  # runs until stopped
-            await set_input(pilot, app, "#f-snapshot", "100000")
-            await pilot.press("ctrl+n")
-            await until(pilot, lambda: type(app.screen).__name__ == "StartScreen")
-            await check_start(pilot, app, weights)
+            app.state = state
+            app.push_screen(StartScreen())
+            await until(pilot, lambda: bool(app.screen.query("#start-path")), what="Start screen")
+            await check_start(pilot, app, prepared["weights"])
             await pilot.press("ctrl+n")
             await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen")
             pid = launch.read_pid(run)
@@ -56,7 +58,7 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(workspace, weigh
         assert _wait(lambda: load_history(run).iteration > seen + 2), "training stopped with the wizard"
         assert launch.is_running(run)
 
-        again = WizardApp(runs_root=workspace["runs"], attach=run)
+        again = WizardApp(runs_root=state.runs_root, attach=run)
         async with again.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: again.screen.history.iteration > seen, what="history on attach")
             h = again.screen.history

@@ -7,8 +7,8 @@ from tunewiz.wizard.app import WizardApp
 
 pytestmark = pytest.mark.asyncio
 
-from wizard_helpers import SIZES, make_caffemodel, make_class_folders
-from wizard_walk import check_start, screen_text, set_input, text, to_data, to_net, to_start, until
+from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
+from wizard_walk import check_start, screen_text, set_input, text, to_data, to_net, until
 
 
 def app_for(ws, **kw) -> WizardApp:
@@ -70,6 +70,14 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         conv1 = rows[names.index("conv1")]
         assert conv1[2] == "16x4x6x6" and conv1[3] == "40" and conv1[5] == "learns"
         assert "+  name: \"ip2_run1\"" in text(app, "#diff") and "-  bottom: \"ip2\"" in text(app, "#diff")
+        # Back keeps what was chosen; Next comes back to the same copy.
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        assert app.screen.query_one("#images").value == str(workspace["images"]) and app.state.train_db
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "NetScreen" and app.screen.source is not None)
+        await until(pilot, lambda: not app.screen.pending and app.state.net is not None, what="net plan again")
+        table = app.screen.query_one("#layers")
         # F on a row freezes through it (one key), and the table says so in words.
         table.focus()
         table.move_cursor(row=names.index("ip1"))
@@ -99,35 +107,36 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         assert "Step 6/7" in screen_text(app)
 
 
-async def test_back_keeps_the_choices(workspace):
-    app = app_for(workspace)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await to_net(pilot, app, workspace)
-        await pilot.press("escape")
-        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
-        assert app.screen.query_one("#images").value == str(workspace["images"])
-        assert app.state.train_db
+async def start_screen(pilot, app, state) -> None:
+    from tunewiz.wizard.screens.start import StartScreen
+
+    app.state = state
+    await pilot.pause()
+    app.push_screen(StartScreen())
+    await until(pilot, lambda: bool(app.screen.query("#start-path")), what="Start screen")
 
 
-async def test_mismatched_weights_are_caught_with_the_fix(workspace, tmp_path):
+async def test_mismatched_weights_are_caught_with_the_fix(prepared, tmp_path):
     bad = make_caffemodel(tmp_path / "other.caffemodel", ip1=20)
-    app = app_for(workspace)
+    state = state_at_start(prepared, "mismatch")
+    app = WizardApp(runs_root=state.runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
-        await to_start(pilot, app, workspace)
+        await start_screen(pilot, app, state)
         await check_start(pilot, app, bad)
         status = text(app, "#status")
         assert "Problem" in status and "ip1" in status and "rename the layer" in status
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert type(app.screen).__name__ == "StartScreen"
-        assert not (workspace["runs"] / "run1" / "solver.prototxt").exists()  # nothing written
+        assert not (state.run_dir / "solver.prototxt").exists()  # nothing written
 
 
-async def test_snapshot_given_a_caffemodel_is_explained(workspace, weights):
-    app = app_for(workspace)
+async def test_snapshot_given_a_caffemodel_is_explained(prepared):
+    state = state_at_start(prepared, "snap")
+    app = WizardApp(runs_root=state.runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
-        await to_start(pilot, app, workspace)
-        await check_start(pilot, app, weights, kind="snapshot")
+        await start_screen(pilot, app, state)
+        await check_start(pilot, app, prepared["weights"], kind="snapshot")
         status = text(app, "#status")
         assert "Problem" in status and ".caffemodel" in status and ".solverstate" in status
         assert "--weights" in status
