@@ -205,3 +205,17 @@ def test_lenet_train_val_with_data_layers_matches_caffes_log(phase, want):
     for name, value in want.items():
         got = np.mean([p[name].item() for p in passes])
         assert abs(got - value) <= 5e-6 * max(1, abs(value)), (name, got, value)
+
+
+def test_inplace_blob_diff_is_the_first_versions_gradient():
+    """Caffe's in-place ReLU overwrites the blob's diff with the diff of its input, so after
+    backward the blob 'h' holds d loss / d (ip output)."""
+    text = INPUT + IP.format(n="h", b="data", t="h", extra="") \
+        + 'layer { name: "r" type: "ReLU" bottom: "h" top: "h" }\n' \
+        + 'layer { name: "p" type: "Power" bottom: "h" top: "p" power_param { scale: 3 } loss_weight: 1 }\n'
+    net = net_of(text)
+    blobs = net.forward({"data": torch.randn(2, 3, 5, 5)}, retain_grad=True)
+    net.loss(blobs).backward()
+    pre = net.diff_blobs["h"]
+    torch.testing.assert_close(pre.grad, 3.0 * (pre > 0).float())
+    assert net.output_names == ["p"]
