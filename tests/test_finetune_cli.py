@@ -125,3 +125,12 @@ def test_finetune_train_on_the_sample(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "copied from the weights: conv1, conv2, ip1" in out
     assert Path("run/run_iter_6.caffemodel").is_file() and Path("run/run_iter_6.solverstate").is_file()
+    # resuming: the same options pass the snapshot checks; another max_iter would change the solver
+    resume = [a for a in argv if a not in ("--train",)]
+    i = resume.index("--weights")
+    resume[i:i + 2] = ["--snapshot", "run/run_iter_6.solverstate"]
+    assert main(resume) == 0
+    assert "history: 8 blobs fit" in capsys.readouterr().out
+    resume[resume.index("--max-iter") + 1] = "7"
+    assert main(resume) == 2
+    assert "resuming needs the same solver and net" in capsys.readouterr().err

@@ -82,6 +82,19 @@ def classes_from_db(summary: DBSummary, where: str = "--train-db") -> int:
     return labels[-1] + 1
 
 
+def classes_in_folder(folder: str) -> list[str]:
+    """Class folders of an image folder (convert-imageset's label order: sorted names); at least 2."""
+    root = os.path.abspath(folder)
+    if not os.path.isdir(root):
+        raise RecipeError(f"{folder}: no such folder of class folders")
+    names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if len(names) < 2:
+        found = f"only '{names[0]}'" if names else "no sub-folder"
+        raise RecipeError(f"{folder}: {found}: the data have only one class; a classifier needs at least 2 "
+                          "(put each class's images in its own sub-folder)")
+    return names
+
+
 @dataclass
 class DataPlan:
     """Changes to the data layers and the warnings of the checks."""
