@@ -17,10 +17,13 @@ from training_util import FIX, max_rel, of_kind, read_tsv, run_solver, weights_o
 
 EXACT = ["sgd_inv", "nesterov_step", "adadelta_poly", "adam_multistep", "sgd_sigmoid_itersize", "sgd_lrmult",
          "bn_sgd"]
-#: AdaGrad and RMSProp divide by sqrt(history) + delta: elements whose gradient is near 0 get full-size
-#: steps whose size depends on the last bits of the gradient sum, so float32 summation-order differences
-#: from Caffe's OpenBLAS grow chaotically.  Checked for the first iterations only (see the report).
-CHAOTIC = {"adagrad_fixed": 2, "rmsprop_exp": 15}
+#: AdaGrad and RMSProp divide by sqrt(history) + delta: elements whose gradient is near 0 (weight decay
+#: cancelling the data gradient, e.g. ip1[48,108]: -3.17e-6 + 3.17e-6) and near-ties in max pooling get
+#: full-size steps decided by the last bits of float32 sums, so the summation-order differences from
+#: Caffe's OpenBLAS grow chaotically: injecting 1e-7 relative noise into our own conv outputs moves
+#: RMSProp by ~7e-5 at iterations 24-29 while SGD stays at 2e-7.  Checked for the iterations where
+#: we are still within the bar (AdaGrad 0-6: <= 1.1e-5, RMSProp 0-24: <= 5e-7); see the report.
+CHAOTIC = {"adagrad_fixed": 7, "rmsprop_exp": 25}
 #: Adam: one conv2 weight whose first gradient is 9.5e-8 after weight decay cancels the data gradient
 #: (6.5e-7 - 5.5e-7) takes a first step that depends on the gradient's last bits (m / (sqrt(v) + 1e-8));
 #: it ends 5e-6 away from Caffe's (5.3e-5 of the blob's largest weight).  Losses stay within 3e-7.

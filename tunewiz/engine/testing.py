@@ -58,13 +58,31 @@ def _report(trainer, index, net, scores, loss, n):
     if sp.test_compute_loss:
         test_loss = float(F32(loss / F32(n)))
         log.info("test_loss", f"Test loss: {fmt(test_loss)}")
-    outputs, k = {}, 0
-    for name, acc in scores:
-        weight = tn.loss_weight_of(net, name)
-        for j, total in enumerate(acc):
-            mean = F32(total / F32(n))
-            extra = f" (* {fmt(weight)} = {fmt(F32(F32(weight) * mean))} loss)" if weight else ""
-            log.info("test_output", f"    Test net output #{k}: {name} = {fmt(mean)}{extra}")
-            outputs[name if len(acc) == 1 else f"{name}[{j}]"] = float(mean)
-            k += 1
+    means = [(name, (acc / F32(n)).astype(F32)) for name, acc in scores]
+    log_outputs(log, "test_output", "Test", net, means)
+    outputs = {}
+    for name, values in means:
+        for j, mean in enumerate(values):
+            outputs[name if len(values) == 1 else f"{name}[{j}]"] = float(mean)
     return ev.TestDone(trainer.st.iter, index, outputs, test_loss)
+
+
+def log_outputs(log, key: str, label: str, net, values: list) -> None:
+    """ "    <label> net output #k: name = v" (+ " (* w = w*v loss)" for loss outputs), as Caffe prints them."""
+    k = 0
+    for name, array in values:
+        weight = tn.loss_weight_of(net, name)
+        for value in array:
+            extra = f" (* {fmt(weight)} = {fmt(F32(F32(weight) * F32(value)))} loss)" if weight else ""
+            log.info(key, f"    {label} net output #{k}: {name} = {fmt(value)}{extra}")
+            k += 1
+
+
+def outputs_dict(net, blobs) -> dict:
+    """``{name: value}`` of a net's output blobs (``name[j]`` for blobs with several values)."""
+    out = {}
+    for name in net.output_names:
+        values = blobs[name].detach().reshape(-1).cpu().numpy()
+        for j, v in enumerate(values):
+            out[name if len(values) == 1 else f"{name}[{j}]"] = float(v)
+    return out

@@ -32,6 +32,7 @@ from tunewiz.engine import trainnets as tn
 from tunewiz.engine.caffelog import CaffeLog, fmt
 from tunewiz.engine.lr_policy import check_policy, learning_rate
 from tunewiz.engine.solvers import create_solver
+from tunewiz.engine.testing import log_outputs, outputs_dict
 from tunewiz.engine.trainstate import TrainState
 from tunewiz.errors import TunewizError
 
@@ -266,24 +267,14 @@ class Trainer:
 
     def _outputs(self, blobs) -> dict:
         """The train net's outputs of the last sub-batch (what "Train net output #k" shows)."""
-        out = {}
-        for name in self.net.output_names:
-            values = blobs[name].detach().reshape(-1).cpu().numpy()
-            for j, v in enumerate(values):
-                out[name if len(values) == 1 else f"{name}[{j}]"] = float(v)
-        return out
+        return outputs_dict(self.net, blobs)
 
     def _display(self, iters: int, lapse: float, blobs) -> None:
         per_s = iters / (lapse if lapse else 1)
         self.log.info("iteration", f"Iteration {self.st.iter} ({fmt(per_s)} iter/s, {fmt(lapse)}s/"
                                    f"{self.sp.display} iters), loss = {fmt(self.st.smoothed)}")
-        k = 0
-        for name in self.net.output_names:
-            weight = tn.loss_weight_of(self.net, name)
-            for value in blobs[name].detach().reshape(-1).cpu().numpy().astype(F32):
-                extra = f" (* {fmt(weight)} = {fmt(F32(F32(weight) * value))} loss)" if weight else ""
-                self.log.info("train_output", f"    Train net output #{k}: {name} = {fmt(value)}{extra}")
-                k += 1
+        log_outputs(self.log, "train_output", "Train", self.net,
+                    [(n, blobs[n].detach().reshape(-1).cpu().numpy().astype(F32)) for n in self.net.output_names])
 
     # -- tests and snapshots ---------------------------------------------------------------------------
     def _test_all(self) -> Iterator[ev.Event]:
