@@ -15,7 +15,7 @@ import os
 import pickle
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tunewiz.data import datum as datum_mod
 from tunewiz.data.db import DBWriter
@@ -101,7 +101,6 @@ class _Job:
     is_color: bool
     encode_type: str
     encoded: bool
-    labels: set = field(default_factory=set)
 
 
 def _convert_one(item):
