@@ -136,3 +136,9 @@ def test_leveldb_without_plyvel_says_how_to_install(dh, tmp_path, monkeypatch):
     with pytest.raises(TunewizError, match=r"pip install 'tunewiz\[leveldb\]'"):
         _run(convert_list(_images(dh), str(dh.FX / "val.txt"), str(tmp_path / "db"), Options(backend="leveldb")))
     assert not (tmp_path / "db").exists()
+
+
+def test_wrong_root_folder_reads_nothing_and_says_so(dh, tmp_path):
+    with pytest.raises(TunewizError, match="none of the 6 images could be read"):
+        _run(convert_list(str(tmp_path) + "/", str(dh.FX / "val.txt"), str(tmp_path / "db")))
+    assert not (tmp_path / "db").exists()

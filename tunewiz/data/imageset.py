@@ -178,6 +178,9 @@ def convert_entries(root: str, entries: list[Entry], db_name: str, opts: Options
                         writer.commit()
                 if done % PROGRESS_EVERY == 0 or done == total:
                     yield Progress(db_name, done, total, skipped, done / max(time.perf_counter() - t0, 1e-9))
+        if done == total and count == 0:
+            raise ConvertError(f"none of the {total} images could be read (see the warnings): check ROOTFOLDER "
+                               f"{root!r}; the list's paths are relative to it.")
         finished = done == total
         if finished:
             writer.close()
