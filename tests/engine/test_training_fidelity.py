@@ -116,6 +116,7 @@ def test_log_lines_read_as_caffe(tmp_path):
     assert "    Test net output #0: accuracy = 0.26" in msgs
     assert "    Test net output #1: loss = 1.38622 (* 1 = 1.38622 loss)" in msgs
     assert "Snapshotting to binary proto file sgd_sigmoid_itersize/sgd_sigmoid_itersize_iter_25.caffemodel" in msgs
+    assert "Iteration 50, loss = 1.12395" in msgs  # the forward-only pass after training (Caffe's Solve)
     assert msgs[-1] == "Optimization Done."
 
 
@@ -157,3 +158,16 @@ def test_solver_without_a_net_is_a_clear_error(tmp_path):
         run_solver(root, "sgd_inv", edit=lambda sp: sp.ClearField("net"))
     with pytest.raises(SolverSetupError, match="test_iter must be specified for each test network"):
         run_solver(root, "sgd_inv", edit=lambda sp: sp.test_net.extend(["a", "b", "c"]))
+
+
+def test_max_iter_zero_is_caffes_init_run(tmp_path):
+    """training/init: max_iter 0 snapshots iteration 0, shows its loss, tests the untrained net."""
+    root = workdir(tmp_path, "sgd_inv")
+
+    def edit(sp):
+        sp.max_iter, sp.snapshot = 0, 0  # init/solver.prototxt has no snapshot interval
+    events, lines = run_solver(root, "sgd_inv", edit=edit)
+    msgs = [PREFIX.sub("", line) for line in lines]
+    assert "Iteration 0, loss = 1.40671" in msgs
+    assert [s.iter for s in of_kind(events, "snapshot")] == [0]
+    assert of_kind(events, "test")[-1].outputs == {"accuracy": pytest.approx(0.26), "loss": pytest.approx(1.38622, rel=1e-5)}
