@@ -125,3 +125,46 @@ def test_binary_given_a_solverstate_names_it(tmp_path, capsys):
     out = tmp_path / "out.caffemodel"
     assert main(["upgrade-net-binary", str(src), str(out)]) != 0
     assert "solverstate" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("command, stem", [
+    ("upgrade-net-text", "lenet_v1_train_val"),
+    ("upgrade-net-text", "lenet_v1_deploy"),
+    ("upgrade-solver-text", "solver_v1"),
+])
+def test_text_upgrades_are_byte_identical_to_caffes_files(tmp_path, command, stem):
+    out = tmp_path / "out.prototxt"
+    assert main([command, "--quiet", str(FIX / f"{stem}.prototxt"), str(out)]) == 0
+    assert out.read_bytes() == (FIX / f"{stem}.upgraded.prototxt").read_bytes()
+
+
+def _v0_caffemodel(path: Path) -> None:
+    """A V0 net (layers { layer { … blobs } }) with a duplicate name and a padding layer, as old Caffe wrote."""
+    import numpy as np
+
+    net = caffe_pb2.NetParameter(name="v0", input=["data"], input_dim=[1, 1, 6, 6])
+    pad = net.layers.add(bottom=["data"], top=["padded"])
+    pad.layer.name, pad.layer.type, pad.layer.pad = "pad1", "padding", 1
+    for i, name in enumerate(["conv1", "conv1"]):
+        entry = net.layers.add(bottom=["padded" if i == 0 else "c0"], top=[f"c{i}"])
+        entry.layer.name, entry.layer.type, entry.layer.num_output, entry.layer.kernelsize = name, "conv", 2, 3
+        entry.layer.blobs.add(num=2, channels=1 + i, height=3, width=3,
+                              data=np.arange(18 * (1 + i), dtype=np.float32) + i)
+        entry.layer.blobs.add(num=1, channels=1, height=1, width=2, data=[5 + i, 6])
+    path.write_bytes(net.SerializeToString())
+
+
+def test_binary_fast_path_equals_protobufs_whole_message_upgrade(tmp_path, capsys):
+    from tunewiz.caffe.upgrade import upgrade_net_param
+
+    src, out = tmp_path / "v0.caffemodel", tmp_path / "up.caffemodel"
+    _v0_caffemodel(src)
+    assert main(["upgrade-net-binary", str(src), str(out)]) == 0
+    whole = caffe_pb2.NetParameter.FromString(src.read_bytes())
+    upgrade_net_param(whole, str(src))
+    assert out.read_bytes() == whole.SerializeToString()
+    for source in (FIX / "lenet_v1.caffemodel", FIX / "lenet_v1.upgraded.caffemodel"):
+        whole = caffe_pb2.NetParameter.FromString(source.read_bytes())
+        upgrade_net_param(whole, str(source))
+        assert main(["upgrade-net-binary", "--force", str(source), str(out)]) == 0
+        assert out.read_bytes() == whole.SerializeToString()
