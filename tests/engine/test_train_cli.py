@@ -244,6 +244,8 @@ def test_test_and_time_commands(tmp_path, monkeypatch, capsys):
                  "--iterations", "2"]) == 0
     err = capsys.readouterr().err
     assert "] accuracy = 0.94" in err and "] loss = 0.242402 (* 1 = 0.242402 loss)" in err  # Caffe's test at 50
+    assert main(["test", "--model", "sgd_inv/train_val.prototxt"]) != 0
+    assert "Need model weights to score" in capsys.readouterr().err
     assert main(["time", "--model", "sgd_inv/train_val.prototxt", "--iterations", "2"]) == 0
     err = capsys.readouterr().err
     assert re.search(r"conv1\tforward: [\d.]+ ms\.", err) and re.search(r"conv1\tbackward: [\d.]+ ms\.", err)

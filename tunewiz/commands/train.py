@@ -144,9 +144,9 @@ def _test_or_time(args) -> int:
     from tunewiz.engine.timing import score_net, time_net
     from tunewiz.engine.trainnets import load_weights
 
-    log = CaffeLog(None)
     if args.command == "test" and not args.weights:
-        log.warning("caffe.cpp:262", "Use --weights to score a trained model (testing the filler's weights).")
+        raise TunewizError("Need model weights to score: give --weights W.caffemodel (as caffe test).")
+    log = CaffeLog(None)
     device = prepare_device(_device(args.gpu, None, log))
     net = Net(read_net(args.model), args.phase, level=args.level, stages=_stages(args.stage), device=device)
     try:
