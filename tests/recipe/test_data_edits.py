@@ -97,3 +97,13 @@ def test_preprocessing_warning_for_mean_nets(tmp_path):
     check_data(n, s, plan)
     assert any("BGR" in w and "0-255" in w for w in plan.warnings)
     assert len(data_layers(n)) == 1
+
+
+def test_class_folders(tmp_path):
+    from tunewiz.recipe.data_edits import classes_in_folder
+
+    (tmp_path / "b").mkdir()
+    with pytest.raises(RecipeError, match="only 'b'.*only one class"):
+        classes_in_folder(str(tmp_path))
+    (tmp_path / "a").mkdir()
+    assert classes_in_folder(str(tmp_path)) == ["a", "b"]

@@ -9,6 +9,7 @@ import pytest
 from tunewiz.caffe import caffe_pb2
 from tunewiz.recipe import start
 from tunewiz.recipe.layers import RecipeError
+from tests.recipe.conftest import FIX
 from tests.recipe.helpers import LENET_SHAPES, make_caffemodel
 
 
@@ -19,7 +20,7 @@ def test_param_shapes_and_transfer_after_rename(net, tmp_path):
     change_classes(tv, 3, run="r")
     shapes = start.param_shapes(tv, (1, 19, 19))
     assert shapes["ip1"] == [(100, 200), (100,)] and shapes["ip2_r"] == [(3, 100), (3,)]
-    report = start.transfer_report([str(make_caffemodel(tmp_path / "w.caffemodel"))], shapes)
+    report = start.transfer_report([str(make_caffemodel(tmp_path / "w.caffemodel"))], tv, (1, 19, 19))
     assert report.copied == ["conv1", "conv2", "ip1"]
     assert report.new == ["ip2_r"] and report.ignored == ["ip2"] and not report.mismatch
 
@@ -29,9 +30,13 @@ def test_transfer_mismatch_when_name_kept(net, tmp_path):
 
     tv = net("lenet_train_val.prototxt")
     change_classes(tv, 3, new_name="ip2")
-    report = start.transfer_report([str(make_caffemodel(tmp_path / "w.caffemodel"))],
-                                   start.param_shapes(tv, (1, 19, 19)))
-    assert report.mismatch and "'ip2' param 0" in report.mismatch[0] and "3 x 100" in report.mismatch[0]
+    report = start.transfer_report([str(make_caffemodel(tmp_path / "w.caffemodel"))], tv, (1, 19, 19))
+    # Caffe's own words for it (finetune_mismatch/caffe.log)
+    want = ("Cannot copy param 0 weights from layer 'ip2'; shape mismatch.  Source param shape is 4 100 (400); "
+            "target param shape is 3 100 (300). To learn this layer's parameters from scratch rather than "
+            "copying from a saved net, rename the layer.")
+    assert want in (FIX / "caffe_finetune_mismatch.log").read_text()
+    assert report.mismatch and want in report.mismatch[0] and not report.copied
 
 
 def _zoo(tmp_path, sha=None):

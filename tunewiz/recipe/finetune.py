@@ -130,9 +130,8 @@ def build_plan(options, run_name: str) -> FinetunePlan:
 
     chw = (train_sum.channels, train_sum.height, train_sum.width)
     iter_size = _batch(options, tv, solver_src, plan, chw)
-    shapes = start_mod.param_shapes(tv, chw)
     if _opt(options, "freeze_through"):
-        counts = {k: [math.prod(s) for s in v] for k, v in shapes.items()}
+        counts = {k: [math.prod(s) for s in v] for k, v in start_mod.param_shapes(tv, chw).items()}
         fp = freeze_through(tv, options.freeze_through, reference=clone(tv), param_counts=counts)
         plan.section("freeze", fp.changes + [fp.summary()])
 
@@ -143,7 +142,7 @@ def build_plan(options, run_name: str) -> FinetunePlan:
         plan.files["deploy.prototxt"] = to_text(dep)
         plan.sources["deploy.prototxt"] = deploy_path
     plan.sources["solver.prototxt"] = solver_path
-    _start_checks(plan, tv, shapes, chw)
+    _start_checks(plan, tv, chw)
     return plan
 
 
@@ -169,7 +168,7 @@ def _default_mode() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def _start_checks(plan: FinetunePlan, tv, shapes, chw) -> None:
+def _start_checks(plan: FinetunePlan, tv, chw) -> None:
     if plan.snapshot:
         from tunewiz.recipe.run import conflicts
 
@@ -184,9 +183,10 @@ def _start_checks(plan: FinetunePlan, tv, shapes, chw) -> None:
         from tunewiz.caffe.prototxt import parse_text
 
         parse_text(plan.files["solver.prototxt"], solver)
-        plan.section("resume checks", start_mod.check_snapshot(plan.snapshot, start_mod.learnable_shapes(tv, chw), solver, files))
+        learnable = start_mod.learnable_shapes(tv, chw)
+        plan.section("resume checks", start_mod.check_snapshot(plan.snapshot, learnable, solver, files))
         return
-    report = start_mod.transfer_report(plan.weights, shapes)
+    report = start_mod.transfer_report(plan.weights, tv, chw)
     plan.section("weights transfer (" + ", ".join(plan.weights) + ")", report.lines())
     if report.mismatch:
         raise RecipeError("the weights do not fit the net: " + "; ".join(report.mismatch))

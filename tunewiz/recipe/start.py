@@ -59,38 +59,22 @@ def param_shapes(net_param, chw: tuple[int, int, int] | None = None) -> dict[str
     return shapes
 
 
-def transfer_report(weights_paths: list[str], shapes) -> TransferReport:
+def transfer_report(weights_paths: list[str], net_param, chw: tuple[int, int, int] | None = None) -> TransferReport:
     """What Caffe's CopyTrainedLayersFrom will do with these files for this net.
 
-    ``shapes``: {layer: [blob shapes]} (see :func:`param_shapes`) or the NetParameter itself.
+    Runs the engine's ``copy_trained_layers`` on the net built on the 'meta' device (no memory,
+    the copy is a no-op), so the report follows exactly the rules training will apply; a shape
+    mismatch comes back as Caffe's own message.
     """
-    from tunewiz.caffe.blobs import shape_equals
-    from tunewiz.caffe.caffemodel import load_weights
+    from tunewiz.engine.weights import WeightCopyError, copy_trained_layers
+    from tunewiz.recipe.shape_net import build_meta
 
-    if isinstance(shapes, caffe_pb2.NetParameter):
-        shapes = param_shapes(shapes)
-    report, copied = TransferReport(), set()
-    for path in weights_paths:
-        weights = load_weights(path)
-        for layer in weights.layers:
-            if not layer.blobs:
-                continue
-            if layer.name not in shapes:
-                _add(report.ignored, layer.name)
-                continue
-            target = shapes[layer.name]
-            bad = [i for i, b in enumerate(layer.blobs) if i >= len(target) or not shape_equals(b, target[i])]
-            if len(layer.blobs) != len(target) or bad:
-                i = bad[0] if bad else 0
-                src = layer.blobs[i].stored_shape if i < len(layer.blobs) else "none"
-                dst = target[i] if i < len(target) else "none"
-                report.mismatch.append(f"'{layer.name}' param {i}: {Path(path).name} has {_s(src)}, the net "
-                                       f"needs {_s(dst)} — rename the layer to learn it from scratch")
-                continue
-            copied.add(layer.name)
-    report.copied = [n for n in shapes if n in copied]
-    report.new = [n for n in shapes if n not in copied and not any(n in m for m in report.mismatch)]
-    return report
+    net = build_meta(net_param, chw)
+    try:
+        done = copy_trained_layers(net, list(weights_paths))
+    except WeightCopyError as exc:
+        return TransferReport(mismatch=[str(exc)])
+    return TransferReport([name for name, _ in done.copied], list(done.new), list(done.ignored))
 
 
 def _s(shape) -> str:
