@@ -54,3 +54,37 @@ def test_oom_follow_up():
     assert suggest_after_oom(3).batch_size == 1
     with pytest.raises(RecipeError):
         suggest_after_oom(1)
+
+
+def test_memory_arg_auto_without_gpu(monkeypatch):
+    import torch
+
+    from tunewiz.recipe.batch import memory_arg
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RecipeError, match="no CUDA GPU"):
+        memory_arg("auto")
+    assert memory_arg("2G") == 2 << 30
+
+
+def test_finetune_cli_gpu_memory_shrinks_batch(net, tmp_path, monkeypatch, capsys):
+    """The advisor's proposal lands in the copies: TRAIN batch_size and the solver's iter_size."""
+    from tunewiz.caffe.prototxt import read_net_text, read_solver_text
+    from tunewiz.cli import main
+    from tests.recipe.conftest import FIX
+    from tests.recipe.helpers import make_caffemodel, make_db
+
+    monkeypatch.chdir(tmp_path)
+    make_db(tmp_path / "tr", [0, 1] * 4)
+    make_db(tmp_path / "va", [0, 1] * 4)
+    make_caffemodel(tmp_path / "w.caffemodel")
+    m = memory_model(net("lenet_train_val.prototxt"), (1, 19, 19))
+    free = int((m.fixed_bytes + 5 * m.per_image_bytes) / 0.9) + 1  # 5 images fit, batch is 16
+    argv = ["finetune", "--net", str(FIX / "lenet_train_val.prototxt"), "--solver", str(FIX / "sgd_inv_solver.prototxt"),
+            "--weights", "w.caffemodel", "--train-db", "tr", "--val-db", "va", "--out", "run", "--mode", "cpu",
+            "--gpu-memory", str(free)]
+    assert main(argv) == 0
+    assert "batch_size 4 × iter_size 4 = effective batch 16" in capsys.readouterr().out
+    assert read_net_text("run/train_val.prototxt").layer[0].data_param.batch_size == 4
+    assert read_net_text("run/train_val.prototxt").layer[1].data_param.batch_size == 25  # TEST unchanged
+    assert read_solver_text("run/solver.prototxt").iter_size == 4

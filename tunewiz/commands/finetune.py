@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "finetune") -> No
     a("--freeze-through", metavar="LAYER", help="lr_mult 0 for every layer up to LAYER")
     mem = parser.add_mutually_exclusive_group()
     mem.add_argument("--batch-size", type=int, help="training batch_size (iter_size keeps the effective batch)")
-    mem.add_argument("--gpu-memory", help="free GPU memory, e.g. 8G: the advisor picks batch_size/iter_size")
+    mem.add_argument("--gpu-memory", help="free GPU memory, e.g. 8G, or 'auto' (ask the GPU): the advisor picks batch_size/iter_size")
     a("--lr-divisor", type=float, default=10.0, help="base_lr is divided by this (default 10; up to 100)")
     a("--max-iter", type=int, help="new max_iter (stepsize/stepvalue scale with it)")
     a("--snapshot-every", type=int, help="snapshot interval (default: the solver's, at most max_iter)")

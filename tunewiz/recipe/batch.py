@@ -88,6 +88,20 @@ def parse_memory(text: str) -> int:
     return int(value)
 
 
+def free_gpu_memory(device: int = 0) -> int:
+    """Free memory of a CUDA GPU now, in bytes (``cudaMemGetInfo``)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RecipeError("--gpu-memory auto: no CUDA GPU is visible; give the size, e.g. --gpu-memory 8G")
+    return int(torch.cuda.mem_get_info(device)[0])
+
+
+def memory_arg(text: str) -> int:
+    """``--gpu-memory``: 'auto' (the GPU's free memory now) or a size."""
+    return free_gpu_memory() if str(text).strip().lower() == "auto" else parse_memory(text)
+
+
 def _h(n: float) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", MiB), ("KiB", 1 << 10)):
         if abs(n) >= size:

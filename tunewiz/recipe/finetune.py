@@ -84,7 +84,7 @@ def _batch(options, tv, solver, plan: FinetunePlan, chw) -> int:
         advice = batch_mod.BatchAdvice(b, k, b * k, b != old_b, [f"batch_size {b} given"])
     elif _opt(options, "gpu_memory"):
         model = batch_mod.memory_model(tv, chw, solver.type or "SGD")
-        advice = batch_mod.advise(model, batch_mod.parse_memory(options.gpu_memory), old_b, old_k)
+        advice = batch_mod.advise(model, batch_mod.memory_arg(options.gpu_memory), old_b, old_k)
     else:
         return old_k
     plan.section("batch size", advice.lines + [advice.summary])
