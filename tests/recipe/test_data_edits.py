@@ -107,3 +107,19 @@ def test_class_folders(tmp_path):
         classes_in_folder(str(tmp_path))
     (tmp_path / "a").mkdir()
     assert classes_in_folder(str(tmp_path)) == ["a", "b"]
+
+
+def test_mean_file_size_must_match_images(tmp_path):
+    blob = caffe_pb2.BlobProto(num=1, channels=3, height=32, width=32)
+    blob.data.extend([0.0] * (3 * 32 * 32))
+    (tmp_path / "mean.binaryproto").write_bytes(blob.SerializeToString())
+    text = f"""
+    layer {{ name: "d" type: "Data" top: "data" top: "label" include {{ phase: TRAIN }}
+            transform_param {{ mean_file: "{tmp_path / 'mean.binaryproto'}" }} data_param {{ source: "x" }} }}
+    """
+    n = parse_text(text, caffe_pb2.NetParameter())
+    s = summarize_db(str(make_db(tmp_path / "db", [0, 1], shape=(3, 24, 24))))
+    with pytest.raises(RecipeError, match="is 3x32x32 but the images .* are 3x24x24"):
+        check_data(n, s, DataPlan())
+    ok = summarize_db(str(make_db(tmp_path / "db32", [0, 1], shape=(3, 32, 32))))
+    check_data(n, ok, DataPlan())

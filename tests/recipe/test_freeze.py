@@ -79,3 +79,15 @@ def test_both_phase_copies_are_frozen():
     plan = freeze_through(n, "bn")
     assert plan.frozen == ["bn"]
     assert [len(l.param) for l in n.layer] == [0, 3, 3, 0]
+
+
+def test_v1_freeze_equals_freezing_caffes_upgrade(net):
+    """Freezing the V1 file, then upgrading it, gives what freezing Caffe's own V2 upgrade of it gives."""
+    from tunewiz.caffe.upgrade import upgrade_net_param
+
+    v1 = net("lenet_v1_train_val.prototxt")
+    freeze_through(v1, "conv1")
+    ours = upgrade_net_param(v1)
+    caffes = net("lenet_v1_train_val.upgraded.prototxt")  # written by Caffe's upgrade_net_proto_text
+    freeze_through(caffes, "conv1")
+    assert to_text(ours) == to_text(caffes)

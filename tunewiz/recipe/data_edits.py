@@ -239,3 +239,22 @@ def _check_preprocessing(ref: LayerRef, tp, train: DBSummary, plan: DataPlan) ->
     if tp.mean_file and not os.path.exists(tp.mean_file):
         plan.warnings.append(f"mean_file {tp.mean_file} does not exist (relative to the working directory); "
                              "make it with 'tunewiz compute-image-mean' or give --mean-value")
+    elif tp.mean_file and not train.encoded:
+        _check_mean_size(ref, tp.mean_file, train)
+
+
+def _check_mean_size(ref: LayerRef, path: str, train: DBSummary) -> None:
+    """Caffe's DataTransformer CHECKs the mean's channels/height/width against every datum."""
+    blob = caffe_pb2.BlobProto()
+    try:
+        with open(path, "rb") as f:
+            blob.ParseFromString(f.read())
+    except Exception:  # noqa: BLE001 - a broken file is reported by the data layer itself
+        return
+    dims = list(blob.shape.dim) if blob.HasField("shape") else [blob.num, blob.channels, blob.height, blob.width]
+    chw = tuple(int(d) for d in dims[-3:])
+    if len(chw) == 3 and chw != (train.channels, train.height, train.width):
+        raise RecipeError(f"layer '{ref.name}': mean_file {path} is {chw[0]}x{chw[1]}x{chw[2]} but the images in "
+                          f"{train.path} are {train.channels}x{train.height}x{train.width}; Caffe stops on that "
+                          "(data_mean_.height() check) — make a new mean with 'tunewiz compute-image-mean' on the "
+                          "new database, or use --mean-value")
