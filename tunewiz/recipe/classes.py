@@ -93,7 +93,7 @@ def change_classes(train_val: caffe_pb2.NetParameter, num_classes: int, *, run: 
 
 def _edit_layers(net, old: str, new: str, n: int, mults, plan: ClassesPlan, label: str) -> str:
     """Rename/resize every layer called ``old`` (one per phase); return its old top."""
-    old_top = ""
+    old_top, first = "", len(plan.changes)
     for ref in list(iter_named(net, old)):
         sub = ref.output_param()
         if sub is None:
@@ -111,7 +111,7 @@ def _edit_layers(net, old: str, new: str, n: int, mults, plan: ClassesPlan, labe
         if label == "train_val":
             _check_filler(ref, sub, plan)
     if new != old:
-        plan.changes.append(f"{label}: layer '{old}' renamed '{new}' (top '{old_top}' -> '{new}')")
+        plan.changes.insert(first, f"{label}: layer '{old}' renamed '{new}' (top '{old_top}' -> '{new}')")
     return old_top
 
 
