@@ -145,3 +145,16 @@ def test_prototxt_typo_is_one_line_with_position_and_hint(tmp_path, capsys):
     assert main(["inspect", str(solver)]) != 0
     err = capsys.readouterr().err
     assert f"{solver}:3:1:" in err and "solver prototxt" in err and "max_iter" in err
+
+
+@pytest.mark.parametrize("text, what, hint", [
+    ("base_lrr: 0.1\n", "solver", "did you mean: base_lr"),
+    ("nmae: \"x\"\n", "net", "did you mean: name"),
+    ("layer {\n  name: \"p\"\n  pooling_param { pool: MAXX }\n}\n", "net", "did you mean: MAX"),
+])
+def test_a_typo_on_the_first_line_is_judged_by_the_nearest_name(tmp_path, capsys, text, what, hint):
+    path = tmp_path / "f.prototxt"
+    path.write_text(text)
+    assert main(["inspect", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"read as a {what} prototxt" in err and hint in err

@@ -78,3 +78,39 @@ def test_pb2_imports_in_a_fresh_interpreter():
     code = "from tunewiz.caffe import caffe_pb2; print(caffe_pb2.SolverParameter().type)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "SGD"
+
+
+_TYPES = {"bool": 8, "bytes": 12, "double": 1, "enum": 14, "float": 2, "int32": 5, "int64": 3,
+          "message": 11, "string": 9, "uint32": 13}  # FieldDescriptor.TYPE_*
+
+
+def _all_messages(descriptors, prefix=""):
+    for d in descriptors:
+        yield prefix + d.name, d
+        yield from _all_messages(d.nested_types, prefix + d.name + ".")
+
+
+def test_types_type_names_and_packed_options_match_the_tables():
+    gen = _load_gen_proto()
+    rows = gen.read_tsv(TABLES / "fields.tsv")
+    messages = dict(_all_messages(caffe_pb2.DESCRIPTOR.message_types_by_name.values()))
+    for row in rows:
+        field = messages[row["message"]].fields_by_name[row["field"]]
+        assert field.type == _TYPES[row["type"]], row
+        if row["type_name"]:
+            target = field.message_type or field.enum_type
+            assert target.full_name == "caffe." + row["type_name"], row
+        packed = field.GetOptions().packed if field.GetOptions().HasField("packed") else False
+        assert packed == (row["options"] == "packed"), row
+
+
+def test_no_message_or_field_beyond_the_tables():
+    gen = _load_gen_proto()
+    rows = gen.read_tsv(TABLES / "fields.tsv")
+    table = {(r["message"], r["field"]) for r in rows}
+    messages = dict(_all_messages(caffe_pb2.DESCRIPTOR.message_types_by_name.values()))
+    ours = {(name, f.name) for name, d in messages.items() for f in d.fields}
+    assert ours == table
+    assert set(messages) == {r["message"] for r in rows} | {name for name, d in messages.items() if not d.fields}
+    assert caffe_pb2.DESCRIPTOR.package == "caffe"
+    assert 'syntax = "proto2";' in (ROOT / "tunewiz" / "caffe" / "caffe.proto").read_text()
