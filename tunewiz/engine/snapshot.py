@@ -77,7 +77,8 @@ class SnapshotFiles:
     sidecar: str | None = None
 
     def paths(self) -> list[str]:
-        return [p for p in (self.caffemodel, self.solverstate, self.sidecar) if p]
+        """The Caffe pair (the sidecar is ours, beside it)."""
+        return [self.caffemodel, self.solverstate]
 
 
 def write_snapshot(root, prefix: str, it: int, write_model, state: caffe_pb2.SolverState,
