@@ -22,7 +22,7 @@ async def test_welcome_offers_the_four_ways_in(workspace, size):
         await pilot.pause()
         shown = screen_text(app)
         assert "Step 1/7" in shown and "WELCOME" in shown
-        options = [str(o.prompt) for o in app.screen.query_one("#choices").options]
+        options = [str(o.prompt).lstrip("> ") for o in app.screen.query_one("#choices").options]
         assert options[0].startswith("Open the bundled sample")
         assert options[1].startswith("Start a new fine-tune") and options[2].startswith("Continue a run folder")
         await pilot.press("f1")  # the why panel: what fine-tuning is

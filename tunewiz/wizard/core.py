@@ -354,7 +354,8 @@ def edit_solver(source, st, overrides: dict):
     val_batch = _test_batch(st.net) if st.net is not None else 0
     solver, _plan = recipe_edit(
         source, net_path=str(run / TRAIN_VAL), snapshot_prefix=str(run / st.run_name),
-        lr_divisor=st.lr_divisor, max_iter=overrides.get("max_iter"), snapshot=overrides.get("snapshot"),
+        lr_divisor=st.lr_divisor, max_iter=overrides.get("max_iter", st.default_max_iter),
+        snapshot=overrides.get("snapshot"),
         val_records=st.val_count or None, val_batch=val_batch or None)
     if "base_lr" in overrides:
         solver.base_lr = overrides["base_lr"]

@@ -32,7 +32,7 @@ def finetune_options(st, kind: str, path: str) -> SimpleNamespace:
         snapshot=path if kind == "snapshot" else None, train_db=st.train_db, val_db=st.val_db, classes=None,
         output_layer=None, rename=st.new_name or None, keep_lr_mult=False,
         freeze_through=st.freeze_through or None, batch_size=None, gpu_memory=st.gpu_memory or None,
-        lr_divisor=st.lr_divisor, max_iter=ov.get("max_iter"), snapshot_every=ov.get("snapshot"),
+        lr_divisor=st.lr_divisor, max_iter=ov.get("max_iter", st.default_max_iter), snapshot_every=ov.get("snapshot"),
         mean_file=mean_for(load_net(st.net_src), st), mean_value=None, mode=None, run_name=st.run_name,
         out=str(st.run_dir.resolve()), overwrite=False, diff=False, dry_run=False, train=False)
 
@@ -48,6 +48,8 @@ def check_start(kind: str, path: str, st) -> StartCheck:
                     return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
         plan = build_plan(finetune_options(st, kind, path), st.run_name)
         lines = _apply_extra_edits(plan, st.solver_overrides)
+        first = ("weights transfer", "resume checks", "model folder")  # what this step checks, on top
+        plan.sections.sort(key=lambda sec: not sec.title.startswith(first))
     except TunewizError as exc:
         return StartCheck(False, [], str(exc))
     return StartCheck(True, plan.render().splitlines() + lines, plan=plan)
@@ -115,9 +117,11 @@ def command_lines(st, run_dir) -> str:
         if st.gpu_memory:
             parts.append(f"--gpu-memory {st.gpu_memory}")
         parts += [f"--lr-divisor {st.lr_divisor:g}"]
-        for key, flag in (("max_iter", "--max-iter"), ("snapshot", "--snapshot-every")):
-            if key in st.solver_overrides:
-                parts.append(f"{flag} {st.solver_overrides[key]}")
+        max_iter = st.solver_overrides.get("max_iter", st.default_max_iter)
+        if max_iter:
+            parts.append(f"--max-iter {max_iter}")
+        if "snapshot" in st.solver_overrides:
+            parts.append(f"--snapshot-every {st.solver_overrides['snapshot']}")
         parts += [f"--out {shlex.quote(str(run_dir))}", "--train"]
         lines.append(" \\\n    ".join(parts))
         if extra:

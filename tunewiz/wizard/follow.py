@@ -99,10 +99,11 @@ class RunHistory:
     started_at: float | None = None
     last_at: float | None = None
     start_iter: int = 0
+    final_iter: int = 0  # updates made, from the stopped/finished events
 
     @property
     def iteration(self) -> int:
-        return self.iters[-1] if self.iters else self.start_iter
+        return max(self.iters[-1] if self.iters else self.start_iter, self.final_iter)
 
     @property
     def done(self) -> bool:
@@ -140,9 +141,11 @@ class RunHistory:
             self.snapshots.extend(str(p) for p in (paths if isinstance(paths, list) else [paths]))
         elif kind == "stopped":
             self.state, self.reason = "stopped", str(event.get("reason", ""))
+            self.final_iter = int(_num(event.get("iter"), self.final_iter))
         elif kind == "finished":
             if self.state != "stopped":
                 self.state = "finished"
+            self.final_iter = int(_num(event.get("iter"), self.final_iter))
 
     def _apply_iteration(self, event: dict, t) -> None:
         if self.state == "waiting":

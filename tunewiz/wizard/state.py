@@ -24,6 +24,7 @@ class WizardState:
     val_db: str = ""
     mean_file: str = ""
     backend: str = "lmdb"
+    resize: tuple[int, int] = (0, 0)  # (width, height) proposed for the conversion
     classes: list[str] = field(default_factory=list)
     val_count: int = 0
     skipped: int = 0
@@ -43,6 +44,7 @@ class WizardState:
     solver: object = None  # edited SolverParameter
     lr_divisor: float = 10.0
     solver_overrides: dict = field(default_factory=dict)
+    default_max_iter: int | None = None  # the sample's proposal (None: keep the solver's)
     # step 5: start
     start_kind: str = "weights"  # weights | model | snapshot
     start_path: str = ""
@@ -67,6 +69,8 @@ class WizardState:
         self.solver_src = str(_first_glob(d, "*solver*.prototxt"))
         self.start_kind = "weights"
         self.start_path = str(_first_glob(d, "*.caffemodel"))
+        self.resize = (20, 20)  # the sample's README: 8x8 digits -> LeNet's 20x20 input
+        self.default_max_iter = 100
 
 
 def _first_existing(base: Path, *names: str) -> Path:

@@ -7,6 +7,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from tunewiz.wizard.widgets.choices import MarkedOptionList
+
 
 class Confirm(ModalScreen[str | None]):
     """Ask a question; dismisses with the chosen key (Esc: None)."""
@@ -25,7 +27,7 @@ class Confirm(ModalScreen[str | None]):
     def compose(self):
         with Vertical():
             yield Label(self.question)
-            yield OptionList(*[Option(text, id=key) for key, text in self.choices], id="choices")
+            yield MarkedOptionList(*[Option(text, id=key) for key, text in self.choices], id="choices")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

@@ -34,8 +34,8 @@ class DataScreen(StepScreen):
             yield Button("Scan", id="scan", compact=True)
         with Horizontal(classes="row"):
             yield Label("resize WxH")
-            yield Input("0", id="resize-w", classes="opt", type="integer", compact=True)
-            yield Input("0", id="resize-h", classes="opt", type="integer", compact=True)
+            yield Input(str(self.state.resize[0]), id="resize-w", classes="opt", type="integer", compact=True)
+            yield Input(str(self.state.resize[1]), id="resize-h", classes="opt", type="integer", compact=True)
             yield Label("val")
             yield Input("0.2", id="val-fraction", classes="opt", type="number", compact=True)
         with Horizontal(classes="row"):
@@ -101,7 +101,9 @@ class DataScreen(StepScreen):
             self.problem(str(exc))
             return False
         self.state.image_root = str(scan.root)
-        self.say(f"{len(scan.classes)} classes, {scan.total} images. Press Convert to write the databases.")
+        self.say(f"{len(scan.classes)} classes, {scan.total} images. Enter on Convert writes the databases.")
+        if not self.state.train_db:
+            self.query_one("#convert", Button).focus()
         return True
 
     def _show_scan(self, scan: core.FolderScan) -> None:
@@ -187,6 +189,7 @@ class DataScreen(StepScreen):
         st.backend = str(self.query_one("#backend", Select).value)
         self.query_one("#convert-result", Static).update(self._done_text(msg.summary))
         self.say("Data ready. Next (Ctrl+N) sets up the net.")
+        self.query_one("#next", Button).focus()
 
     def _done_text(self, summary: str = "") -> str:
         st = self.state

@@ -50,7 +50,9 @@ class DoneScreen(StepScreen):
             self.post_message(WorkFailed("try", str(exc)))
 
     def on_work_done(self, msg: WorkDone) -> None:
-        self.query_one("#try-result", Static).update("\n".join(msg.result))
+        result = self.query_one("#try-result", Static)
+        result.update("\n".join(msg.result))
+        self.call_after_refresh(result.scroll_visible)
         self.say("Each line: image, true class, predicted class, probability.")
 
     def on_work_failed(self, msg: WorkFailed) -> None:

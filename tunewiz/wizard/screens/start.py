@@ -102,6 +102,7 @@ class StartScreen(StepScreen):
         self.query_one("#report", Static).update("\n".join(check.lines))
         if check.ok:
             self.say("Checks passed. Ctrl+N writes the files and starts training.")
+            self.query_one("#next").focus()
         else:
             self.problem(check.problem)
 

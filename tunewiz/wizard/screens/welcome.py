@@ -7,6 +7,8 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tunewiz.wizard.widgets.choices import MarkedOptionList
+
 from tunewiz.wizard.launch import find_runs
 from tunewiz.wizard.screens.base import StepScreen
 from tunewiz.wizard.state import SAMPLE_DIR, next_run_name
@@ -28,7 +30,7 @@ class WelcomeScreen(StepScreen):
             yield Label("Run name:")
             yield Input(next_run_name(self.state.runs_root, "run1"), id="run-name", compact=True)
         yield Static(f"Run folders live in {self.state.runs_root}", id="runs-root")
-        yield OptionList(*self._options(), id="choices")
+        yield MarkedOptionList(*self._options(), id="choices")
 
     def _options(self) -> list[Option]:
         sample_note = "" if SAMPLE_DIR.is_dir() else " (not found in this install)"

@@ -1,0 +1,28 @@
+"""An option list that marks the highlighted choice with '>' (not only with a colour)."""
+from __future__ import annotations
+
+from textual.widgets import OptionList
+
+MARK, PAD = "> ", "  "
+
+
+class MarkedOptionList(OptionList):
+    """OptionList whose highlighted option reads '> text'; the others '  text'."""
+
+    def __init__(self, *options, **kwargs) -> None:
+        self._texts = [str(o.prompt) for o in options]
+        super().__init__(*options, **kwargs)
+        for i, text in enumerate(self._texts):
+            self.replace_option_prompt_at_index(i, PAD + text)
+
+    def on_mount(self) -> None:
+        self._mark(self.highlighted)
+
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        super().watch_highlighted(highlighted)
+        self._mark(highlighted)
+
+    def _mark(self, highlighted: int | None) -> None:
+        for i, text in enumerate(self._texts):
+            if i < self.option_count:
+                self.replace_option_prompt_at_index(i, (MARK if i == highlighted else PAD) + text)
