@@ -17,6 +17,8 @@ from tunewiz.errors import TunewizError
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset") -> None:
+    parser.usage = (f"tunewiz {name} [flags] ROOTFOLDER/ LISTFILE DB_NAME\n"
+                    f"       tunewiz {name} [flags] ROOTFOLDER/ DB_NAME   (one sub-folder per class)")
     parser.add_argument("root", metavar="ROOTFOLDER/", help="folder the list's paths are relative to "
                         "(or the folder of class folders)")
     parser.add_argument("paths", nargs="+", metavar="[LISTFILE] DB_NAME",
