@@ -32,23 +32,29 @@ class LayerClock:
 
     def __init__(self, net) -> None:
         self.net = net
+        self.device = net.device
+        self.active = True
         self.forward_ms: dict[str, float] = defaultdict(float)
         self.backward_ms: dict[str, float] = defaultdict(float)
         self._start: dict[str, float] = {}
         self._marks: list[tuple[float, str]] = []
-        self._handles = []
+        from tunewiz.engine.trainnets import wrap_forward
+
         for layer in net.layers:
-            self._handles.append(layer.register_forward_pre_hook(self._pre(layer.name)))
-            self._handles.append(layer.register_forward_hook(self._post(layer.name)))
+            wrap_forward(layer, self._pre(layer.name), self._post(layer.name))
 
     def _pre(self, name):
         def hook(module, args):
-            self._start[name] = _now(self.net.device)
+            if not self.active:
+                return
+            self._start[name] = _now(self.device)
         return hook
 
     def _post(self, name):
         def hook(module, args, outputs):
-            self.forward_ms[name] += (_now(self.net.device) - self._start[name]) * 1000
+            if not self.active:
+                return
+            self.forward_ms[name] += (_now(self.device) - self._start[name]) * 1000
             outs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
             for out in outs:
                 if isinstance(out, torch.Tensor) and out.requires_grad:
@@ -58,23 +64,22 @@ class LayerClock:
 
     def _grad_ready(self, name):
         def hook(grad):
-            self._marks.append((_now(self.net.device), name))
+            self._marks.append((_now(self.device), name))
         return hook
 
     def backward(self, loss: torch.Tensor) -> float:
         """Run backward and share its time among layers; returns the total in ms."""
         self._marks = []
-        t0 = _now(self.net.device)
+        t0 = _now(self.device)
         loss.backward()
-        t1 = _now(self.net.device)
+        t1 = _now(self.device)
         marks = sorted(self._marks) + [(t1, None)]
         for (t, name), (t_next, _) in zip(marks, marks[1:]):
             self.backward_ms[name] += (t_next - t) * 1000
         return (t1 - t0) * 1000
 
     def close(self) -> None:
-        for h in self._handles:
-            h.remove()
+        self.active = False
 
 
 def time_net(net, iterations: int, log) -> dict:

@@ -152,7 +152,25 @@ def install_label_guard(net) -> None:
     feeds = net.feeds()
     for layer, wiring in zip(net.layers, net.wirings):
         if layer.param.type in _LABEL_LAYERS and len(wiring.bottoms) >= 2:
-            layer.register_forward_pre_hook(_label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
+            wrap_forward(layer, _label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
+
+
+def wrap_forward(layer, before=None, after=None) -> None:
+    """Run ``before(layer, args)`` / ``after(layer, args, outputs)`` around this layer's forward.
+
+    The wrapper is an instance attribute, so it runs whether the net calls ``layer(...)`` or
+    ``layer.forward(...)`` (module hooks only see the first).
+    """
+    inner = layer.forward
+
+    def forward(*args):
+        if before is not None:
+            before(layer, args)
+        outputs = inner(*args)
+        if after is not None:
+            after(layer, args, outputs)
+        return outputs
+    layer.forward = forward
 
 
 def _label_hook(layer, producer: str, feeds):
