@@ -120,3 +120,12 @@ def test_renamed_file_is_judged_by_content(tmp_path):
     path = tmp_path / "weights.caffemodel"
     shutil.copy(FORMATS / "data" / "mean.binaryproto", path)
     assert detect(path).kind == "binaryproto"
+
+
+def test_comment_only_and_layerless_files_are_not_called_a_solver(tmp_path):
+    (tmp_path / "c.prototxt").write_text("# nothing here\n")
+    (tmp_path / "n.prototxt").write_text('name: "x"\n')
+    (tmp_path / "one.prototxt").write_text('layer { name: "a" type: "ReLU" }\n')
+    assert detect(tmp_path / "c.prototxt").kind == "text"
+    assert detect(tmp_path / "n.prototxt").kind == "text"
+    assert detect(tmp_path / "one.prototxt").detail == "1 layer"

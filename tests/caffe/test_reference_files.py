@@ -81,11 +81,12 @@ def _files(root: Path) -> list[Path]:
 
 
 def test_every_fixture_file(tmp_path):
-    paths = sorted(p for sub in ("formats", "upgrade", "prototxt") for p in (FIX / sub).rglob("*") if p.is_file()
-                   and p.suffix != ".md" and p.name != "SOURCES.tsv")
+    """The prototxt copies (fixtures/prototxt) have their own round-trip test in test_prototxt.py."""
+    paths = sorted(p for sub in ("formats", "upgrade") for p in (FIX / sub).rglob("*") if p.is_file()
+                   and p.suffix != ".md")
     kinds = check_every_file(paths, tmp_path)
     assert kinds["caffemodel"] >= 12 and kinds["solverstate"] >= 7 and kinds["binaryproto"] >= 1
-    assert kinds["net"] >= 150 and kinds["solver"] >= 30
+    assert kinds["net"] >= 10 and kinds["solver"] >= 4
 
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared/caffe-reference")

@@ -164,9 +164,10 @@ def _text_kind(p: Path, size: int) -> FileKind:
         net = text_format.Parse(text, caffe_pb2.NetParameter())
         count = len(net.layer) + len(net.layers)
         if count or net.input:
-            return FileKind(p, "net", f"{count} layers" + (", V1 'layers'" if net.layers else ""), size=size)
+            plural = "layer" if count == 1 else "layers"
+            return FileKind(p, "net", f"{count} {plural}" + (", V1 'layers'" if net.layers else ""), size=size)
     solver_error = _parses(text, caffe_pb2.SolverParameter())
-    if solver_error is None and text.strip():
+    if solver_error is None and text_format.Parse(text, caffe_pb2.SolverParameter()).ListFields():
         return FileKind(p, "solver", size=size)
     if net_error is None:
         return FileKind(p, "text", "empty prototxt", size=size)

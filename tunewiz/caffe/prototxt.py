@@ -168,6 +168,9 @@ def read_text(path: str | os.PathLike, message: M) -> M:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise FormatError(f"{p}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise FormatError(f"{p}:1:1: the file starts with a byte-order mark (BOM), which Caffe's parser "
+                          "rejects; save it as UTF-8 without BOM")
     try:
         return parse_text(text, message, str(p))
     except PrototxtError:
