@@ -65,19 +65,23 @@ class CaffeNet(nn.Module):
 
 
 def engine_step(net, inputs):
+    params = [info.param for info in net.learnable_params()]
+
     def step():
         blobs = net.forward(inputs)
         loss = net.loss(blobs)
-        for p in net.parameters():
+        for p in params:
             p.grad = None
         loss.backward()
     return step
 
 
 def torch_step(model, x, label):
+    params = list(model.parameters())
+
     def step():
         loss = model(x, label)
-        for p in model.parameters():
+        for p in params:
             p.grad = None
         loss.backward()
     return step

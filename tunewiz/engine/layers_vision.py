@@ -46,6 +46,13 @@ def _per_axis(layer: Layer, values, h, w, has_hw: bool, n: int, default: int, wh
     return [int(v) for v in values]
 
 
+def _weight_bias(layer: Layer):
+    """Blob 0 and (when bias_term) blob 1, read from the ParameterList's own dict (indexing a
+    ParameterList goes through ``Module.__getattr__``, which costs more than the small layers)."""
+    blobs = layer.blobs._parameters
+    return blobs["0"], (blobs["1"] if layer.bias_term else None)
+
+
 class _ConvBase(Layer):
     transposed = False
 
@@ -104,12 +111,11 @@ class _ConvBase(Layer):
         return (size + 2 * self.pad[i] - extent) // self.stride[i] + 1
 
     def forward(self, *bottoms):
-        bias = self.blobs[1] if self.bias_term else None
+        weight, bias = _weight_bias(self)
         fn = (_DECONV if self.transposed else _CONV)[self.n_spatial]
         if self.transposed:
-            return tuple(fn(x, self.blobs[0], bias, self.stride, self.pad, 0, self.group, self.dilation)
-                         for x in bottoms)
-        return tuple(fn(x, self.blobs[0], bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
+            return tuple(fn(x, weight, bias, self.stride, self.pad, 0, self.group, self.dilation) for x in bottoms)
+        return tuple(fn(x, weight, bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
 
 
 @register("Convolution")
@@ -208,7 +214,6 @@ class InnerProduct(Layer):
                             f"bottom now has {k} (shape {tuple(x.shape)}); Caffe stops here too "
                             "(Input size incompatible with inner product parameters)")
         lead = x.shape[:self.axis]
-        flat = x.reshape(-1, self.K)
-        weight = self.blobs[0].t() if self.transpose else self.blobs[0]
-        bias = self.blobs[1] if self.bias_term else None
-        return (F.linear(flat, weight, bias).reshape(*lead, self.N),)
+        weight, bias = _weight_bias(self)
+        out = F.linear(x.reshape(-1, self.K), weight.t() if self.transpose else weight, bias)
+        return (out.reshape(*lead, self.N),)

@@ -52,6 +52,11 @@ def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
     return filter_net(net_param, make_state(net_param, phase, level, stages))
 
 
+def _cut(t: torch.Tensor) -> torch.Tensor:
+    """A bottom that gets no gradient (Caffe: bottom_need_backward false)."""
+    return t.detach() if t.requires_grad else t
+
+
 class Net(nn.Module):
     """A Caffe net for one phase (see the module docstring)."""
 
@@ -198,11 +203,11 @@ class Net(nn.Module):
         for layer, bottoms, tops, backward in self._plan:
             if layer.is_data:
                 outs = self._data_tops(layer, tops, inputs)
-            elif backward:
-                outs = layer(*[blobs[b].detach() if cut else blobs[b] for b, cut in bottoms])
+            elif backward:  # layer.forward directly: nn.Module.__call__ adds hook handling we never use
+                outs = layer.forward(*[_cut(blobs[b]) if cut else blobs[b] for b, cut in bottoms])
             else:  # Caffe skips this layer's Backward: no diffs for its bottoms or params
                 with torch.no_grad():
-                    outs = layer(*[blobs[b] for b, _ in bottoms])
+                    outs = layer.forward(*[blobs[b] for b, _ in bottoms])
             for name, value in zip(tops, outs):
                 blobs[name] = value
                 if retain_grad and name not in self.diff_blobs:
