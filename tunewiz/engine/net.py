@@ -11,6 +11,8 @@ What it follows from Caffe's ``Net``:
   loss), the scalar to call ``.backward()`` on;
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
   checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
+* the forward loop calls ``layer.forward`` directly (no nn.Module hooks: they cost more than
+  the small layers and nothing uses them);
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
