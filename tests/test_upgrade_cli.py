@@ -168,3 +168,14 @@ def test_binary_fast_path_equals_protobufs_whole_message_upgrade(tmp_path, capsy
         upgrade_net_param(whole, str(source))
         assert main(["upgrade-net-binary", "--force", str(source), str(out)]) == 0
         assert out.read_bytes() == whole.SerializeToString()
+
+
+def test_upgrade_with_problems_writes_and_exits_1_like_caffe(tmp_path, capsys):
+    src = tmp_path / "v0.prototxt"
+    src.write_text('input: "x"\nlayers { layer { name: "r" type: "relu" num_output: 3 } bottom: "x" top: "x" }\n')
+    out = tmp_path / "out.prototxt"
+    assert main(["upgrade-net-text", str(src), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Unknown parameter num_output for layer type relu" in err
+    assert "Encountered error(s) while upgrading prototxt; see details above." in err
+    assert prototxt.read_net_text(out).layer[-1].type == "ReLU"

@@ -98,4 +98,4 @@ def run(args: argparse.Namespace) -> int:
         raise TunewizError(f"{args.output}: cannot write ({exc.strerror})") from None
     if not args.quiet:
         print(_KINDS[name][1].format(args.output))
-    return 0
+    return 0 if report.success else 1  # Caffe's tools: written anyway, `return !success`
