@@ -69,6 +69,15 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(prepared):
             await pilot.press("enter")  # yes, stop: SIGINT, the trainer snapshots first
             await until(pilot, lambda: again.screen.history.done, timeout=60, what="stopped event")
             await until(pilot, lambda: not again.screen.running, timeout=30, what="trainer exit")
+            stopped_at = again.screen.history.iteration
+            await pilot.press("r")  # resume from the stop's snapshot, same solver
+            await until(pilot, lambda: again.screen.history.state == "running", timeout=30, what="resumed")
+            await until(pilot, lambda: again.screen.history.iteration > stopped_at + 2, timeout=60, what="resumed")
+            assert again.screen.history.start_iter == stopped_at
+            await pilot.press("x")
+            await until(pilot, lambda: type(again.screen).__name__ == "Confirm")
+            await pilot.press("enter")
+            await until(pilot, lambda: again.screen.history.done and not again.screen.running, timeout=60)
             await pilot.press("ctrl+n")  # Done: results and a quick try with the snapshot
             await until(pilot, lambda: type(again.screen).__name__ == "DoneScreen")
             await press_button(pilot, again, "#try")

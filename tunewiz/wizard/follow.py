@@ -93,7 +93,8 @@ class RunHistory:
     test_iters: list[int] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     last_test: dict = field(default_factory=dict)
-    snapshots: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)  # every file written by a snapshot
+    snapshot_count: int = 0
     state: str = "waiting"  # waiting, running, stopped, finished
     reason: str = ""
     started_at: float | None = None
@@ -137,6 +138,7 @@ class RunHistory:
         elif kind == "test":
             self._apply_test(event)
         elif kind == "snapshot":
+            self.snapshot_count += 1
             paths = event.get("paths") or []
             self.snapshots.extend(str(p) for p in (paths if isinstance(paths, list) else [paths]))
         elif kind == "stopped":

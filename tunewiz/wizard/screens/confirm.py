@@ -1,6 +1,7 @@
 """A small keyboard-first question: one line and a few choices."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -18,6 +19,7 @@ class Confirm(ModalScreen[str | None]):
     Confirm { align: center middle; }
     Confirm > Vertical { width: 70; height: auto; max-height: 90%; border: thick $warning; background: $surface; padding: 0 1; }
     Confirm OptionList { height: auto; }
+    Confirm Label { width: 100%; }
     """
 
     def __init__(self, question: str, choices: list[tuple[str, str]]) -> None:
@@ -26,7 +28,7 @@ class Confirm(ModalScreen[str | None]):
 
     def compose(self):
         with Vertical():
-            yield Label(self.question)
+            yield Label(Text(self.question))
             yield MarkedOptionList(*[Option(text, id=key) for key, text in self.choices], id="choices")
 
     def on_mount(self) -> None:

@@ -32,6 +32,7 @@ class TrainScreen(StepScreen):
     BINDINGS = [
         Binding("s", "snapshot", "Snapshot now"),
         Binding("x", "stop", "Stop (snapshot first)"),
+        Binding("r", "resume", "Resume"),
     ]
 
     def __init__(self, run_dir: Path) -> None:
@@ -131,7 +132,7 @@ class TrainScreen(StepScreen):
         reason = f"  stopped: {h.reason}" if h.reason else ""
         self.query_one("#stats", Static).update(
             f"loss {loss}  lr {lr}  images/s {ips}  device {h.device or '--'}\n"
-            f"test: {acc}  snapshots: {len(h.snapshots)}{reason}")
+            f"test: {acc}  snapshots: {h.snapshot_count}{reason}")
         if log_lines:
             self.query_one("#loglines", Static).update("\n".join(line[-200:] for line in log_lines))
 
@@ -160,6 +161,24 @@ class TrainScreen(StepScreen):
 
         self.app.push_screen(Confirm("Stop this training? It writes a snapshot first; you can resume from it.",
                                      [("stop", "Yes, stop it"), ("keep", "No, keep training")]), answer)
+
+    def action_resume(self) -> None:
+        """Resume a stopped run from its last snapshot, with the unchanged solver (Caffe's --snapshot)."""
+        if launch.is_running(self.run_dir):
+            self.problem("this training is running already.")
+            return
+        states = [p for p in self.history.snapshots if p.endswith(".solverstate")]
+        solver = self.run_dir / "solver.prototxt"
+        if not states or not solver.is_file():
+            self.problem("nothing to resume: this run folder has no .solverstate snapshot and solver.prototxt.")
+            return
+        try:
+            launch.start_training(self.run_dir, solver, snapshot=states[-1])
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
+        self.running = True
+        self.say(f"Resuming from {Path(states[-1]).name} with the same solver.")
 
     def validate(self) -> str | None:
         if self.running:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -41,7 +42,7 @@ class WelcomeScreen(StepScreen):
         ]
         for run in find_runs(self.state.runs_root):
             verb = "Re-attach to" if run.running else "Open"
-            options.append(Option(f"{verb} {run.label()}", id=f"run:{run.path}"))
+            options.append(Option(Text(f"{verb} {run.label()}"), id=f"run:{run.path}"))
         return options
 
     def on_mount(self) -> None:

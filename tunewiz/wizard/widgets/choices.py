@@ -1,6 +1,7 @@
 """An option list that marks the highlighted choice with '>' (not only with a colour)."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import OptionList
 
 MARK, PAD = "> ", "  "
@@ -13,7 +14,7 @@ class MarkedOptionList(OptionList):
         self._texts = [str(o.prompt) for o in options]
         super().__init__(*options, **kwargs)
         for i, text in enumerate(self._texts):
-            self.replace_option_prompt_at_index(i, PAD + text)
+            self.replace_option_prompt_at_index(i, Text(PAD + text))  # Text: '[RUNNING]' is not markup
 
     def on_mount(self) -> None:
         self._mark(self.highlighted)
@@ -25,4 +26,4 @@ class MarkedOptionList(OptionList):
     def _mark(self, highlighted: int | None) -> None:
         for i, text in enumerate(self._texts):
             if i < self.option_count:
-                self.replace_option_prompt_at_index(i, (MARK if i == highlighted else PAD) + text)
+                self.replace_option_prompt_at_index(i, Text((MARK if i == highlighted else PAD) + text))
