@@ -137,3 +137,40 @@ async def test_done_screen_shows_results_and_commands(tmp_path, size):
         commands = text(app, "#commands")
         assert f"caffe train --solver {run / 'solver.prototxt'} --weights /models/pre.caffemodel" in commands
         assert "Step 7/7" in screen_text(app)
+
+
+async def test_welcome_lists_runs_and_reopens_one(tmp_path):
+    write_run(tmp_path / "runs" / "old")
+    app = WizardApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        prompts = [str(o.prompt) for o in app.screen.query_one("#choices").options]
+        assert prompts[3].strip() == "Open old  [stopped]  iter 10/20"
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+        assert str(app.screen.query_one("#choices").options[3].prompt).startswith("> ")  # marked, not only coloured
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters)
+        assert app.screen.run_dir == tmp_path / "runs" / "old"
+
+
+async def test_continue_a_run_folder_with_the_picker(tmp_path):
+    run = write_run(tmp_path / "elsewhere" / "r9")
+    app = WizardApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # "Continue a run folder..."
+        await until(pilot, lambda: type(app.screen).__name__ == "FilePicker", what="picker")
+        picker_input = app.screen.query_one("#picker-path")
+        picker_input.focus()
+        picker_input.value = str(tmp_path / "elsewhere")  # not a run folder
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
+        assert "has no events.jsonl" in text(app, "#status")
+        await pilot.press("enter")  # the highlighted choice is still "Continue a run folder..."
+        await until(pilot, lambda: type(app.screen).__name__ == "FilePicker", what="picker again")
+        app.screen.query_one("#picker-path").focus()
+        app.screen.query_one("#picker-path").value = str(run)
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters)
+        assert app.state.run_dir == run
