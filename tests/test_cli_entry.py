@@ -142,3 +142,16 @@ def test_unreadable_file_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(os, "open", refuse)
     err = _one_line_error(["inspect", str(path)], capsys)
     assert "Permission denied" in err and str(path) in err
+
+
+def test_non_utf8_names_print_without_a_traceback(tmp_path):
+    """learned_net stored as non-UTF-8 bytes, printed through a strict UTF-8 stdout."""
+    name = b"snap\xff_iter_3.caffemodel"
+    path = tmp_path / "s.solverstate"
+    path.write_bytes(b"\x08\x03" + bytes([0x12, len(name)]) + name + b"\x20\x00")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    for extra in ([], ["--json"]):
+        done = subprocess.run([sys.executable, "-m", "tunewiz", "inspect", *extra, str(path)],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert "snap" in done.stdout and "iter" in done.stdout

@@ -59,9 +59,18 @@ def _load(name: str):
         raise
 
 
+def _never_fail_on_output_encoding() -> None:
+    """A name Caffe stored as non-UTF-8 bytes (or a terminal that cannot show a character)
+    is printed escaped, never a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and getattr(stream, "errors", "") == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run tunewiz; return the exit status (0 = success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _never_fail_on_output_encoding()
     if not argv:
         argv = ["wizard-open"]
     name = argv[0]

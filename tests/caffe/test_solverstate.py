@@ -92,3 +92,23 @@ def test_every_reference_solverstate(tmp_path):
             _check(state, rows[path.resolve()])
         write_solverstate(tmp_path / "x.solverstate", state)
         assert (tmp_path / "x.solverstate").read_bytes() == path.read_bytes(), path
+
+
+def _non_utf8_state(path: Path) -> bytes:
+    """A solverstate whose learned_net is not UTF-8 (Caffe writes the bytes it was given)."""
+    name = b"snap\xff_iter_3.caffemodel"
+    blob = caffe_pb2.BlobProto(data=[1, 2])
+    blob.shape.dim.append(2)
+    raw = (b"\x08\x03" + bytes([0x12, len(name)]) + name + bytes([0x1a, blob.ByteSize()])
+           + blob.SerializeToString() + b"\x20\x00")
+    path.write_bytes(raw)
+    return raw
+
+
+def test_non_utf8_learned_net_reads_as_a_path_and_rewrites_identically(tmp_path):
+    raw = _non_utf8_state(tmp_path / "s.solverstate")
+    state = read_solverstate(tmp_path / "s.solverstate")
+    assert state.learned_net == "snap\udcff_iter_3.caffemodel"
+    assert os.fsencode(state.learned_net_path()) == b"snap\xff_iter_3.caffemodel"
+    write_solverstate(tmp_path / "again.solverstate", state)
+    assert (tmp_path / "again.solverstate").read_bytes() == raw

@@ -61,7 +61,13 @@ def read_solverstate(path: str | os.PathLike) -> SolverState:
             blob.check(f"history blob {i}")
         except ValueError as exc:
             raise FormatError(f"{path}: {exc}; the file is damaged") from None
-    return SolverState(message.iter, message.learned_net, message.current_step, tree.blobs, message)
+    return SolverState(message.iter, _text(message.learned_net), message.current_step, tree.blobs, message)
+
+
+def _text(value: str | bytes) -> str:
+    """A string field as str: protobuf hands back bytes when they are not UTF-8 (Caffe wrote
+    them anyway); as a path they decode like the file system's names (surrogate escapes)."""
+    return value if isinstance(value, str) else os.fsdecode(value)
 
 
 def write_solverstate(path: str | os.PathLike, state: SolverState) -> None:
@@ -69,7 +75,8 @@ def write_solverstate(path: str | os.PathLike, state: SolverState) -> None:
     message = caffe_pb2.SolverState()
     message.CopyFrom(state.message)
     message.iter = int(state.iter)
-    message.learned_net = state.learned_net
+    if state.learned_net != _text(message.learned_net):  # unchanged non-UTF-8 bytes are kept as read
+        message.learned_net = state.learned_net
     message.current_step = int(state.current_step)  # Caffe always sets it
     history = [b if isinstance(b, Blob) else Blob.from_array(b) for b in state.history]
     chunks = encode_tree(message.SerializeToString(), "SolverState", BlobTree(history))
