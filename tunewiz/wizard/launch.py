@@ -169,3 +169,21 @@ def _mtime(path: Path) -> float:
         return (path / EVENTS_FILE).stat().st_mtime
     except OSError:
         return path.stat().st_mtime
+
+
+def gpu_memory(pid: int | None) -> str | None:
+    """GPU memory the trainer process uses, from nvidia-smi (None without a GPU or the tool)."""
+    import shutil
+
+    if not pid or shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=2).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0] == str(pid):
+            return parts[1]
+    return None

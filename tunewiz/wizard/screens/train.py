@@ -42,6 +42,7 @@ class TrainScreen(StepScreen):
         self.running = False
         self._quit = threading.Event()
         self._last_plot = 0.0
+        self.gpu_memory: str | None = None
 
     def next_label(self) -> str:
         return "Results > (Ctrl+N)"
@@ -74,12 +75,14 @@ class TrainScreen(StepScreen):
         a fast trainer writes hundreds of events a second.
         """
         follower = EventFollower(self.run_dir)
-        first, posted_running, last_plot, sizes = True, None, 0.0, None
+        first, posted_running, last_plot, sizes, last_gpu = True, None, 0.0, None, 0.0
         while not self._quit.is_set():
             events = follower.poll()
             for event in events:
                 self.history.apply(event)
             running = launch.is_running(self.run_dir)
+            if running and self.history.device.startswith("cuda") and time.monotonic() - last_gpu > 5:
+                self.gpu_memory, last_gpu = launch.gpu_memory(launch.read_pid(self.run_dir)), time.monotonic()
             now_sizes = tuple(p.draw_size() for p in self._plots)
             due = time.monotonic() - last_plot > PLOT_EVERY_S or not running
             replot = (events and due) or now_sizes != sizes or (first and self.history.iters)
@@ -131,7 +134,8 @@ class TrainScreen(StepScreen):
         ips = f"{h.images_per_s:.0f}" if h.images_per_s else "--"
         reason = f"  stopped: {h.reason}" if h.reason else ""
         self.query_one("#stats", Static).update(
-            f"loss {loss}  lr {lr}  images/s {ips}  device {h.device or '--'}\n"
+            f"loss {loss}  lr {lr}  images/s {ips}  device {h.device or '--'}"
+            + (f" ({self.gpu_memory} used)" if self.gpu_memory else "") + "\n"
             f"test: {acc}  snapshots: {h.snapshot_count}{reason}")
         if log_lines:
             self.query_one("#loglines", Static).update("\n".join(line[-200:] for line in log_lines))

@@ -10,7 +10,6 @@ from textual.widgets.option_list import Option
 
 from tunewiz.wizard.widgets.choices import MarkedOptionList
 
-from tunewiz.wizard.launch import find_runs
 from tunewiz.wizard.screens.base import StepScreen
 from tunewiz.wizard.state import SAMPLE_DIR, next_run_name
 
@@ -40,15 +39,22 @@ class WelcomeScreen(StepScreen):
             Option("Start a new fine-tune with my own images and model", id="new"),
             Option("Continue a run folder...", id="continue"),
         ]
+        return options
+
+    def _add_runs(self) -> None:
+        """Run folders (found after the first paint, so the first screen shows at once)."""
+        from tunewiz.wizard.launch import find_runs
+
+        choices = self.query_one("#choices", MarkedOptionList)
         for run in find_runs(self.state.runs_root):
             verb = "Re-attach to" if run.running else "Open"
-            options.append(Option(Text(f"{verb} {run.label()}"), id=f"run:{run.path}"))
-        return options
+            choices.add_marked(Option(Text(f"{verb} {run.label()}"), id=f"run:{run.path}"))
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#choices", OptionList).focus()
         self.query_one("#choices", OptionList).highlighted = 0
+        self.call_after_refresh(self._add_runs)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.choose(event.option.id or "")

@@ -16,6 +16,12 @@ class MarkedOptionList(OptionList):
         for i, text in enumerate(self._texts):
             self.replace_option_prompt_at_index(i, Text(PAD + text))  # Text: '[RUNNING]' is not markup
 
+    def add_marked(self, option) -> None:
+        """Add an option at the end, marked like the others."""
+        self._texts.append(str(option.prompt))
+        self.add_option(option)
+        self._mark(self.highlighted)
+
     def on_mount(self) -> None:
         self._mark(self.highlighted)
 
