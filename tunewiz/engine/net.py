@@ -228,10 +228,12 @@ class Net(nn.Module):
 
     def loss(self, blobs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Caffe's net loss: sum over weighted tops of ``loss_weight * sum(top)``."""
-        total = torch.zeros((), device=self.device)
+        total = None
         for top, weight in self._loss_tops:
-            total = total + weight * blobs[top].sum()
-        return total
+            value = blobs[top] if blobs[top].dim() == 0 else blobs[top].sum()
+            term = value if weight == 1 else weight * value
+            total = term if total is None else total + term
+        return torch.zeros((), device=self.device) if total is None else total
 
     def learnable_params(self) -> list[ParamInfo]:
         """Owned params in layer order then blob order (Caffe's learnable_params)."""
