@@ -1,7 +1,6 @@
 """Helpers for the wizard's tests: tiny class folders and a pretrained caffemodel made by the engine."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

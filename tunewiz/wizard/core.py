@@ -1,174 +1,15 @@
-"""The one adapter between the wizard and the headless core (data, recipe, engine).
+"""The wizard's adapter to the recipe (steps 3-4): the net copy and its edits, the solver copy.
 
-Every call the screens make into ``tunewiz.data``, ``tunewiz.recipe`` and
-``tunewiz.engine`` goes through here, imported lazily (torch and the engine are only
-loaded when a step needs them, so the first screen appears fast).  When a core piece is
-missing in this build, :class:`CoreMissing` says which, and the screen shows it.
+The screens call the headless core only through ``core_data`` (step 2), this module
+(steps 3-4) and ``core_run`` (start, results), imported lazily: torch and the engine are
+loaded only when a step needs them, so the first screen appears fast.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
-
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
-
-
-class CoreMissing(TunewizError):
-    """A core function the wizard needs is not in this build."""
-
-
-def _get(module: str, name: str):
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("tunewiz"):
-            raise CoreMissing(f"{module}.{name} is not available in this build yet.") from None
-        raise
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise CoreMissing(f"{module}.{name} is not available in this build yet.") from None
-
-
-def available(module: str, name: str) -> bool:
-    try:
-        _get(module, name)
-        return True
-    except CoreMissing:
-        return False
-
-
-# ---------------------------------------------------------------- step 2: data
-@dataclass
-class FolderScan:
-    root: Path
-    classes: list[tuple[str, int]] = field(default_factory=list)
-    sizes: dict[tuple[int, int], int] = field(default_factory=dict)
-    sampled: int = 0
-    channels: set = field(default_factory=set)
-
-    @property
-    def all_gray(self) -> bool:
-        return self.channels == {1}
-
-    @property
-    def total(self) -> int:
-        return sum(n for _, n in self.classes)
-
-    def size_summary(self) -> str:
-        if not self.sizes:
-            return "no readable image found"
-        common = sorted(self.sizes.items(), key=lambda kv: -kv[1])[:3]
-        text = ", ".join(f"{w}x{h} ({n})" for (w, h), n in common)
-        more = "" if len(self.sizes) <= 3 else f", {len(self.sizes) - 3} other sizes"
-        return f"{len(self.sizes)} size(s) in {self.sampled} sampled: {text}{more}"
-
-
-def scan_folder(root, sample: int = 60) -> FolderScan:
-    """Class folders under ``root`` with image counts (the data core's rules), and sampled sizes."""
-    class_folders = _get("tunewiz.data.listfile", "class_folders")
-    root = Path(root).expanduser()
-    classes, files = class_folders(str(root))  # raises for no folder, one class, an empty class
-    scan = FolderScan(root.resolve(), [(name, len(files[name])) for name in classes])
-    per_class = max(1, sample // max(len(classes), 1))
-    _sample_sizes(scan, [root / p for name in classes for p in files[name][:per_class]])
-    return scan
-
-
-def _sample_sizes(scan: FolderScan, paths) -> None:
-    import cv2  # lazy: only when a folder is scanned
-
-    for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            continue
-        key = (int(img.shape[1]), int(img.shape[0]))
-        scan.sizes[key] = scan.sizes.get(key, 0) + 1
-        scan.channels.add(1 if img.ndim == 2 else int(img.shape[2]))
-        scan.sampled += 1
-
-
-@dataclass
-class Progress:
-    done: int
-    total: int
-    skipped: int = 0
-    rate: float = 0.0
-    message: str = ""
-
-
-@dataclass
-class ConvertOptions:
-    resize_width: int = 0
-    resize_height: int = 0
-    gray: bool = False
-    encoded: bool = False
-    backend: str = "lmdb"
-    val_fraction: float = 0.2
-    shuffle: bool = True
-
-
-@dataclass
-class ConvertResult:
-    train_db: Path
-    val_db: Path
-    records: int = 0
-    val_count: int = 0
-    skipped: int = 0
-    skipped_lines: list[str] = field(default_factory=list)
-    labels_file: str = ""
-    seconds: float = 0.0
-
-    @property
-    def summary(self) -> str:
-        text = f"{self.records} training and {self.val_count} validation records in {self.seconds:.1f} s"
-        if self.skipped_lines:
-            shown = "; ".join(self.skipped_lines[:3])
-            more = f" (+{len(self.skipped_lines) - 3} more)" if len(self.skipped_lines) > 3 else ""
-            text += f"\nskipped {self.skipped}: {shown}{more}"
-        return text
-
-
-def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0):
-    """Yield :class:`Progress` while the data core writes train/val databases; return a ConvertResult."""
-    imageset = importlib.import_module("tunewiz.data.imageset")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
-    opts = imageset.Options(gray=options.gray, shuffle=options.shuffle, backend=options.backend,
-                            resize_width=options.resize_width, resize_height=options.resize_height,
-                            encoded=options.encoded)
-    events = imageset.convert_folders(str(root), str(result.train_db), opts, val_fraction=options.val_fraction,
-                                      val_db=str(result.val_db), stop=stop)
-    offset = 0
-    for ev in events:
-        name = type(ev).__name__
-        if name == "Progress":
-            yield Progress(offset + ev.done, max(total, offset + ev.total), result.skipped, ev.rate)
-        elif name == "Skipped":
-            result.skipped += 1
-            result.skipped_lines.append(f"{ev.path}: {ev.reason}")
-        elif name == "Finished":
-            offset += ev.records + ev.skipped
-            if Path(ev.db) == result.train_db:
-                result.records = ev.records
-            else:
-                result.val_count = ev.records
-            result.labels_file = ev.labels_file or result.labels_file
-            result.seconds += ev.seconds
-    return result
-
-
-def compute_mean(db, out_file, backend: str = "lmdb", stop=None) -> list[float]:
-    """The data core's mean of ``db`` written to ``out_file``; returns the per-channel means."""
-    mean_mod = importlib.import_module("tunewiz.data.mean")
-    mean, _count, _decoded = mean_mod.compute_mean(str(db), backend, stop)
-    mean_mod.write_mean(mean, str(out_file))
-    return mean_mod.channel_mean_values(mean)
-
 
 # ---------------------------------------------------------------- step 3: net
 def load_net(path):
@@ -379,5 +220,3 @@ def lr_points(solver, points: int = 41) -> list[tuple[int, float]]:
     from tunewiz.recipe.solver_edits import schedule_preview
 
     return schedule_preview(solver, points)
-
-

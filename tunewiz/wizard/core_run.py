@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard.core import DEPLOY, SOLVER, TRAIN_VAL, find_output_layer, load_net, mean_for
+from tunewiz.wizard.core import SOLVER, TRAIN_VAL, find_output_layer, load_net, mean_for
 
 EXTRA_FIELDS = ("base_lr", "stepsize", "test_iter", "test_interval")
 

@@ -10,7 +10,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from tunewiz.wizard.widgets.toggles import TickBox as Checkbox
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard import core
+from tunewiz.wizard import core_data as core
 from tunewiz.wizard.messages import ConvertDone, ConvertProgress, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 

@@ -1,0 +1,141 @@
+"""The wizard's adapter to the data core (step 2): scan class folders, convert, compute the mean.
+
+Conversion is the data core's generator (``tunewiz.data.imageset.convert_folders``), driven
+from a worker thread; this module only turns its events into what the screen shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+# ---------------------------------------------------------------- step 2: data
+@dataclass
+class FolderScan:
+    root: Path
+    classes: list[tuple[str, int]] = field(default_factory=list)
+    sizes: dict[tuple[int, int], int] = field(default_factory=dict)
+    sampled: int = 0
+    channels: set = field(default_factory=set)
+
+    @property
+    def all_gray(self) -> bool:
+        return self.channels == {1}
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.classes)
+
+    def size_summary(self) -> str:
+        if not self.sizes:
+            return "no readable image found"
+        common = sorted(self.sizes.items(), key=lambda kv: -kv[1])[:3]
+        text = ", ".join(f"{w}x{h} ({n})" for (w, h), n in common)
+        more = "" if len(self.sizes) <= 3 else f", {len(self.sizes) - 3} other sizes"
+        return f"{len(self.sizes)} size(s) in {self.sampled} sampled: {text}{more}"
+
+
+def scan_folder(root, sample: int = 60) -> FolderScan:
+    """Class folders under ``root`` with image counts (the data core's rules), and sampled sizes."""
+    from tunewiz.data.listfile import class_folders
+
+    root = Path(root).expanduser()
+    classes, files = class_folders(str(root))  # raises for no folder, one class, an empty class
+    scan = FolderScan(root.resolve(), [(name, len(files[name])) for name in classes])
+    per_class = max(1, sample // max(len(classes), 1))
+    _sample_sizes(scan, [root / p for name in classes for p in files[name][:per_class]])
+    return scan
+
+
+def _sample_sizes(scan: FolderScan, paths) -> None:
+    import cv2  # lazy: only when a folder is scanned
+
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            continue
+        key = (int(img.shape[1]), int(img.shape[0]))
+        scan.sizes[key] = scan.sizes.get(key, 0) + 1
+        scan.channels.add(1 if img.ndim == 2 else int(img.shape[2]))
+        scan.sampled += 1
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    skipped: int = 0
+    rate: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ConvertOptions:
+    resize_width: int = 0
+    resize_height: int = 0
+    gray: bool = False
+    encoded: bool = False
+    backend: str = "lmdb"
+    val_fraction: float = 0.2
+    shuffle: bool = True
+
+
+@dataclass
+class ConvertResult:
+    train_db: Path
+    val_db: Path
+    records: int = 0
+    val_count: int = 0
+    skipped: int = 0
+    skipped_lines: list[str] = field(default_factory=list)
+    labels_file: str = ""
+    seconds: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.records} training and {self.val_count} validation records in {self.seconds:.1f} s"
+        if self.skipped_lines:
+            shown = "; ".join(self.skipped_lines[:3])
+            more = f" (+{len(self.skipped_lines) - 3} more)" if len(self.skipped_lines) > 3 else ""
+            text += f"\nskipped {self.skipped}: {shown}{more}"
+        return text
+
+
+def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0):
+    """Yield :class:`Progress` while the data core writes train/val databases; return a ConvertResult."""
+    from tunewiz.data import imageset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
+    opts = imageset.Options(gray=options.gray, shuffle=options.shuffle, backend=options.backend,
+                            resize_width=options.resize_width, resize_height=options.resize_height,
+                            encoded=options.encoded)
+    events = imageset.convert_folders(str(root), str(result.train_db), opts, val_fraction=options.val_fraction,
+                                      val_db=str(result.val_db), stop=stop)
+    offset = 0
+    for ev in events:
+        name = type(ev).__name__
+        if name == "Progress":
+            yield Progress(offset + ev.done, max(total, offset + ev.total), result.skipped, ev.rate)
+        elif name == "Skipped":
+            result.skipped += 1
+            result.skipped_lines.append(f"{ev.path}: {ev.reason}")
+        elif name == "Finished":
+            offset += ev.records + ev.skipped
+            if Path(ev.db) == result.train_db:
+                result.records = ev.records
+            else:
+                result.val_count = ev.records
+            result.labels_file = ev.labels_file or result.labels_file
+            result.seconds += ev.seconds
+    return result
+
+
+def compute_mean(db, out_file, backend: str = "lmdb", stop=None) -> list[float]:
+    """The data core's mean of ``db`` written to ``out_file``; returns the per-channel means."""
+    from tunewiz.data import mean as mean_mod
+
+    mean, _count, _decoded = mean_mod.compute_mean(str(db), backend, stop)
+    mean_mod.write_mean(mean, str(out_file))
+    return mean_mod.channel_mean_values(mean)
