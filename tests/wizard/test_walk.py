@@ -8,7 +8,7 @@ from tunewiz.wizard.app import WizardApp
 pytestmark = pytest.mark.asyncio
 
 from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
-from wizard_walk import check_start, screen_text, set_input, text, to_data, to_net, until
+from wizard_walk import check_start, press_button, screen_text, set_input, text, to_data, to_net, until
 
 
 def app_for(ws, **kw) -> WizardApp:
@@ -140,3 +140,21 @@ async def test_snapshot_given_a_caffemodel_is_explained(prepared):
         status = text(app, "#status")
         assert "Problem" in status and ".caffemodel" in status and ".solverstate" in status
         assert "--weights" in status
+
+
+async def test_data_from_list_files(workspace):
+    root = workspace["root"]
+    for name, picks in (("train.txt", range(0, 8)), ("val.txt", range(8, 10))):
+        lines = [f"{cls}/{i:03d}.png {label}" for label, cls in enumerate(("five", "six", "seven")) for i in picks]
+        (root / name).write_text("\n".join(lines) + "\n")
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_data(pilot, app)
+        await set_input(pilot, app, "#images", str(root / "train.txt"))
+        assert app.screen.query_one("#list-root").value == str(workspace["images"])  # images/ beside the list
+        assert app.screen.query_one("#val-list").value == str(root / "val.txt")
+        assert "3 classes, 24 images" in text(app, "#scan-summary")
+        await press_button(pilot, app, "#convert")
+        await until(pilot, lambda: bool(app.state.train_db) or "Problem" in text(app, "#status"), what="conversion")
+        assert app.state.classes == ["0", "1", "2"] and app.state.val_count == 6
+        assert "24 training and 6 validation records" in text(app, "#convert-result")

@@ -67,6 +67,7 @@ class Progress:
     skipped: int = 0
     rate: float = 0.0
     message: str = ""
+    offset: int = 0  # records of the databases finished before this one
 
 
 @dataclass
@@ -101,6 +102,12 @@ class ConvertResult:
         return text
 
 
+def _core_options(imageset, options: ConvertOptions):
+    return imageset.Options(gray=options.gray, shuffle=options.shuffle, backend=options.backend,
+                            resize_width=options.resize_width, resize_height=options.resize_height,
+                            encoded=options.encoded)
+
+
 def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0):
     """Yield :class:`Progress` while the data core writes train/val databases; return a ConvertResult."""
     from tunewiz.data import imageset
@@ -108,27 +115,17 @@ def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
-    opts = imageset.Options(gray=options.gray, shuffle=options.shuffle, backend=options.backend,
-                            resize_width=options.resize_width, resize_height=options.resize_height,
-                            encoded=options.encoded)
+    opts = _core_options(imageset, options)
     events = imageset.convert_folders(str(root), str(result.train_db), opts, val_fraction=options.val_fraction,
                                       val_db=str(result.val_db), stop=stop)
     offset = 0
     for ev in events:
-        name = type(ev).__name__
-        if name == "Progress":
-            yield Progress(offset + ev.done, max(total, offset + ev.total), result.skipped, ev.rate)
-        elif name == "Skipped":
-            result.skipped += 1
-            result.skipped_lines.append(f"{ev.path}: {ev.reason}")
-        elif name == "Finished":
-            offset += ev.records + ev.skipped
-            if Path(ev.db) == result.train_db:
-                result.records = ev.records
-            else:
-                result.val_count = ev.records
+        offset = _fold(ev, result, offset, total)
+        if isinstance(offset, Progress):
+            yield offset
+            offset = offset.offset
+        elif type(ev).__name__ == "Finished":
             result.labels_file = ev.labels_file or result.labels_file
-            result.seconds += ev.seconds
     return result
 
 
@@ -139,3 +136,63 @@ def compute_mean(db, out_file, backend: str = "lmdb", stop=None) -> list[float]:
     mean, _count, _decoded = mean_mod.compute_mean(str(db), backend, stop)
     mean_mod.write_mean(mean, str(out_file))
     return mean_mod.channel_mean_values(mean)
+
+
+# ---------------------------------------------------------------- list files (Caffe's "path label" lines)
+def scan_list(list_file, root, sample: int = 60) -> FolderScan:
+    """Labels and counts of a list file (classes named by their label), and sampled image sizes."""
+    from collections import Counter
+
+    from tunewiz.data.listfile import read_list
+
+    entries = read_list(str(list_file))
+    counts = Counter(e.label for e in entries)
+    scan = FolderScan(Path(root).resolve(), [(str(label), counts[label]) for label in sorted(counts)])
+    if len(counts) < 2:
+        from tunewiz.errors import TunewizError
+
+        raise TunewizError(f"{list_file}: only one label ({entries[0].label}); a classifier needs at least two classes.")
+    _sample_sizes(scan, [Path(root) / e.path for e in entries[:sample]])
+    return scan
+
+
+def default_root(list_file) -> Path:
+    """Where a list's paths probably start: an ``images`` folder beside it, else its folder."""
+    folder = Path(list_file).resolve().parent
+    return folder / "images" if (folder / "images").is_dir() else folder
+
+
+def convert_lists(train_list, val_list, root, out_dir, options: ConvertOptions, stop, total: int = 0):
+    """Yield :class:`Progress` while the data core converts both lists; return a ConvertResult."""
+    from tunewiz.data import imageset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
+    opts = _core_options(imageset, options)
+    offset = 0
+    for listed, db in ((train_list, result.train_db), (val_list, result.val_db)):
+        for ev in imageset.convert_list(str(root), str(listed), str(db), opts, stop):
+            offset = _fold(ev, result, offset, total)
+            if isinstance(offset, Progress):
+                yield offset
+                offset = offset.offset
+    return result
+
+
+def _fold(ev, result: ConvertResult, offset: int, total: int):
+    """One data-core event into the result; a Progress (carrying the offset) for progress events."""
+    name = type(ev).__name__
+    if name == "Progress":
+        return Progress(offset + ev.done, max(total, offset + ev.total), result.skipped, ev.rate, offset=offset)
+    if name == "Skipped":
+        result.skipped += 1
+        result.skipped_lines.append(f"{ev.path}: {ev.reason}")
+    elif name == "Finished":
+        offset += ev.records + ev.skipped
+        if Path(ev.db) == result.train_db:
+            result.records = ev.records
+        else:
+            result.val_count = ev.records
+        result.seconds += ev.seconds
+    return offset

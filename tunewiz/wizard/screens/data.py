@@ -27,11 +27,17 @@ class DataScreen(StepScreen):
     def compose_body(self):
         from tunewiz.wizard.widgets.plots import BarPlot
 
-        yield Static("Your images: one sub-folder per class (the folder name is the class name).")
+        yield Static("Your images: a folder with one sub-folder per class (its name is the class), or a "
+                     "Caffe list file ('path label' lines) with its root folder and a validation list.")
         with Horizontal(classes="row"):
             yield Input(self.state.image_root, placeholder="folder with class folders", id="images", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Scan", id="scan", compact=True)
+        with Horizontal(classes="row", id="list-row"):
+            yield Label("list mode: root")
+            yield Input("", placeholder="root folder of the list's paths", id="list-root", compact=True)
+            yield Label("val list")
+            yield Input("", placeholder="validation list file", id="val-list", compact=True)
         with Horizontal(classes="row"):
             yield Label("resize WxH")
             yield Input(str(self.state.resize[0]), id="resize-w", classes="opt", type="integer", compact=True)
@@ -91,7 +97,10 @@ class DataScreen(StepScreen):
             self.problem("no data yet: type or pick the folder that holds one sub-folder per class.")
             return False
         try:
-            scan = core.scan_folder(path)
+            if Path(path).expanduser().is_file():
+                scan = self._scan_list(Path(path).expanduser())
+            else:
+                scan = core.scan_folder(path)
             self.scan = scan
             self._show_scan(scan)
         except TunewizError as exc:
@@ -105,6 +114,16 @@ class DataScreen(StepScreen):
         if not self.state.train_db:
             self.query_one("#convert", Button).focus()
         return True
+
+    def _scan_list(self, list_file: Path) -> core.FolderScan:
+        root_input, val_input = self.query_one("#list-root", Input), self.query_one("#val-list", Input)
+        if not root_input.value.strip():
+            root_input.value = str(core.default_root(list_file))
+        if not val_input.value.strip() and (list_file.parent / "val.txt").is_file() and list_file.name != "val.txt":
+            val_input.value = str(list_file.parent / "val.txt")
+        if not val_input.value.strip() or not Path(val_input.value.strip()).is_file():
+            raise TunewizError("a list file needs a validation list too: give it under 'val list'.")
+        return core.scan_list(list_file, root_input.value.strip())
 
     def _show_scan(self, scan: core.FolderScan) -> None:
         lines = [f"[b]{len(scan.classes)} classes, {scan.total} images[/b]; sizes: {scan.size_summary()}"]
@@ -147,13 +166,19 @@ class DataScreen(StepScreen):
         self.query_one("#cancel", Button).disabled = False
         self.say("Converting... (Cancel stops)")
         total = self.scan.total if self.scan else 0
-        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options, total),
+        lists = None
+        if Path(self._images()).expanduser().is_file():  # list mode: both lists, under the given root
+            lists = (Path(self._images()).expanduser(), self.query_one("#val-list", Input).value.strip())
+        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options, total, lists),
                         thread=True, exclusive=True, group="convert")
 
-    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions, total: int) -> None:
+    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions, total: int, lists) -> None:
         """Runs in a thread: drives the data core and only posts messages."""
         try:
-            gen = core.convert_folder(root, out_dir, options, self.stop_event, total)
+            if lists:
+                gen = core.convert_lists(*lists, root, out_dir, options, self.stop_event, total)
+            else:
+                gen = core.convert_folder(root, out_dir, options, self.stop_event, total)
             while True:
                 try:
                     p = next(gen)
