@@ -145,10 +145,10 @@ async def test_welcome_lists_runs_and_reopens_one(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         prompts = [str(o.prompt) for o in app.screen.query_one("#choices").options]
-        assert prompts[3].strip() == "Open old  [stopped]  iter 10/20"
-        await pilot.press("down", "down", "down")
+        assert prompts[4].strip() == "Open old  [stopped]  iter 10/20"
+        await pilot.press("down", "down", "down", "down")
         await pilot.pause()
-        assert str(app.screen.query_one("#choices").options[3].prompt).startswith("> ")  # marked, not only coloured
+        assert str(app.screen.query_one("#choices").options[4].prompt).startswith("> ")  # marked, not only coloured
         await pilot.press("enter")
         await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters)
         assert app.screen.run_dir == tmp_path / "runs" / "old"
@@ -159,7 +159,7 @@ async def test_continue_a_run_folder_with_the_picker(tmp_path):
     app = WizardApp(runs_root=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("down", "down", "enter")  # "Continue a run folder..."
+        await pilot.press("down", "down", "down", "enter")  # "Continue a run folder..."
         await until(pilot, lambda: type(app.screen).__name__ == "FilePicker", what="picker")
         picker_input = app.screen.query_one("#picker-path")
         picker_input.focus()

@@ -24,7 +24,8 @@ async def test_welcome_offers_the_four_ways_in(workspace, size):
         assert "Step 1/7" in shown and "WELCOME" in shown
         options = [str(o.prompt).lstrip("> ") for o in app.screen.query_one("#choices").options]
         assert options[0].startswith("Open the bundled sample")
-        assert options[1].startswith("Start a new fine-tune") and options[2].startswith("Continue a run folder")
+        assert options[1].startswith("Start a new fine-tune") and options[2].startswith("Start from a Model Zoo")
+        assert options[3].startswith("Continue a run folder")
         await pilot.press("f1")  # the why panel: what fine-tuning is
         await pilot.pause()
         assert "What is fine-tuning" in screen_text(app)
@@ -158,3 +159,34 @@ async def test_data_from_list_files(workspace):
         await until(pilot, lambda: bool(app.state.train_db) or "Problem" in text(app, "#status"), what="conversion")
         assert app.state.classes == ["0", "1", "2"] and app.state.val_count == 6
         assert "24 training and 6 validation records" in text(app, "#convert-result")
+
+
+@pytest.mark.parametrize("good", [True, False])
+async def test_model_zoo_folder_is_checked_and_becomes_the_source(workspace, weights, good):
+    import hashlib
+    import shutil
+
+    folder = workspace["root"] / "zoo"
+    folder.mkdir()
+    for name in ("tiny_train_val.prototxt", "tiny_deploy.prototxt", "tiny_solver.prototxt"):
+        shutil.copy(workspace["net"].parent / name, folder / name)
+    shutil.copy(weights, folder / "tiny.caffemodel")
+    sha1 = hashlib.sha1((folder / "tiny.caffemodel").read_bytes()).hexdigest() if good else "0" * 40
+    (folder / "readme.md").write_text(f"---\nname: Tiny LeNet\ncaffemodel: tiny.caffemodel\nsha1: {sha1}\n---\n")
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # "Start from a Model Zoo folder..."
+        await until(pilot, lambda: type(app.screen).__name__ == "FilePicker", what="picker")
+        app.screen.query_one("#picker-path").focus()
+        app.screen.query_one("#picker-path").value = str(folder)
+        await pilot.press("enter")
+        if good:
+            await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="Data screen")
+            assert app.state.net_src == str(folder / "tiny_train_val.prototxt")
+            assert app.state.solver_src == str(folder / "tiny_solver.prototxt")
+            assert (app.state.start_kind, app.state.start_path) == ("model", str(folder))
+        else:
+            await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
+            status = text(app, "#status")
+            assert "sha1" in status and "download it again" in status

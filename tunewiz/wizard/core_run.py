@@ -187,3 +187,18 @@ def _class_names(run_dir: Path) -> dict[int, str]:
         if p.is_file():
             return dict(enumerate(p.read_text().split()))
     return {}
+
+
+# ---------------------------------------------------------------- a Model Zoo folder as the start
+def use_model_folder(st, folder: str) -> list[str]:
+    """The recipe's model-folder check (sha1); its prototxts become the sources, its caffemodel the start."""
+    from tunewiz.recipe.start import read_model_folder
+
+    model = read_model_folder(Path(folder).expanduser())
+    if model.train_val is None:
+        raise TunewizError(f"{folder}: no train_val prototxt in the folder; start a new fine-tune and pick one.")
+    st.net_src = str(model.train_val)
+    st.deploy_src = str(model.deploy or "")
+    st.solver_src = str(model.solver or "")
+    st.start_kind, st.start_path = "model", str(model.folder)
+    return list(model.lines)

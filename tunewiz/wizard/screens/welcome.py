@@ -37,6 +37,7 @@ class WelcomeScreen(StepScreen):
         options = [
             Option(f"Open the bundled sample: LeNet digits 0-4 -> 5-9{sample_note}", id="sample"),
             Option("Start a new fine-tune with my own images and model", id="new"),
+            Option("Start from a Model Zoo folder (prototxt + caffemodel + readme.md)...", id="model"),
             Option("Continue a run folder...", id="continue"),
         ]
         return options
@@ -76,11 +77,15 @@ class WelcomeScreen(StepScreen):
             state.use_sample()
             self.app.go_next(self.KEY)
         elif choice == "new":
-            if not name or not name.replace("_", "").isalnum():
-                self.problem("type a run name (letters, digits or _), used as the run folder's name.")
+            if self._named(name):
+                self.app.go_next(self.KEY)
+        elif choice == "model":
+            from tunewiz.wizard.widgets.picker import FilePicker
+
+            if not self._named(name):
                 return
-            state.sample, state.run_name = False, name
-            self.app.go_next(self.KEY)
+            self.app.push_screen(FilePicker("Choose the Model Zoo folder", str(Path.cwd()), folders=True),
+                                 self._open_model)
         elif choice == "continue":
             from tunewiz.wizard.widgets.picker import FilePicker
 
@@ -88,6 +93,27 @@ class WelcomeScreen(StepScreen):
                                  self._open_run)
         elif choice.startswith("run:"):
             self._open_run(choice[4:])
+
+    def _named(self, name: str) -> bool:
+        if not name or not name.replace("_", "").isalnum():
+            self.problem("type a run name (letters, digits or _), used as the run folder's name.")
+            return False
+        self.state.sample, self.state.run_name = False, name
+        return True
+
+    def _open_model(self, path: str | None) -> None:
+        if not path:
+            return
+        from tunewiz.errors import TunewizError
+        from tunewiz.wizard.core_run import use_model_folder
+
+        try:
+            lines = use_model_folder(self.state, path)
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
+        self.app.notify("\n".join(lines), title="Model folder checked")
+        self.app.go_next(self.KEY)
 
     def _open_run(self, path: str | None) -> None:
         if not path:
