@@ -8,7 +8,7 @@ from tunewiz.wizard.app import WizardApp
 pytestmark = pytest.mark.asyncio
 
 from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
-from wizard_walk import check_start, press_button, screen_text, set_input, text, to_data, to_net, until
+from wizard_walk import check_start, convert, press_button, screen_text, set_input, text, to_data, to_net, until
 
 
 def app_for(ws, **kw) -> WizardApp:
@@ -190,3 +190,21 @@ async def test_model_zoo_folder_is_checked_and_becomes_the_source(workspace, wei
             await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
             status = text(app, "#status")
             assert "sha1" in status and "download it again" in status
+
+
+async def test_converting_again_asks_before_replacing(workspace):
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_data(pilot, app)
+        await convert(pilot, app, workspace["images"])
+        first = app.state.train_db
+        await press_button(pilot, app, "#convert")
+        await until(pilot, lambda: type(app.screen).__name__ == "Confirm", what="question")
+        await pilot.press("down", "enter")  # keep them
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        assert app.state.train_db == first and (app.state.run_dir / "data" / "train_lmdb").exists()
+        await press_button(pilot, app, "#convert")
+        await until(pilot, lambda: type(app.screen).__name__ == "Confirm", what="question")
+        await pilot.press("enter")  # replace them
+        await until(pilot, lambda: bool(app.state.train_db) and not app.screen.converting, what="new conversion")
+        assert "24 training and 6 validation records" in text(app, "#convert-result")

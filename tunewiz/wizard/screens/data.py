@@ -152,7 +152,7 @@ class DataScreen(StepScreen):
             backend=str(self.query_one("#backend", Select).value),
         )
 
-    def do_convert(self) -> None:
+    def do_convert(self, replace: bool = False) -> None:
         if self.converting or not self.do_scan():
             return
         try:
@@ -161,6 +161,14 @@ class DataScreen(StepScreen):
             self.problem(str(exc))
             return
         out_dir = self.state.run_dir / "data"
+        if out_dir.exists() and any(out_dir.iterdir()):
+            if not replace:
+                self._ask_replace(out_dir)
+                return
+            import shutil
+
+            shutil.rmtree(out_dir)  # the wizard's own databases in this run folder, replaced as asked
+            self.state.train_db = self.state.val_db = self.state.mean_file = ""
         self.stop_event = threading.Event()
         self.converting = True
         self.query_one("#cancel", Button).disabled = False
@@ -171,6 +179,16 @@ class DataScreen(StepScreen):
             lists = (Path(self._images()).expanduser(), self.query_one("#val-list", Input).value.strip())
         self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options, total, lists),
                         thread=True, exclusive=True, group="convert")
+
+    def _ask_replace(self, out_dir: Path) -> None:
+        from tunewiz.wizard.screens.confirm import Confirm
+
+        def answer(choice: str | None) -> None:
+            if choice == "replace":
+                self.do_convert(replace=True)
+
+        self.app.push_screen(Confirm(f"{out_dir} already holds databases of this run. Convert again?",
+                                     [("replace", "Yes, replace them"), ("keep", "No, keep them")]), answer)
 
     def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions, total: int, lists) -> None:
         """Runs in a thread: drives the data core and only posts messages."""
