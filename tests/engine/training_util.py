@@ -29,7 +29,7 @@ def workdir(tmp_path: Path, *runs: str) -> Path:
 
 
 def run_solver(root: Path, run: str, *, weights=("init.caffemodel",), snapshot=None, edit=None,
-               stop=None, snapshot_now=None, run_dir=None, on_event=None):
+               stop=None, snapshot_now=None, run_dir=None, on_event=None, numerics="caffe"):
     """Train ``<run>/solver.prototxt`` from ``root``; returns (events, log lines)."""
     torch.set_num_threads(1)
     sp = read_solver(root / run / "solver.prototxt")
@@ -39,7 +39,7 @@ def run_solver(root: Path, run: str, *, weights=("init.caffemodel",), snapshot=N
     log.keep = True
     events = []
     cfg = TrainConfig(sp, root=root, weights=list(weights) if not snapshot else [], snapshot=snapshot,
-                      stop=stop, snapshot_now=snapshot_now, run_dir=run_dir, log=log)
+                      stop=stop, snapshot_now=snapshot_now, run_dir=run_dir, log=log, numerics=numerics)
     for event in train(cfg):
         events.append(event)
         if on_event:

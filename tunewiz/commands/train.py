@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
         parser.add_argument("--sighup_effect", default="snapshot", choices=EFFECTS,
                             help="what SIGHUP does (default: snapshot)")
         parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
+        parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
+                            help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
+                                 "AdaGrad/RMSProp/Adam to follow Caffe), torch = torch's kernels")
     else:
         parser.add_argument("--model", required=True, help="the net definition (.prototxt)")
         parser.add_argument("--weights", default="", help="caffemodel(s) to score / start from, comma-separated")
@@ -120,7 +123,7 @@ def _train(args) -> int:
     try:
         device = _device(args.gpu, sp, log)
         cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
-                          run_dir=run_dir, stop=stop, snapshot_now=snap, log=log)
+                          run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics)
         for event in Trainer(cfg).run():
             if event.kind == "stopped":
                 log.info("caffe.cpp:250", f"Stopped: {event.reason}")

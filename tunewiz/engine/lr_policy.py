@@ -8,9 +8,9 @@ made so far) and the ``current_step`` carried by the solver, and returns ``(rate
 per call when ``iter >= stepvalue[current_step]`` (and logs ``MultiStep Status: ...``), every other
 policy leaves it untouched (0).
 
-Caffe computes these in C++ ``float``: ``pow(float, float)`` and ``exp(float)`` give floats (checked
-against the rates Caffe logged: rounding the ``pow`` result to float first matters in the last digit),
-``pow(float, int)`` promotes to double; the result is rounded to float32 (``Dtype rate``).
+Caffe computes these in C++ ``float``: ``pow`` and ``exp`` give floats, rounded before the product with
+base_lr (checked: the inv rates Caffe logged need it, and RMSProp/exp reproduces Caffe's run bit for bit
+only with it: a rate one ulp off at one iteration moves its losses by 2e-4); the result is a float32.
 
 Caffe's CHECKs become :class:`LrPolicyError` (a :class:`~tunewiz.errors.TunewizError`).
 """
@@ -51,13 +51,13 @@ def step(base_lr: float, gamma: float, stepsize: int, it: int) -> tuple[float, i
         raise LrPolicyError(f"lr_policy 'step' needs stepsize > 0 (got {stepsize}); set stepsize in the solver.")
     _check_gamma("step", gamma)
     current_step = it // stepsize
-    return _f32(_f(base_lr) * math.pow(_f(gamma), current_step)), current_step
+    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), current_step))), current_step
 
 
 def exp(base_lr: float, gamma: float, it: int) -> float:
     """``exp``: lr = base_lr * gamma ^ iter.  Caffe: ``CHECK_GE(gamma, 0)``."""
     _check_gamma("exp", gamma)
-    return _f32(_f(base_lr) * math.pow(_f(gamma), it))
+    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), it)))
 
 
 def inv(base_lr: float, gamma: float, power: float, it: int) -> float:
@@ -79,7 +79,7 @@ def multistep(base_lr: float, gamma: float, stepvalues: list[int], it: int,
     if current_step < len(stepvalues) and it >= stepvalues[current_step]:
         current_step += 1
         line = f"MultiStep Status: Iteration {it}, step = {current_step}"
-    return _f32(_f(base_lr) * math.pow(_f(gamma), current_step)), current_step, line
+    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), current_step))), current_step, line
 
 
 def poly(base_lr: float, power: float, max_iter: int, it: int) -> float:

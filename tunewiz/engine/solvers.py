@@ -25,6 +25,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+F32 = np.float32
+
 from tunewiz.errors import TunewizError
 
 
@@ -88,7 +90,7 @@ class Solver:
     def compute_update_value(self, i: int, diff: torch.Tensor, local_rate: float) -> None:
         """history = momentum * history + local_rate * diff;  diff = history."""
         h = self.history[i]
-        h.mul_(f32(self.sp.momentum)).add_(diff, alpha=local_rate)
+        axpby(local_rate, diff, f32(self.sp.momentum), h)
         diff.copy_(h)
 
     # -- state ------------------------------------------------------------------------------------
@@ -124,8 +126,8 @@ class Nesterov(Solver):
         h = self.history[i]
         momentum = f32(self.sp.momentum)
         saved = h.clone()
-        h.mul_(momentum).add_(diff, alpha=local_rate)
-        diff.copy_(h.mul(f32(1.0 + momentum)).sub_(saved, alpha=momentum))
+        axpby(local_rate, diff, momentum, h)
+        diff.copy_(axpby(f32(1.0 + momentum), h, -momentum, saved))
 
 
 class AdaGrad(Solver):
@@ -145,7 +147,7 @@ class AdaGrad(Solver):
         h = self.history[i]
         h.add_(diff * diff)
         update = h.sqrt().add_(f32(self.sp.delta))
-        diff.copy_(diff.div(update).mul_(local_rate))
+        diff.copy_(diff.div(update).mul_(local_rate))  # axpby(local_rate, update, 0, diff)
 
 
 class RMSProp(Solver):
@@ -167,7 +169,7 @@ class RMSProp(Solver):
     def compute_update_value(self, i: int, diff: torch.Tensor, local_rate: float) -> None:
         h = self.history[i]
         decay = f32(self.sp.rms_decay)
-        h.mul_(decay).add_(diff * diff, alpha=f32(1.0 - decay))
+        axpby(f32(1.0 - decay), diff * diff, decay, h)
         update = h.sqrt().add_(f32(self.sp.delta))
         diff.copy_(diff.div(update).mul_(local_rate))
 
@@ -188,10 +190,10 @@ class AdaDelta(Solver):
         momentum = f32(self.sp.momentum)
         one_minus = f32(1.0 - momentum)
         delta = f32(self.sp.delta)
-        g.mul_(momentum).add_(diff * diff, alpha=one_minus)
+        axpby(one_minus, diff * diff, momentum, g)
         update = (u + delta).div_(g + delta).pow_(0.5)
         diff.mul_(update)
-        u.mul_(momentum).add_(diff * diff, alpha=one_minus)
+        axpby(one_minus, diff * diff, momentum, u)
         diff.mul_(local_rate)
 
 
@@ -211,8 +213,8 @@ class Adam(Solver):
         beta1, beta2 = f32(self.sp.momentum), f32(self.sp.momentum2)
         t = self.iteration + 1
         correction = f32(math.sqrt(1.0 - math.pow(beta2, t)) / (1.0 - math.pow(beta1, t)))
-        m.mul_(beta1).add_(diff, alpha=f32(1.0 - beta1))
-        v.mul_(beta2).add_(diff * diff, alpha=f32(1.0 - beta2))
+        axpby(f32(1.0 - beta1), diff, beta1, m)
+        axpby(f32(1.0 - beta2), diff * diff, beta2, v)
         update = v.pow(0.5).add_(f32(self.sp.delta))
         diff.copy_(m.div(update).mul_(f32(local_rate * correction)))
 
@@ -222,7 +224,10 @@ def clip_gradients(diffs: list[torch.Tensor], clip: float) -> str | None:
     """If clip >= 0 and l2norm = sqrt(sum over params of sum(diff^2)) > clip: diff *= clip / l2norm."""
     if clip < 0:
         return None
-    sumsq = f32(sum(f32(float(torch.dot(d.flatten(), d.flatten()))) for d in diffs))
+    sumsq = F32(0)
+    for d in diffs:  # Blob::sumsq_diff = cblas_sdot, summed param by param in float
+        sumsq = F32(sumsq + sdot(d))
+    sumsq = float(sumsq)
     l2norm = f32(math.sqrt(sumsq))
     clip = f32(clip)
     if l2norm <= clip:
@@ -232,6 +237,30 @@ def clip_gradients(diffs: list[torch.Tensor], clip: float) -> str | None:
         d.mul_(scale)
     return (f"Gradient clipping: scaling down gradients (L2 norm {fmt_g(l2norm)} > {fmt_g(clip)}) "
             f"by scale factor {fmt_g(scale)}")
+
+
+def sdot(d: torch.Tensor) -> np.float32:
+    """``cblas_sdot(d, d)`` (numpy's OpenBLAS on the CPU: Caffe's summation order)."""
+    if d.device.type == "cpu":
+        flat = d.detach().reshape(-1).numpy()
+        return F32(np.dot(flat, flat))
+    return F32(float(torch.dot(d.flatten(), d.flatten())))
+
+
+def axpy(alpha: float, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """y += alpha * x with one rounding, as OpenBLAS's FMA ``saxpy`` kernel (emulated in double on the CPU)."""
+    if y.device.type != "cpu":
+        return y.add_(x, alpha=alpha)
+    return y.copy_((x.double() * float(alpha) + y.double()).float())
+
+
+def axpby(alpha: float, x: torch.Tensor, beta: float, y: torch.Tensor) -> torch.Tensor:
+    """y = alpha * x + beta * y as Caffe's ``cblas_saxpby``: ``sscal(beta, y)``, then ``saxpy(alpha, x, y)``."""
+    if y.device.type != "cpu":
+        return y.mul_(beta).add_(x, alpha=alpha)
+    if beta != 1:
+        y.mul_(beta)
+    return axpy(alpha, x, y)
 
 
 def normalize(diff: torch.Tensor, iter_size: int) -> None:
@@ -245,7 +274,7 @@ def regularize(diff: torch.Tensor, w: torch.Tensor, weight_decay: float, decay_m
     local_decay = f32(f32(weight_decay) * f32(decay_mult))
     if not local_decay:
         return
-    diff.add_(w if kind == "L2" else torch.sign(w), alpha=local_decay)
+    axpy(local_decay, w if kind == "L2" else torch.sign(w), diff)
 
 
 def fmt_g(x: float) -> str:

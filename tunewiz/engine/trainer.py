@@ -57,6 +57,7 @@ class TrainConfig:
     snapshot_now: threading.Event | None = None
     log_stream: object = "stderr"  # CaffeLog's default: the current sys.stderr
     log: CaffeLog | None = None
+    numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order (exact_cpu), "torch" = torch's
 
 
 class Trainer:
@@ -141,8 +142,15 @@ class Trainer:
             if self.cfg.weights:
                 tn.load_weights(net, self.cfg.weights, self.root, log)
             tn.share_trained_layers(net, self.net)
-            tn.install_label_guard(net)
             self.test_nets.append(net)
+        if self.cfg.numerics == "caffe" and self.device.type == "cpu":
+            from tunewiz.engine.exact_cpu import install
+
+            for net in (self.net, *self.test_nets):
+                switched = install(net)
+            log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
+        for net in self.test_nets:
+            tn.install_label_guard(net)
         tn.install_label_guard(self.net)
         self.solver = create_solver(sp, self.net.learnable_params())
         log.info("scaffolding", "Solver scaffolding done.")
