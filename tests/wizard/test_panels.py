@@ -14,7 +14,7 @@ from tunewiz.wizard import launch
 from tunewiz.wizard.app import WizardApp
 
 from wizard_helpers import SIZES
-from wizard_walk import screen_text, shot, text, until
+from wizard_walk import assert_frame, screen_text, shot, text, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -136,7 +136,8 @@ async def test_done_screen_shows_results_and_commands(tmp_path, size):
         assert "solver.prototxt" in text(app, "#files")
         commands = text(app, "#commands")
         assert f"caffe train --solver {run / 'solver.prototxt'} --weights /models/pre.caffemodel" in commands
-        assert "Step 7/7" in screen_text(app)
+        seen = assert_frame(app, 7)
+        assert "Best test accuracy 0.6000" in seen
 
 
 async def test_welcome_lists_runs_and_reopens_one(tmp_path):

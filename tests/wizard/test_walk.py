@@ -8,7 +8,8 @@ from tunewiz.wizard.app import WizardApp
 pytestmark = pytest.mark.asyncio
 
 from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
-from wizard_walk import check_start, convert, press_button, screen_text, set_input, text, to_data, to_net, until
+from wizard_walk import (assert_frame, check_start, convert, press_button, screen_text, set_input, text, to_data,
+                         to_net, until)
 
 
 def app_for(ws, **kw) -> WizardApp:
@@ -20,8 +21,8 @@ async def test_welcome_offers_the_four_ways_in(workspace, size):
     app = app_for(workspace)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        shown = screen_text(app)
-        assert "Step 1/7" in shown and "WELCOME" in shown
+        shown = assert_frame(app, 1)
+        assert "WELCOME" in shown and "> Open the bundled sample" in shown
         options = [str(o.prompt).lstrip("> ") for o in app.screen.query_one("#choices").options]
         assert options[0].startswith("Open the bundled sample")
         assert options[1].startswith("Start a new fine-tune") and options[2].startswith("Start from a Model Zoo")
@@ -38,7 +39,7 @@ async def test_data_says_what_is_missing_without_data(workspace):
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert type(app.screen).__name__ == "DataScreen"
-        assert "Problem: no data yet" in text(app, "#status")
+        assert "Problem: no data yet" in assert_frame(app, 2)
         await set_input(pilot, app, "#images", str(workspace["root"] / "nowhere"))
         assert "not a folder" in text(app, "#status")
 
@@ -61,6 +62,8 @@ async def test_walk_every_step_to_training(workspace, weights, size):
     app = app_for(workspace)
     async with app.run_test(size=size) as pilot:
         await to_net(pilot, app, workspace)
+        seen = assert_frame(app, 3)
+        assert "Output layer: ip2" in seen and "ip2_run1" in seen  # visible without scrolling, at 80x24 too
         # Data gave 3 classes; the output layer is found, renamed and resized.
         assert app.state.classes == ["five", "seven", "six"]
         assert "Output layer: ip2" in text(app, "#output-layer") and "3" in text(app, "#output-layer")
@@ -90,6 +93,8 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         await until(pilot, lambda: type(app.screen).__name__ == "SolverScreen")
         await set_input(pilot, app, "#solver-src", str(workspace["solver"]))
         await until(pilot, lambda: app.state.solver is not None)
+        seen = assert_frame(app, 4)
+        assert "base_lr 0.01" in seen and "lr schedule (step)" in seen
         assert app.screen.query_one("#f-base_lr").value == "0.01"  # 0.1 / 10
         await set_input(pilot, app, "#f-max_iter", "10")
         assert app.state.solver.max_iter == 10 and app.state.solver.stepsize == 5  # 20 scaled by 10/40
@@ -97,6 +102,8 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         await pilot.press("ctrl+n")
         await until(pilot, lambda: type(app.screen).__name__ == "StartScreen")
         await check_start(pilot, app, weights)
+        seen = assert_frame(app, 5)
+        assert "copied from the weights: conv1, ip1" in seen  # the transfer report comes first
         report = text(app, "#report")
         assert "copied from the weights: conv1, ip1" in report and "new (start from their filler): ip2_run1" in report
         assert "Checks passed" in text(app, "#status")
@@ -105,7 +112,7 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         run = workspace["runs"] / "run1"
         for name in ("train_val.prototxt", "deploy.prototxt", "solver.prototxt", "train.pid", "launch.json"):
             assert (run / name).is_file(), name
-        assert "Step 6/7" in screen_text(app)
+        assert_frame(app, 6)
 
 
 async def start_screen(pilot, app, state) -> None:

@@ -110,3 +110,11 @@ async def check_start(pilot, app, path, kind: str = "weights") -> None:
     await set_input(pilot, app, "#start-path", str(path))
     await until(pilot, lambda: not app.screen.checking, what="start checks")
     await asyncio.sleep(0)
+
+
+def assert_frame(app, step: int) -> str:
+    """What every step shows whatever the terminal size: its title, Back and Next (nothing cut off)."""
+    seen = shot(app)
+    assert f"Step {step}/7" in seen, seen
+    assert "< Back (Esc)" in seen and "(Ctrl+N)" in seen, seen
+    return seen
