@@ -31,6 +31,14 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(F32, copy=False)
 
 
+def _quiet(fn):
+    """numpy stays silent on inf/NaN, as Caffe (a diverging run is stopped by the trainer)."""
+    def wrapped(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return wrapped
+
+
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=F32))
 
@@ -60,6 +68,7 @@ def _col2im(col: np.ndarray, shape, k, s, p, oh, ow) -> np.ndarray:
 
 class _Conv(torch.autograd.Function):
     @staticmethod
+    @_quiet
     def forward(ctx, x, weight, bias, k, s, p):
         xs, w2 = _np(x), _np(weight).reshape(weight.shape[0], -1)
         b = _np(bias) if bias is not None else None
@@ -77,6 +86,7 @@ class _Conv(torch.autograd.Function):
         return _t(np.stack(outs))
 
     @staticmethod
+    @_quiet
     def backward(ctx, grad):
         (weight,) = ctx.saved_tensors
         k, s, p, oh, ow = ctx.geom
@@ -105,6 +115,7 @@ class _Conv(torch.autograd.Function):
 # -- inner product ---------------------------------------------------------------------------------
 class _InnerProduct(torch.autograd.Function):
     @staticmethod
+    @_quiet
     def forward(ctx, x, weight, bias, transpose):
         xs, w = _np(x), _np(weight)
         out = np.matmul(xs, w if transpose else w.T)
@@ -115,6 +126,7 @@ class _InnerProduct(torch.autograd.Function):
         return _t(out)
 
     @staticmethod
+    @_quiet
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         g, xs, w = _np(grad), _np(x), _np(weight)
@@ -131,6 +143,7 @@ class _InnerProduct(torch.autograd.Function):
 # -- softmax + multinomial logistic loss ------------------------------------------------------------
 class _SoftmaxLoss(torch.autograd.Function):
     @staticmethod
+    @_quiet
     def forward(ctx, scores, labels, normalizer):
         z = _np(scores).reshape(scores.shape[0], -1)
         e = (z - z.max(axis=1, keepdims=True)).astype(np.float64)
@@ -150,6 +163,7 @@ class _SoftmaxLoss(torch.autograd.Function):
         return torch.tensor(F32(loss / F32(normalizer)))
 
     @staticmethod
+    @_quiet
     def backward(ctx, grad):
         d = ctx.prob.copy()
         d[np.arange(len(ctx.lab)), ctx.lab] -= F32(1)
