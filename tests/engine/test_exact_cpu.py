@@ -1,0 +1,72 @@
+"""Caffe's CPU summation order (``tunewiz.engine.exact_cpu``): pycaffe's forward blobs bit for bit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunewiz.caffe.netio import read_net
+from tunewiz.engine.exact_cpu import install
+from tunewiz.engine.net import Net
+from tunewiz.engine.weights import copy_trained_layers
+
+FWD = Path(__file__).resolve().parents[1] / "fixtures" / "training" / "forward"
+
+
+def _net(exact: bool):
+    param = read_net(FWD / "lenet_v1_deploy.upgraded.prototxt")
+    param.layer[0].input_param.shape[0].dim[0] = 4
+    net = Net(param, "TEST")
+    copy_trained_layers(net, [str(FWD / "lenet_iter_10.caffemodel")])
+    if exact:
+        assert install(net) == ["conv1", "conv2", "ip1", "ip2"]
+    return net
+
+
+def test_forward_blobs_equal_pycaffe_bit_for_bit():
+    caffe = np.load(FWD / "blobs.npz")
+    with torch.no_grad():
+        blobs = _net(True).forward({"data": torch.from_numpy(np.load(FWD / "input.npy"))})
+    for name in ("conv1", "pool1", "conv2", "pool2", "ip1", "ip2"):
+        assert blobs[name].numpy().tobytes() == caffe[name].tobytes(), name
+
+
+def _grads(fn, *inputs):
+    inputs = [t.clone().requires_grad_(True) for t in inputs]
+    out = fn(*inputs)
+    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+    return [out.detach()] + [t.grad for t in inputs]
+
+
+def test_conv_backward_against_autograd():
+    """The hand-written backward (Caffe's gemm calls, col2im order), with pad and stride."""
+    from tunewiz.engine.exact_cpu import _Conv
+
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(3, 2, 9, 8, generator=g), torch.randn(4, 2, 3, 3, generator=g), torch.randn(4, generator=g)
+    ours = _grads(lambda x, w, b: _Conv.apply(x, w, b, (3, 3), (2, 1), (1, 2)), x, w, b)
+    ref = _grads(lambda x, w, b: torch.nn.functional.conv2d(x, w, b, (2, 1), (1, 2)), x, w, b)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
+
+
+def test_inner_product_and_softmax_loss_backward():
+    from tunewiz.engine.exact_cpu import _InnerProduct, _SoftmaxLoss
+
+    g = torch.Generator().manual_seed(1)
+    x, w, b = torch.randn(5, 7, generator=g), torch.randn(3, 7, generator=g), torch.randn(3, generator=g)
+    for transpose in (False, True):
+        weight = w.t().contiguous() if transpose else w
+        ours = _grads(lambda x, w, b: _InnerProduct.apply(x, w, b, transpose), x, weight, b)
+        ref = _grads(lambda x, w, b: x @ (w if transpose else w.t()) + b, x, weight, b)
+        for a, r in zip(ours, ref):
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+    scores, labels = torch.randn(6, 4, generator=g, requires_grad=True), torch.tensor([0., 3, 1, 2, 2, 0])
+    loss = _SoftmaxLoss.apply(scores, labels, 6.0)
+    loss.backward()
+    ref_scores = scores.detach().clone().requires_grad_(True)
+    ref = torch.nn.functional.cross_entropy(ref_scores, labels.long())
+    ref.backward()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(scores.grad, ref_scores.grad)
