@@ -154,6 +154,11 @@ def test_syntax_error_has_file_line_column_and_text(tmp_path):
     assert str(err).startswith(f"{path}:5:16: ") and '`bottom: "x" }}`' in str(err)
 
 
+def test_unclosed_block_at_the_end(tmp_path):
+    err = _error(_write(tmp_path, 'layer {\n  name: "a"\n  type: "ReLU"\n\n# end\n'))
+    assert err.line == 3 and "a '{' is never closed" in str(err)
+
+
 def test_unknown_field_names_the_nearest_valid_fields(tmp_path):
     err = _error(_write(tmp_path, 'name: "x"\nlayer {\n  name: "a"\n  tpye: "ReLU"\n}\n'))
     assert (err.line, err.column) == (4, 3)

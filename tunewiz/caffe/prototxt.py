@@ -111,6 +111,8 @@ def parse_text(text: str, message: M, path: str = "<text>") -> M:
         lines = text.splitlines()
         snippet = lines[line - 1] if 0 < line <= len(lines) else ""
         reason, hint = _explain(raw)
+        if reason == 'Expected "}"' and not any(l.split("#")[0].strip() for l in lines[line:]):
+            hint = "the file ends inside a block: a '{' is never closed"
         raise PrototxtError(path, line, column, reason, snippet, hint) from None
     return message
 
