@@ -158,3 +158,12 @@ def test_a_typo_on_the_first_line_is_judged_by_the_nearest_name(tmp_path, capsys
     assert main(["inspect", str(path)]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"read as a {what} prototxt" in err and hint in err
+
+
+def test_old_solver_is_shown_as_caffe_reads_it(capsys):
+    solver = Path(__file__).resolve().parent / "fixtures" / "upgrade" / "solver_v1.prototxt"
+    [report] = _json(capsys, solver)
+    assert report["format"] == "old solver_type enum"
+    assert report["fields"]["type"] == "Nesterov" and "solver_type" not in report["fields"]
+    assert main(["inspect", str(solver)]) == 0
+    assert "written with the old solver_type enum" in capsys.readouterr().out

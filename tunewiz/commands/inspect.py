@@ -114,9 +114,10 @@ def _phases(layer) -> str:
 
 
 def _solver(path: Path) -> dict:
-    from tunewiz.caffe import prototxt
+    from tunewiz.caffe.netio import load_solver
 
-    return {"fields": _fields(prototxt.read_solver_text(path))}
+    solver, report = load_solver(path)  # solver_type shown as Caffe reads it: type "Nesterov"
+    return {"format": "old solver_type enum" if report.upgraded else "current", "fields": _fields(solver)}
 
 
 def _fields(message) -> dict:
@@ -255,7 +256,7 @@ def _shapes_lines(r: dict) -> list:
 
 
 def _solver_lines(r: dict) -> list:
-    return [_head(r)] + [f"  {k}: {json.dumps(v)}" for k, v in r["fields"].items()]
+    return [_head(r, f"written with the {r['format']}" if r["format"] != "current" else "")] + [f"  {k}: {json.dumps(v)}" for k, v in r["fields"].items()]
 
 
 def _generic_lines(r: dict) -> list:
