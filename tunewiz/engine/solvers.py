@@ -27,6 +27,7 @@ import torch
 
 F32 = np.float32
 
+from tunewiz.engine.blas import axpby, axpy, sdot
 from tunewiz.errors import TunewizError
 
 
@@ -237,30 +238,6 @@ def clip_gradients(diffs: list[torch.Tensor], clip: float) -> str | None:
         d.mul_(scale)
     return (f"Gradient clipping: scaling down gradients (L2 norm {fmt_g(l2norm)} > {fmt_g(clip)}) "
             f"by scale factor {fmt_g(scale)}")
-
-
-def sdot(d: torch.Tensor) -> np.float32:
-    """``cblas_sdot(d, d)`` (numpy's OpenBLAS on the CPU: Caffe's summation order)."""
-    if d.device.type == "cpu":
-        flat = d.detach().reshape(-1).numpy()
-        return F32(np.dot(flat, flat))
-    return F32(float(torch.dot(d.flatten(), d.flatten())))
-
-
-def axpy(alpha: float, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """y += alpha * x with one rounding, as OpenBLAS's FMA ``saxpy`` kernel (emulated in double on the CPU)."""
-    if y.device.type != "cpu":
-        return y.add_(x, alpha=alpha)
-    return y.copy_((x.double() * float(alpha) + y.double()).float())
-
-
-def axpby(alpha: float, x: torch.Tensor, beta: float, y: torch.Tensor) -> torch.Tensor:
-    """y = alpha * x + beta * y as Caffe's ``cblas_saxpby``: ``sscal(beta, y)``, then ``saxpy(alpha, x, y)``."""
-    if y.device.type != "cpu":
-        return y.mul_(beta).add_(x, alpha=alpha)
-    if beta != 1:
-        y.mul_(beta)
-    return axpy(alpha, x, y)
 
 
 def normalize(diff: torch.Tensor, iter_size: int) -> None:

@@ -143,15 +143,7 @@ class Trainer:
                 tn.load_weights(net, self.cfg.weights, self.root, log)
             tn.share_trained_layers(net, self.net)
             self.test_nets.append(net)
-        if self.cfg.numerics == "caffe" and self.device.type == "cpu":
-            from tunewiz.engine.exact_cpu import install
-
-            for net in (self.net, *self.test_nets):
-                switched = install(net)
-            log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
-        for net in self.test_nets:
-            tn.install_label_guard(net)
-        tn.install_label_guard(self.net)
+        tn.prepare_nets([self.net, *self.test_nets], self.cfg.numerics, self.device, log)
         self.solver = create_solver(sp, self.net.learnable_params())
         log.info("scaffolding", "Solver scaffolding done.")
         if self.cfg.snapshot:

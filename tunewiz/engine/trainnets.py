@@ -141,6 +141,17 @@ def solver_text(sp) -> str:
     return to_text(sp).rstrip("\n")
 
 
+def prepare_nets(nets: list, numerics: str, device, log) -> None:
+    """Caffe's CPU summation order (``numerics == "caffe"``) and the label guard on every net."""
+    if numerics == "caffe" and device.type == "cpu":
+        from tunewiz.engine.exact_cpu import install
+
+        switched = [install(net) for net in nets][0]
+        log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
+    for net in nets:
+        install_label_guard(net)
+
+
 # -- the label guard -----------------------------------------------------------------------------
 _LABEL_LAYERS = {"SoftmaxWithLoss": "softmax_param", "Accuracy": "accuracy_param",
                  "MultinomialLogisticLoss": None, "InfogainLoss": "infogain_loss_param"}
