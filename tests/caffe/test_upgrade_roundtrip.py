@@ -137,3 +137,27 @@ def test_failed_v1_write_leaves_no_file(tmp_path):
     with pytest.raises(DowngradeError):
         netio.write_net(out, net, v1=True)
     assert not out.exists()
+
+
+def test_v1_caffemodel_edited_and_written_back_in_v1_form(tmp_path):
+    import numpy as np
+
+    from tunewiz.caffe.caffemodel import load_weights, read_net_binary, write_caffemodel
+
+    weights = load_weights(FIX / "lenet_v1.caffemodel")
+    assert weights.format == "V1"
+    ip1 = next(layer for layer in weights.net.layer if layer.name == "ip1")
+    for spec in ip1.param:
+        spec.lr_mult = 0
+    out = tmp_path / "frozen_v1.caffemodel"
+    write_caffemodel(out, downgrade_to_v1(weights.net), [layer.blobs for layer in weights.layers])
+    stored = read_net_binary(out)
+    assert stored.format == "V1" and len(stored.net.layer) == 0
+    ip1_v1 = next(layer for layer in stored.net.layers if layer.name == "ip1")
+    assert ip1_v1.type == caffe_pb2.V1LayerParameter.INNER_PRODUCT and list(ip1_v1.blobs_lr) == [0, 0]
+    again = load_weights(out)
+    assert again.net == weights.net
+    for old, new in zip(weights.layers, again.layers):
+        assert [b.legacy for b in old.blobs] == [b.legacy for b in new.blobs]
+        for a, b in zip(old.arrays, new.arrays):
+            np.testing.assert_array_equal(a, b)
