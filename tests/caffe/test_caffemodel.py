@@ -215,3 +215,11 @@ def test_v0_caffemodel_blobs_follow_the_upgrade(tmp_path):
     out = tmp_path / "again.caffemodel"
     write_caffemodel(out, read_net_binary(path))
     assert out.read_bytes() == path.read_bytes()
+
+
+def test_overwrite_keeps_the_files_permissions(tmp_path):
+    path = tmp_path / "w.caffemodel"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    write_caffemodel(path, read_net_binary(LENET))
+    assert path.read_bytes() == LENET.read_bytes() and (path.stat().st_mode & 0o777) == 0o600

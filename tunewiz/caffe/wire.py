@@ -207,7 +207,7 @@ def atomic_write(path: str | os.PathLike, parts: Iterable) -> None:
     """Write ``parts`` to a temporary file next to ``path``, then rename it over ``path``.
 
     If anything fails, ``path`` is left as it was.  A symlink is written through (its
-    target is replaced); a folder, device, pipe or socket at ``path`` is refused.
+    target is replaced, its permissions kept); a folder, device, pipe or socket at ``path`` is refused.
     """
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if target.exists() and not target.is_file():
@@ -219,7 +219,7 @@ def atomic_write(path: str | os.PathLike, parts: Iterable) -> None:
                 out.write(part)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, (os.stat(target).st_mode & 0o7777) if target.exists() else 0o644 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         try:
