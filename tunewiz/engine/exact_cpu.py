@@ -72,23 +72,22 @@ class _Conv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, k, s, p):
         xs, w2 = _np(x), _np(weight).reshape(weight.shape[0], -1)
         b = _np(bias) if bias is not None else None
-        outs, cols = [], []
+        outs = []
         for n in range(xs.shape[0]):
             col, oh, ow = _im2col(xs[n], k, s, p)
             out = np.matmul(w2, col)
             if b is not None:
                 out = out + b[:, None]
             outs.append(out.reshape(-1, oh, ow))
-            cols.append(col)
-        ctx.cols, ctx.geom, ctx.shape = cols, (k, s, p, oh, ow), xs.shape[1:]
-        ctx.save_for_backward(weight)
+        ctx.geom, ctx.shape = (k, s, p, oh, ow), xs.shape[1:]
+        ctx.save_for_backward(x, weight)  # im2col is redone per image in backward, as Caffe does
         ctx.has_bias = bias is not None
         return _t(np.stack(outs))
 
     @staticmethod
     @_quiet
     def backward(ctx, grad):
-        (weight,) = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         k, s, p, oh, ow = ctx.geom
         g = _np(grad).reshape(grad.shape[0], grad.shape[1], -1)
         w2 = _np(weight).reshape(weight.shape[0], -1)
@@ -99,10 +98,10 @@ class _Conv(torch.autograd.Function):
                 acc = acc + np.matmul(g[n], ones)
             gb = _t(acc)
         need_w, need_x = ctx.needs_input_grad[1], ctx.needs_input_grad[0]
-        acc_w, xs = np.zeros_like(w2), []
+        acc_w, xs, inputs = np.zeros_like(w2), [], _np(x)
         for n in range(g.shape[0]):
             if need_w:
-                acc_w = acc_w + np.matmul(g[n], ctx.cols[n].T)
+                acc_w = acc_w + np.matmul(g[n], _im2col(inputs[n], k, s, p)[0].T)
             if need_x:
                 xs.append(_col2im(np.matmul(w2.T, g[n]), ctx.shape, k, s, p, oh, ow))
         if need_w:
