@@ -67,7 +67,7 @@ def _big_lmdb(path: Path, n: int = 64) -> None:
     env.close()
 
 
-def _run(root: Path, solver_text: str, device: str, iters: int, weights):
+def _run(root: Path, solver_text: str, device: str, iters: int, weights, numerics="caffe"):
     from tunewiz.caffe.prototxt import parse_text
     from tunewiz.caffe import caffe_pb2
     from tunewiz.engine.caffelog import CaffeLog
@@ -76,7 +76,8 @@ def _run(root: Path, solver_text: str, device: str, iters: int, weights):
     sp = parse_text(solver_text, caffe_pb2.SolverParameter())
     sp.max_iter = iters
     losses, speeds, t0 = [], [], time.perf_counter()
-    for e in train(TrainConfig(sp, root=root, weights=weights, device=device, log=CaffeLog(None, None))):
+    for e in train(TrainConfig(sp, root=root, weights=weights, device=device, log=CaffeLog(None, None),
+                                   numerics=numerics)):
         if e.kind == "iteration":
             losses.append(e.outputs.get("loss", e.loss))
             speeds.append(e.images_per_s)
@@ -88,6 +89,7 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--cpu-iters", type=int, default=20)
     ap.add_argument("--nets", default="lenet,caffenet")
+    ap.add_argument("--numerics", default="caffe", choices=["caffe", "torch"], help="CPU numerics")
     args = ap.parse_args()
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 2))
     cuda = torch.cuda.is_available()
@@ -108,7 +110,7 @@ def main() -> int:
     for name in args.nets.split(","):
         text, weights = nets[name]
         result = {"net": name, "device": torch.cuda.get_device_name(0) if cuda else "cpu only"}
-        cpu_losses, cpu_speed, cpu_s = _run(work, text, "cpu", args.cpu_iters, weights)
+        cpu_losses, cpu_speed, cpu_s = _run(work, text, "cpu", args.cpu_iters, weights, args.numerics)
         result.update(cpu_images_per_s=round(cpu_speed, 1), cpu_iters=args.cpu_iters, cpu_seconds=round(cpu_s, 1))
         if cuda:
             losses, speed, seconds = _run(work, text, "cuda:0", args.iters, weights)

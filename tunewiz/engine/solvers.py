@@ -13,6 +13,9 @@ gradients of all ``iter_size`` sub-batches into each param's ``.grad`` (Caffe's 
    ``ComputeUpdateValue(rate)`` with local_rate = rate * lr_mult (rules in each class below).
 3. ``Net::Update``: w -= diff.
 
+The element-wise steps round as Caffe's BLAS calls do on the CPU (``tunewiz.engine.blas``: ``axpy`` with
+one rounding like OpenBLAS's FMA kernel, ``axpby`` = ``sscal`` then ``axpy``, ``sdot`` for the clip norm).
+
 A param with lr_mult 0 gets local_rate 0: its update is 0 and (for SGD) its history stays zero,
 but it still owns history blobs, as in Caffe's solverstate.  History layout is Caffe's: one blob per
 param, and for AdaDelta/Adam all first-moment blobs followed by all second-moment blobs.
