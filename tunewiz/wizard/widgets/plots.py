@@ -72,7 +72,7 @@ def draw_lines(series: list[tuple[str, list, list, str]], title: str, width: int
 class RenderedPlot(Static):
     """Shows a plot a worker drew with :func:`draw_lines`; the UI thread only paints text."""
 
-    DEFAULT_CSS = "RenderedPlot { width: 1fr; height: 1fr; }"
+    DEFAULT_CSS = "RenderedPlot { width: 1fr; height: 1fr; text-wrap: nowrap; text-overflow: clip; }"
 
     def draw_size(self) -> tuple[int, int]:
         return max(self.size.width, 20), max(self.size.height, 6)
