@@ -68,7 +68,7 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         assert app.state.classes == ["five", "seven", "six"]
         assert "Output layer: ip2" in text(app, "#output-layer") and "3" in text(app, "#output-layer")
         table = app.screen.query_one("#layers")
-        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        rows = [table.get_row_at(i)[1:] for i in range(table.row_count)]
         names = [r[0] for r in rows]
         assert names[:2] == ["data", "conv1"] and "ip2_run1" in names
         conv1 = rows[names.index("conv1")]
@@ -87,7 +87,8 @@ async def test_walk_every_step_to_training(workspace, weights, size):
         table.move_cursor(row=names.index("ip1"))
         await pilot.press("f")
         await until(pilot, lambda: not app.screen.pending and app.state.freeze_through == "ip1")
-        await until(pilot, lambda: table.get_row_at(names.index("ip1"))[5] == "FROZEN", what="frozen row")
+        await until(pilot, lambda: table.get_row_at(names.index("ip1"))[6] == "FROZEN", what="frozen row")
+        assert table.get_row_at(names.index("ip1"))[0] == ">"  # the cursor row is marked in text
         assert "51 of 683 parameters stay trainable" in text(app, "#freeze-report")
         await pilot.press("ctrl+n")
         await until(pilot, lambda: type(app.screen).__name__ == "SolverScreen")

@@ -11,7 +11,7 @@ from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
 
-COLUMNS = ("layer", "type", "top shape", "params", "lr_mult", "state")
+COLUMNS = ("", "layer", "type", "top shape", "params", "lr_mult", "state")  # "": '>' on the cursor row
 
 
 class LayerTable(DataTable):
@@ -22,10 +22,17 @@ class LayerTable(DataTable):
         Binding("u", "unfreeze", "Unfreeze all"),
     ]
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Mark the cursor row with '>' (the highlight is not carried by colour alone)."""
+        for row in range(self.row_count):
+            mark = ">" if row == event.cursor_row else " "
+            if self.get_cell_at((row, 0)) != mark:
+                self.update_cell_at((row, 0), mark)
+
     def action_freeze(self) -> None:
         row = self.cursor_row
         if 0 <= row < self.row_count:
-            self.screen.freeze(str(self.get_row_at(row)[0]))
+            self.screen.freeze(str(self.get_row_at(row)[1]))
 
     def action_unfreeze(self) -> None:
         self.screen.freeze("")
@@ -165,13 +172,15 @@ class NetScreen(StepScreen):
         table = self.query_one(LayerTable)
         cursor = table.cursor_row
         table.clear(columns=True)
-        cells = [[str(c) for c in row] for row in rows]
+        cells = [[" "] + [str(c) for c in row] for row in rows]
         for i, label in enumerate(COLUMNS):  # explicit widths: the header lines up with the cells
             table.add_column(label, width=max([len(label)] + [len(r[i]) for r in cells]))
         for row in cells:
             table.add_row(*row)
         if 0 <= cursor < table.row_count:
             table.move_cursor(row=cursor)
+        if table.row_count:
+            table.update_cell_at((max(table.cursor_row, 0), 0), ">")
 
     def validate(self) -> str | None:
         if self.source is None:
