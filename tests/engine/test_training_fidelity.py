@@ -173,3 +173,20 @@ def test_max_iter_zero_is_caffes_init_run(tmp_path):
     assert "Iteration 0, loss = 1.40671" in msgs
     assert [s.iter for s in of_kind(events, "snapshot")] == [0]
     assert of_kind(events, "test")[-1].outputs == {"accuracy": pytest.approx(0.26), "loss": pytest.approx(1.38622, rel=1e-5)}
+
+
+def test_inline_net_param_and_test_compute_loss(tmp_path):
+    from tunewiz.caffe.netio import read_net
+
+    root = workdir(tmp_path, "sgd_inv")
+
+    def edit(sp):
+        sp.ClearField("net")
+        sp.net_param.CopyFrom(read_net(root / "sgd_inv" / "train_val.prototxt"))
+        sp.max_iter, sp.test_compute_loss = 3, True
+    events, lines = run_solver(root, "sgd_inv", edit=edit)
+    exact = np.load(FIX / "sgd_inv" / "losses_exact.npy")[:3]
+    assert [e.outputs["loss"] for e in of_kind(events, "iteration")] == pytest.approx(list(exact), rel=1e-5)
+    assert any("Creating training net specified in net_param." in line for line in lines)
+    assert of_kind(events, "test")[0].loss == pytest.approx(1.38622, rel=1e-5)
+    assert any(line.endswith("Test loss: 1.38622") for line in lines)
