@@ -41,7 +41,6 @@ class TrainScreen(StepScreen):
         self.history = RunHistory()
         self.running = False
         self._quit = threading.Event()
-        self._last_plot = 0.0
         self.gpu_memory: str | None = None
 
     def next_label(self) -> str:

@@ -11,7 +11,7 @@ from textual.widgets.option_list import Option
 from tunewiz.wizard.widgets.choices import MarkedOptionList
 
 from tunewiz.wizard.screens.base import StepScreen
-from tunewiz.wizard.state import SAMPLE_DIR, next_run_name
+from tunewiz.wizard.state import SAMPLE_DIR, WizardState, next_run_name
 
 INTRO = (
     "tunewiz takes a network someone already trained (a Caffe .caffemodel) and teaches it "
@@ -68,8 +68,10 @@ class WelcomeScreen(StepScreen):
         self.choose(choices.get_option_at_index(choices.highlighted).id or "")
 
     def choose(self, choice: str) -> None:
-        state = self.state
         name = self.query_one("#run-name", Input).value.strip()
+        if choice in ("sample", "new", "model"):  # a new run starts from a clean slate
+            self.app.state = WizardState(runs_root=self.state.runs_root)
+        state = self.state
         if choice == "sample":
             if not SAMPLE_DIR.is_dir():
                 self.problem(f"the bundled sample is missing ({SAMPLE_DIR}).")
