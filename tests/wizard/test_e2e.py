@@ -87,6 +87,7 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(prepared):
         h = load_history(run)
         assert h.state == "stopped" and any(p.endswith(".caffemodel") for p in h.snapshots)
         assert _wait(lambda: not launch.is_running(run), 30)
-    finally:
-        if pid and launch.pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    finally:  # a failed test leaves no trainer behind (the first one, or the resumed one)
+        for left in {pid, launch.read_pid(run)}:
+            if left and launch.pid_alive(left):
+                os.kill(left, signal.SIGKILL)
