@@ -117,15 +117,20 @@ def test_upgrade_text_bad_input(command, kind, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("target", ["fifo", "folder", "too_long", "no_folder"])
+@pytest.mark.parametrize("target", ["fifo", "folder", "too_long", "no_folder", "slash", "empty"])
 def test_bad_output_paths(target, tmp_path, capsys):
     out = {"fifo": tmp_path / "pipe", "folder": tmp_path, "too_long": tmp_path / ("y" * 300),
-           "no_folder": tmp_path / "no" / "out.prototxt"}[target]
+           "no_folder": tmp_path / "no" / "out.prototxt", "slash": f"{tmp_path / 'new'}/", "empty": ""}[target]
     if target == "fifo":
         os.mkfifo(out)
     src = FIX / "upgrade" / "lenet_v1_deploy.prototxt"
     _one_line_error(["upgrade-net-text", "--force", str(src), str(out)], capsys)
-    assert target != "fifo" or not out.is_file()
+    assert target != "fifo" or not Path(out).is_file()
+    assert not (tmp_path / "new").exists()
+
+
+def test_inspect_empty_name(capsys):
+    assert "empty file name" in _one_line_error(["inspect", ""], capsys)
 
 
 def test_unreadable_file_is_one_line(tmp_path, capsys, monkeypatch):

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "inspect") -> Non
 def run(args: argparse.Namespace) -> int:
     if not args.files and not args.shapes:
         raise TunewizError("inspect: give at least one FILE (or --shapes NET.prototxt)")
+    if "" in args.files:
+        raise TunewizError("inspect: an empty file name was given")
     reports = [inspect_path(Path(f)) for f in args.files]
     if args.shapes:
         reports.append(_shapes(Path(args.shapes), args.phase))

@@ -10,6 +10,7 @@ given, and nothing is written when IN cannot be read or upgraded.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _check_output(args: argparse.Namespace) -> None:
+    if not args.output or args.output.endswith(("/", os.sep)):
+        raise TunewizError(f"'{args.output}': give the name of the file to write, not a folder")
     out = Path(args.output)
     if out.is_dir():
         raise TunewizError(f"{out}: is a folder; give the file name to write")
