@@ -226,3 +226,16 @@ def test_write_is_atomic_and_refuses_non_files(tmp_path):
     prototxt.write_text(tmp_path / "link.prototxt", net)
     assert (tmp_path / "link.prototxt").is_symlink() and (tmp_path / "real.prototxt").read_text() == 'name: "n"\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.prototxt", "pipe", "real.prototxt"]
+
+
+@pytest.mark.parametrize("path", [p for p in _all_copies() if "solver" not in p.name],
+                         ids=lambda p: str(p.relative_to(COPIES)))
+def test_upgraded_net_written_and_read_back_is_equal(path, tmp_path):
+    from tunewiz.caffe import netio
+
+    if detect(path).kind != "net":
+        pytest.skip("a solver")
+    net = netio.read_net(path)
+    netio.write_net(tmp_path / "up.prototxt", net)
+    assert netio.read_net(tmp_path / "up.prototxt") == net
+    assert prototxt.read_net_text(tmp_path / "up.prototxt") == net  # nothing left to upgrade
