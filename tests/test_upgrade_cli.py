@@ -179,3 +179,20 @@ def test_upgrade_with_problems_writes_and_exits_1_like_caffe(tmp_path, capsys):
     assert "Unknown parameter num_output for layer type relu" in err
     assert "Encountered error(s) while upgrading prototxt; see details above." in err
     assert prototxt.read_net_text(out).layer[-1].type == "ReLU"
+
+
+def test_upgrades_stay_light(tmp_path):
+    """The upgrade commands need neither torch nor textual nor OpenCV."""
+    import subprocess
+    import sys
+
+    runs = [["upgrade-net-text", FIX / "lenet_v1_train_val.prototxt", tmp_path / "a.prototxt"],
+            ["upgrade-net-binary", FIX / "lenet_v1.caffemodel", tmp_path / "b.caffemodel"],
+            ["upgrade-solver-text", FIX / "solver_v1.prototxt", tmp_path / "c.prototxt"]]
+    code = ("import sys; from tunewiz.cli import main\n"
+            f"for argv in {[[str(a) for a in r] for r in runs]!r}:\n"
+            "    assert main(argv + ['--quiet']) == 0\n"
+            "heavy = [m for m in ('torch', 'textual', 'cv2') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
