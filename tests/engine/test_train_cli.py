@@ -272,3 +272,22 @@ def test_finetune_logs_say_what_caffe_says(tmp_path):
     assert ("Cannot copy param 0 weights from layer 'ip2'; shape mismatch.  Source param shape is 4 100 (400); "
             "target param shape is 3 100 (300). To learn this layer's parameters from scratch rather than "
             "copying from a saved net, rename the layer.") in str(info.value)
+
+
+def test_out_of_memory_advice_is_the_recipe_advisors(monkeypatch):
+    """One advisor: the trainer's OOM message asks tunewiz.recipe.batch.suggest_after_oom."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine.devices import DeviceError, out_of_memory
+    from tunewiz.recipe import batch
+
+    sp = caffe_pb2.SolverParameter(iter_size=3)
+    asked = []
+    real = batch.suggest_after_oom
+    monkeypatch.setattr(batch, "suggest_after_oom", lambda b, k=1: asked.append((b, k)) or real(b, k))
+    err = out_of_memory(RuntimeError("CUDA out of memory"), sp=sp, batch=7, device="cuda:0")
+    advice = real(7, 3)
+    assert asked == [(7, 3)] and isinstance(err, DeviceError)
+    assert f"Use batch_size {advice.batch_size} " in str(err) and f"iter_size {advice.iter_size} " in str(err)
+    assert "effective batch 21" in str(err)
+    err = out_of_memory(RuntimeError("CUDA out of memory"), sp=caffe_pb2.SolverParameter(), batch=1, device="cuda:0")
+    assert "batch_size 1" in str(err) and "does not fit" in str(err)

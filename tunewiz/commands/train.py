@@ -8,7 +8,10 @@
 
 Paths inside the solver and nets are relative to the working directory, as in Caffe.  ``train`` logs
 in Caffe's format to stderr and ``<run_dir>/train.log`` and appends events to
-``<run_dir>/events.jsonl`` (run_dir: the working directory unless given).
+``<run_dir>/events.jsonl`` (run_dir: the working directory unless given).  Once the log is open,
+everything ``train`` says on stderr carries glog's prefix — errors (``E``), Python warnings (``W``),
+the traceback of a fault (``F``) — so ``caffe train``-style ``2>&1 | tee`` logs stay readable by
+Caffe's ``tools/extra/parse_log.py``.
 """
 from __future__ import annotations
 
@@ -121,17 +124,21 @@ def _train(args) -> int:
     stop, snap = threading.Event(), threading.Event()
     restore = _signals(args, stop, snap)
     try:
-        device = _device(args.gpu, sp, log)
-        cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
-                          run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics)
-        for event in Trainer(cfg).run():
-            if event.kind == "stopped":
-                log.info("caffe.cpp:250", f"Stopped: {event.reason}")
+        with log.warnings_as_lines():
+            device = _device(args.gpu, sp, log)
+            cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
+                              run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics)
+            for event in Trainer(cfg).run():
+                if event.kind == "stopped":
+                    log.info("caffe.cpp:250", f"Stopped: {event.reason}")
         log.info("done_cli", "Optimization Done.")
         return 0
-    except TunewizError as exc:
+    except TunewizError as exc:  # one line, with the prefix (a bare line would break parse_log.py)
         log.error("caffe.cpp:250", str(exc))
-        raise
+        return exc.exit_code
+    except Exception as exc:  # a fault of ours: its traceback, every line prefixed, in train.log too
+        log.exception("caffe.cpp:250", exc)
+        return 1
     finally:
         restore()
         log.close()

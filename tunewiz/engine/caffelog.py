@@ -11,10 +11,12 @@ reads as Caffe's.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
 import threading
+import warnings
 from typing import TextIO
 
 #: Caffe 1.0's source location for each kind of line
@@ -73,7 +75,8 @@ class CaffeLog:
     def log(self, key: str, message: str, severity: str = "I") -> None:
         """One message (several lines allowed) at Caffe's source location ``SRC[key]`` (or a raw ``file:line``)."""
         src = SRC.get(key, key)
-        text = "".join(prefix(severity, src) + part + "\n" for part in str(message).rstrip("\n").split("\n"))
+        parts = str(message).rstrip("\r\n").splitlines() or [""]  # \r too: Python readers split lines on it
+        text = "".join(prefix(severity, src) + part + "\n" for part in parts)
         with self._lock:
             if self.keep:
                 self.lines.extend(text.splitlines())
@@ -91,6 +94,22 @@ class CaffeLog:
 
     def error(self, key: str, message: str) -> None:
         self.log(key, message, "E")
+
+    def exception(self, key: str, exc: BaseException) -> None:
+        """An unexpected fault: its traceback as ``F`` lines (glog's FATAL), each with the prefix."""
+        import traceback
+
+        self.log(key, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), "F")
+
+    @contextlib.contextmanager
+    def warnings_as_lines(self):
+        """Python warnings raised inside the block become ``W`` lines here instead of bare stderr text."""
+        def show(message, category, filename, lineno, file=None, line=None):
+            self.warning(f"{os.path.basename(filename)}:{lineno}", f"{category.__name__}: {message}")
+
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
 
     def close(self) -> None:
         if self._file is not None:
