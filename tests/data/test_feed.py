@@ -144,10 +144,13 @@ def test_one_top_gives_data_only_and_errors(dh, tmp_path):
         make_feed(bad, 1)
     with pytest.raises(TunewizError, match="no such database"):
         make_feed(_encoded_layer("missing_lmdb", 1), 1, root=str(tmp_path))
-    mixed = make_feed(_image_data_layer(dh, batch_size=4), 0, root=str(dh.FX))
-    with pytest.raises(TunewizError, match="all images must have the same"):
-        mixed.next_batch()
-    mixed.close()
+    for workers in (0, 2):
+        mixed = make_feed(_image_data_layer(dh, batch_size=4), 0, root=str(dh.FX), workers=workers)
+        with pytest.raises(TunewizError, match="all images must have the same"):
+            mixed.next_batch()
+        with pytest.raises(TunewizError, match="closed|all images must have the same"):
+            mixed.next_batch()
+        mixed.close()
 
 
 @pytest.mark.parametrize("workers", [0, 2])

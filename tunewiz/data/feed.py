@@ -126,6 +126,7 @@ class Feed:
         self._pool = WorkerPool(work, self.workers, _set_ctx, (self.ctx,)) if self.workers else None
         self._pending: deque = deque()
         self._next_buf = 0
+        self._closed = False
 
     def _state_now(self) -> dict:
         """Source position + the transformer's raw mt19937 state (made JSON-able in ``state()``)."""
@@ -150,10 +151,16 @@ class Feed:
 
     def next_batch(self) -> list[np.ndarray]:
         """The next batch: ``[data (N,C,H,W) float32, label (N,) float32]`` (data only with one top)."""
+        if self._closed:
+            raise FeedError(f"{self.where}: the data feed is closed (after an error or close()).")
         while len(self._pending) < self.depth:
             self._submit()
         _, buf, handles, keys = self._pending.popleft()
-        labels = [label for h in handles for label in (h if isinstance(h, list) else h.get())]
+        try:
+            labels = [label for h in handles for label in (h if isinstance(h, list) else h.get())]
+        except BaseException:
+            self.close()  # the workers' pipes are out of step now: this feed cannot go on
+            raise
         data = buf if isinstance(buf, np.ndarray) else self.ctx.bufs[buf].copy()
         if self._pool is not None:
             self._submit()  # keep the workers ``prefetch`` batches ahead
@@ -182,6 +189,8 @@ class Feed:
         set_rng_state(self.transformer.bitgen, state["rng"])
 
     def close(self) -> None:
+        """Stop the workers and close the database (idempotent)."""
+        self._closed = True
         if self._pool is not None:
             self._pool.close()
             self._pool = None

@@ -54,7 +54,9 @@ class DBSource:
         self.wraps = int(state.get("wraps", 0))
 
     def close(self) -> None:
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
 
 def uniform_int(bitgen: np.random.MT19937, low: int, high: int) -> int:
