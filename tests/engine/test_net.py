@@ -76,7 +76,7 @@ def test_top_made_twice():
 
 def test_unsupported_type_lists_supported():
     text = INPUT + 'layer { name: "py" type: "Python" bottom: "data" top: "y" }'
-    with pytest.raises(UnsupportedLayerError, match="(?s)'py' has type 'Python'.*supported types:.*Convolution"):
+    with pytest.raises(UnsupportedLayerError, match="(?si)'py' has type 'Python'.*supported types:.*Convolution"):
         net_of(text)
 
 

@@ -72,8 +72,8 @@ def layer_class(type_name: str, layer_name: str = "?") -> type["Layer"]:
             hint = " Python layers run user code inside Caffe and cannot be carried over;"
             hint += " replace the layer with built-in layers."
         raise UnsupportedLayerError(
-            f"layer '{layer_name}' has type '{type_name}', which tunewiz does not support.{hint}\n"
-            f"  supported types: {', '.join(sorted(LAYERS))}"
+            f"layer '{layer_name}' has type '{type_name}', which tunewiz does not support.{hint}"
+            f" Supported types: {', '.join(sorted(LAYERS))}."
         ) from None
 
 
