@@ -58,7 +58,6 @@ class DataScreen(StepScreen):
         yield Static("", id="convert-result")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#histogram").display = False
         self.query_one("#images", Input).focus()
         if self.state.train_db:

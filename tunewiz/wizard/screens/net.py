@@ -72,7 +72,6 @@ class NetScreen(StepScreen):
         yield Static("", id="diff", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(LayerTable).add_columns(*COLUMNS)
         if self.state.net_src:
             self.load()

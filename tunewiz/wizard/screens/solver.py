@@ -40,7 +40,6 @@ class SolverScreen(StepScreen):
         yield LinePlot(id="lr-plot", classes="plot")
 
     def on_mount(self) -> None:
-        super().on_mount()
         if self.state.solver_src:
             self.load()
         else:

@@ -42,7 +42,6 @@ class StartScreen(StepScreen):
         yield Static("", id="report")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#start-path", Input).focus()
         if self.state.start_path:
             self.do_check()

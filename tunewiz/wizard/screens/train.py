@@ -59,7 +59,6 @@ class TrainScreen(StepScreen):
         yield Static("", id="loglines")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.running = launch.is_running(self.run_dir)
         self._plots = (self.query_one("#loss-plot"), self.query_one("#acc-plot"))
         self.run_worker(self._follow, thread=True, exclusive=True, group="follow")

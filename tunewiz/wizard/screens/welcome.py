@@ -52,7 +52,6 @@ class WelcomeScreen(StepScreen):
             choices.add_marked(Option(Text(f"{verb} {run.label()}"), id=f"run:{run.path}"))
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#choices", OptionList).focus()
         self.query_one("#choices", OptionList).highlighted = 0
         self.call_after_refresh(self._add_runs)
