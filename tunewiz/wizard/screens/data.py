@@ -33,10 +33,10 @@ class DataScreen(StepScreen):
             yield Input(self.state.image_root, placeholder="folder with class folders", id="images", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Scan", id="scan", compact=True)
-        with Horizontal(classes="row", id="list-row"):
-            yield Label("list mode: root")
-            yield Input("", placeholder="root folder of the list's paths", id="list-root", compact=True)
-            yield Label("val list")
+        with Horizontal(classes="row", id="list-row"):  # shown when the path above is a list file
+            yield Label("root")
+            yield Input("", placeholder="folder the list's paths start in", id="list-root", compact=True)
+            yield Label(" val list")
             yield Input("", placeholder="validation list file", id="val-list", compact=True)
         with Horizontal(classes="row"):
             yield Label("resize WxH")
@@ -59,6 +59,7 @@ class DataScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#histogram").display = False
+        self.query_one("#list-row").display = False
         self.query_one("#images", Input).focus()
         if self.state.train_db:
             self.query_one("#convert-result", Static).update(self._done_text())
@@ -99,6 +100,7 @@ class DataScreen(StepScreen):
             if Path(path).expanduser().is_file():
                 scan = self._scan_list(Path(path).expanduser())
             else:
+                self.query_one("#list-row").display = False
                 scan = core.scan_folder(path)
             self.scan = scan
             self._show_scan(scan)
@@ -115,6 +117,7 @@ class DataScreen(StepScreen):
         return True
 
     def _scan_list(self, list_file: Path) -> core.FolderScan:
+        self.query_one("#list-row").display = True
         root_input, val_input = self.query_one("#list-root", Input), self.query_one("#val-list", Input)
         if not root_input.value.strip():
             root_input.value = str(core.default_root(list_file))

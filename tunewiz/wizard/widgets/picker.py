@@ -21,6 +21,7 @@ class FilePicker(ModalScreen[str | None]):
     FilePicker { align: center middle; }
     FilePicker > Vertical { width: 90%; height: 90%; border: thick $accent; background: $surface; }
     FilePicker DirectoryTree { height: 1fr; }
+    FilePicker #picker-title { width: 100%; }
     """
 
     def __init__(self, title: str, start: str = "", folders: bool = False) -> None:
@@ -33,10 +34,9 @@ class FilePicker(ModalScreen[str | None]):
         self.initial = start
 
     def compose(self):
-        hint = "Enter on a folder opens it; Ctrl+O chooses the highlighted folder" if self.folders else \
-            "Enter on a file chooses it"
+        hint = "Enter opens a folder, Ctrl+O chooses it" if self.folders else "Enter chooses a file"
         with Vertical():
-            yield Label(f"[b]{self.title_text}[/b]  ({hint}; Ctrl+U parent; Esc cancels)")
+            yield Label(f"[b]{self.title_text}[/b]  ({hint}; Ctrl+U: parent; Esc: cancel)", id="picker-title")
             yield Input(self.initial, placeholder="type a path and press Enter", id="picker-path")
             yield DirectoryTree(self.root, id="picker-tree")
 
