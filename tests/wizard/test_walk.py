@@ -216,3 +216,18 @@ async def test_converting_again_asks_before_replacing(workspace):
         await pilot.press("enter")  # replace them
         await until(pilot, lambda: bool(app.state.train_db) and not app.screen.converting, what="new conversion")
         assert "24 training and 6 validation records" in text(app, "#convert-result")
+
+
+async def test_a_run_folder_that_trained_is_not_started_over(prepared):
+    state = state_at_start(prepared, "done_before")
+    state.run_dir.mkdir(parents=True, exist_ok=True)
+    (state.run_dir / "events.jsonl").write_text('{"event": "finished", "iter": 5}\n')
+    app = WizardApp(runs_root=state.runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_screen(pilot, app, state)
+        await check_start(pilot, app, prepared["weights"])
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "StartScreen"
+        assert "has trained already" in text(app, "#status")
+        assert not (state.run_dir / "train.pid").exists()

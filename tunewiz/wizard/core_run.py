@@ -83,6 +83,9 @@ def start_run(st, check: StartCheck) -> int:
     from tunewiz.wizard import launch
 
     plan = check.plan
+    if (st.run_dir / "events.jsonl").exists() and not plan.snapshot:
+        raise TunewizError(f"{st.run_dir} has trained already: start a new run (Welcome, another run name), "
+                           "or resume this one from its panel (R) or with a snapshot.")
     write_plan(plan, overwrite=False)
     st.written = {name: str(plan.path(name)) for name in plan.files}
     return launch.start_training(st.run_dir, plan.path(SOLVER), weights=plan.weights or None,
