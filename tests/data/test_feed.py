@@ -168,3 +168,18 @@ def test_image_data_shuffle_resume_across_epochs(dh, workers):
         assert got[0].tobytes() == e[0].tobytes() and got[1].tolist() == e[1].tolist()
     feed.close()
     fresh.close()
+
+
+def test_image_data_absolute_paths_and_relative_source(dh, tmp_path):
+    listfile = tmp_path / "abs.txt"
+    listfile.write_text(f"{dh.FX / 'images' / 'a_circles' / 'img00.png'} 0\n"
+                        f"{dh.FX / 'images' / 'b_squares' / 'img 03 space.png'} 1\n")
+    layer = _image_data_layer(dh, listfile="abs.txt", new_height=32, new_width=32, batch_size=2)
+    layer.image_data_param.root_folder = ""
+    feed = make_feed(layer, 1, root=str(tmp_path))
+    data, label = feed.next_batch()
+    rows = {r["key"][9:]: r for r in dh.records_tsv("raw_32x32")}
+    for i, name in enumerate(["a_circles/img00.png", "b_squares/img 03 space.png"]):
+        assert hashlib.sha256(data[i].astype(np.uint8).tobytes()).hexdigest() == rows[name]["sha256_data"]
+    assert label.tolist() == [0.0, 1.0]
+    feed.close()

@@ -94,7 +94,8 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
     folder = ip.root_folder
     if folder and not folder.endswith(("/", os.sep)):
         folder += "/"
-    config = ("list", _resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color)
+    config = ("list", _resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color,
+              bool(ip.root_folder))
     return Feed(where, ListSource(lines, shuffle_rng, skip), config, transformer, ip.batch_size,
                 len(layer.top), workers, max(1, layer.data_param.prefetch))
 

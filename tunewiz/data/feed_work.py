@@ -6,6 +6,7 @@ against the batch shape and writes the transformed image into the shared batch b
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +45,11 @@ def load_list(payload, config: tuple, name, where: str):
     from tunewiz.data.datum import hwc_to_chw, read_image
 
     path, label = payload
-    _, folder, new_height, new_width, is_color = config
-    filename = folder + path if folder.endswith(("/", "\\")) or not folder else f"{folder}/{path}"
+    _, folder, new_height, new_width, is_color, root_folder_set = config
+    if os.path.isabs(path) and not root_folder_set:
+        filename = path  # Caffe: "" + path
+    else:
+        filename = folder + path if folder.endswith(("/", "\\")) or not folder else f"{folder}/{path}"
     img = read_image(filename, new_height, new_width, is_color)
     if img is None:
         raise TunewizError(f"{where}: Could not load {path} (looked for {filename}); fix the list or the "
