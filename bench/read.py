@@ -74,7 +74,8 @@ def main() -> None:
     raw = build(images, where, encoded=False)
     jpg = build(images, where, encoded=True)
     mean = mean_file(raw, where)
-    print(f"{args.n} records 256x256 -> crop 227, mirror, mean_file, batch {args.batch}, cpus {os.cpu_count()}")
+    print(f"{args.n} records 256x256 -> crop 227, mirror, mean_file, batch {args.batch}, cpus {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews times)")
     for name, db in (("raw", raw), ("encoded jpg", jpg)):
         for workers in args.workers:
             rate = time_feed(layer(db, mean, args.batch), workers, args.batches)
