@@ -4,7 +4,10 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 ../shared/bench), with random data, TRAIN phase, fp32 (TF32 off), this times one iteration
 ``forward -> loss -> zero grads -> backward`` of
 
-* ``engine``: ``tunewiz.engine.net.Net`` built from the prototxt, and
+* ``engine``: ``tunewiz.engine.net.Net`` built from the prototxt, torch's kernels (``--numerics torch``),
+* ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.exact_cpu``:
+  im2col + OpenBLAS sgemm per image, Caffe's softmax loss) — what ``tunewiz train`` uses on the CPU
+  by default (``--numerics caffe``), and
 * ``torch``: the same net written by hand as an ``nn.Module`` (same shapes and layers),
 
 interleaved in rounds so that both see the same machine state, and prints the median and
@@ -13,6 +16,7 @@ process CPU time (less sensitive to other processes on a busy machine).  Referen
 OpenBLAS (``caffe time``) 21.8 ms / 380 ms; hand-written PyTorch 15.2 ms / 301 ms.
 
     python bench/forward_backward.py [--threads 2] [--iters 50] [--device cpu] [--nets lenet,caffenet]
+                                     [--numerics torch,caffe]
 """
 from __future__ import annotations
 
@@ -104,7 +108,7 @@ def time_steps(steps: dict, iters: int, warmup: int) -> dict:
     return times, cpu
 
 
-def bench(name: str, iters: int, device: str) -> None:
+def bench(name: str, iters: int, device: str, numerics: list[str]) -> None:
     from tunewiz.caffe.prototxt import read_net_text
     from tunewiz.engine.net import Net
 
@@ -112,20 +116,28 @@ def bench(name: str, iters: int, device: str) -> None:
     iters = iters or default_iters
     x = torch.randn(shape, device=device)
     label = torch.randint(0, classes, (shape[0],), device=device)
-    net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1)
+    inputs = {"data": x, "label": label.float()}
+    steps = {}
+    for kind in numerics:
+        net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1)
+        net.set_numerics(kind)
+        steps["engine" if kind == "torch" else "engine-caffe"] = engine_step(net, inputs)
     model = (LeNet() if name == "lenet" else CaffeNet()).to(device)
-    steps = {"engine": engine_step(net, {"data": x, "label": label.float()}), "torch": torch_step(model, x, label)}
+    steps["torch"] = torch_step(model, x, label)
     times, cpu = time_steps(steps, iters, warmup=3)
     for kind, values in times.items():
-        print(f"{name:9s} {kind:7s} min {min(values):8.1f} ms   median {statistics.median(values):8.1f} ms"
+        print(f"{name:9s} {kind:12s} min {min(values):8.1f} ms   median {statistics.median(values):8.1f} ms"
               f"   mean {statistics.mean(values):8.1f} ms"
               f"   cpu {statistics.median(cpu[kind]):8.1f} ms   ({iters} iterations, {torch.get_num_threads()} "
               f"threads, {device})")
-    ratio = statistics.median(times["engine"]) / statistics.median(times["torch"])
-    cpu_ratio = statistics.median(cpu["engine"]) / statistics.median(cpu["torch"])
-    min_ratio = min(times["engine"]) / min(times["torch"])
-    print(f"{name:9s} engine / hand-written torch = {ratio:.3f} (median wall), {min_ratio:.3f} (min wall), "
-          f"{cpu_ratio:.3f} (median process cpu time)")
+    for kind in steps:
+        if kind == "torch":
+            continue
+        ratio = statistics.median(times[kind]) / statistics.median(times["torch"])
+        cpu_ratio = statistics.median(cpu[kind]) / statistics.median(cpu["torch"])
+        min_ratio = min(times[kind]) / min(times["torch"])
+        print(f"{name:9s} {kind} / hand-written torch = {ratio:.3f} (median wall), {min_ratio:.3f} (min wall), "
+              f"{cpu_ratio:.3f} (median process cpu time)")
 
 
 def main() -> None:
@@ -134,12 +146,14 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=0, help="timed iterations (default 30 LeNet, 5 CaffeNet)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--nets", default="lenet,caffenet")
+    parser.add_argument("--numerics", default="torch,caffe",
+                        help="engine variants: torch (torch's kernels), caffe (Caffe's CPU order, train's default)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     for name in args.nets.split(","):
-        bench(name, args.iters, args.device)
+        bench(name, args.iters, args.device, [k for k in args.numerics.split(",") if k])
 
 
 if __name__ == "__main__":

@@ -70,3 +70,24 @@ def test_inner_product_and_softmax_loss_backward():
     ref.backward()
     torch.testing.assert_close(loss, ref)
     torch.testing.assert_close(scores.grad, ref_scores.grad)
+
+
+def test_numerics_is_a_net_setting_not_a_patch_on_layers():
+    """Caffe's order is chosen by the net (set_numerics); layers keep their own forward, and
+    "torch" goes back to torch's kernels (results differ in the last bits, as the module says)."""
+    x = torch.from_numpy(np.load(FWD / "input.npy"))
+    torch_net, net = _net(False), _net(False)
+    assert net.set_numerics("caffe") == ["conv1", "conv2", "ip1", "ip2"] and net.numerics == "caffe"
+    assert all("forward" not in vars(layer) for layer in net.layers)
+    with torch.no_grad():
+        exact, plain = net.forward({"data": x}), torch_net.forward({"data": x})
+        assert exact["conv2"].numpy().tobytes() == np.load(FWD / "blobs.npz")["conv2"].tobytes()
+        assert net.set_numerics("torch") == [] and net.numerics == "torch"
+        back = net.forward({"data": x})
+    assert all(torch.equal(back[name], plain[name]) for name in plain)
+    seen = []
+    net.set_numerics("caffe")
+    net.add_hooks(net.layer_by_name("ip1"), lambda layer, bottoms: seen.append(layer.name))
+    with torch.no_grad():
+        again = net.forward({"data": x})
+    assert seen == ["ip1"] and torch.equal(again["prob"], exact["prob"])

@@ -170,7 +170,29 @@ class _SoftmaxLoss(torch.autograd.Function):
         return _t(d * scale).reshape(ctx.shape), None, None
 
 
-# -- installing on a net ------------------------------------------------------------------------------
+# -- the exact path of a layer ------------------------------------------------------------------------
+def install(net) -> list[str]:
+    """``net.set_numerics("caffe")``: returns the names of the layers that take Caffe's order."""
+    return net.set_numerics("caffe")
+
+
+def exact_forward(layer):
+    """The Caffe-order forward for ``layer`` (what :class:`Net` runs with numerics "caffe"), or None
+    where torch's is kept (other types, grouped/dilated/N-d convolutions, softmax losses with
+    ignore_label or spatial axes, an implementation without the attributes read here)."""
+    kind = layer.param.type
+    try:
+        if kind == "Convolution" and _conv_ok(layer):
+            return _conv_forward(layer)
+        if kind == "InnerProduct" and layer.axis == 1:
+            return _ip_forward(layer)
+        if kind == "SoftmaxWithLoss" and _softmax_ok(layer):
+            return _softmax_forward(layer, _normalizer(layer))
+    except AttributeError:
+        return None
+    return None
+
+
 def _conv_ok(layer) -> bool:
     return (not getattr(layer, "transposed", False) and layer.group == 1 and layer.n_spatial == 2
             and all(d == 1 for d in layer.dilation))
@@ -193,33 +215,6 @@ def _normalizer(layer) -> float:
     if mode == caffe_pb2.LossParameter.NONE:
         return 1.0
     return float(max(1, n))  # FULL, VALID (no ignore_label) and BATCH_SIZE: outer * inner = N
-
-
-def install(net) -> list[str]:
-    """Route the net's Convolution / InnerProduct / SoftmaxWithLoss layers through Caffe's order.
-
-    Returns the names of the layers switched (others keep their torch forward)."""
-    switched = []
-    for layer in net.layers:
-        try:
-            if _switch(layer):
-                switched.append(layer.name)
-        except AttributeError:  # a layer implementation without the attributes read here keeps torch
-            continue
-    return switched
-
-
-def _switch(layer) -> bool:
-    kind = layer.param.type
-    if kind == "Convolution" and _conv_ok(layer):
-        layer.forward = _conv_forward(layer)
-    elif kind == "InnerProduct" and layer.axis == 1:
-        layer.forward = _ip_forward(layer)
-    elif kind == "SoftmaxWithLoss" and _softmax_ok(layer):
-        layer.forward = _softmax_forward(layer, _normalizer(layer))
-    else:
-        return False
-    return True
 
 
 def _bias(layer):

@@ -12,7 +12,9 @@ What it follows from Caffe's ``Net``:
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
   checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
 * the forward loop calls ``layer.forward`` directly (no nn.Module hooks: they cost more than
-  the small layers and nothing uses them);
+  the small layers); ``set_numerics("caffe")`` runs the layers ``tunewiz.engine.exact_cpu`` has
+  a Caffe-order path for through that path instead, and ``add_hooks`` puts checks or clocks
+  around one layer's run — both kept by the net, the layers themselves are never patched;
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
@@ -54,6 +56,17 @@ def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
     return filter_net(net_param, make_state(net_param, phase, level, stages))
 
 
+def _hooked(inner, layer, before, after):
+    def run(*bottoms):
+        if before is not None:
+            before(layer, bottoms)
+        tops = inner(*bottoms)
+        if after is not None:
+            after(layer, bottoms, tops)
+        return tops
+    return run
+
+
 def _cut(t: torch.Tensor) -> torch.Tensor:
     """A bottom that gets no gradient (Caffe: bottom_need_backward false)."""
     return t.detach() if t.requires_grad else t
@@ -82,6 +95,10 @@ class Net(nn.Module):
         self.output_names = netgraph.outputs(self.wirings)
         self._plan = self._make_plan()
         self.diff_blobs: dict[str, torch.Tensor] = {}
+        self.numerics = "torch"
+        self._exact: dict[int, object] = {}  # layer index -> Caffe-order forward (set_numerics)
+        self._hooks: dict[int, list] = {}  # layer index -> [(before, after)] (add_hooks)
+        self._runners: dict[int, object] = {}  # layer index -> what the loop calls instead of layer.forward
 
     # -- building ------------------------------------------------------------------------
     def _build(self, seed, root) -> None:
@@ -202,14 +219,16 @@ class Net(nn.Module):
     def _forward(self, inputs, retain_grad: bool) -> dict[str, torch.Tensor]:
         blobs: dict[str, torch.Tensor] = {}
         self.diff_blobs = {}
-        for layer, bottoms, tops, backward in self._plan:
+        runners = self._runners
+        for i, (layer, bottoms, tops, backward) in enumerate(self._plan):
+            run = runners.get(i) or layer.forward
             if layer.is_data:
-                outs = self._data_tops(layer, tops, inputs)
+                outs = self._data_tops(layer, tops, inputs, run)
             elif backward:  # layer.forward directly: nn.Module.__call__ adds hook handling we never use
-                outs = layer.forward(*[_cut(blobs[b]) if cut else blobs[b] for b, cut in bottoms])
+                outs = run(*[_cut(blobs[b]) if cut else blobs[b] for b, cut in bottoms])
             else:  # Caffe skips this layer's Backward: no diffs for its bottoms or params
                 with torch.no_grad():
-                    outs = layer.forward(*[blobs[b] for b, _ in bottoms])
+                    outs = run(*[blobs[b] for b, _ in bottoms])
             for name, value in zip(tops, outs):
                 blobs[name] = value
                 if retain_grad and name not in self.diff_blobs:
@@ -218,11 +237,44 @@ class Net(nn.Module):
                     self.diff_blobs[name] = value
         return blobs
 
-    def _data_tops(self, layer: Layer, tops: list[str], inputs) -> tuple[torch.Tensor, ...]:
+    # -- numerics and hooks ----------------------------------------------------------------
+    def set_numerics(self, mode: str) -> list[str]:
+        """``"caffe"``: Caffe's CPU summation order (``tunewiz.engine.exact_cpu``) for the layers that
+        have one, on a CPU net; ``"torch"``: torch's kernels everywhere.  Returns the layers switched."""
+        if mode not in ("caffe", "torch"):
+            raise ValueError(f"numerics {mode!r}: use 'caffe' or 'torch'")
+        self._exact = {}
+        if mode == "caffe" and self.device.type == "cpu":
+            from tunewiz.engine.exact_cpu import exact_forward
+
+            for i, layer in enumerate(self.layers):
+                run = exact_forward(layer)
+                if run is not None:
+                    self._exact[i] = run
+        self.numerics = mode if self._exact or mode == "torch" else "torch"
+        self._compose()
+        return [self.layers[i].name for i in sorted(self._exact)]
+
+    def add_hooks(self, layer: Layer, before=None, after=None) -> None:
+        """Call ``before(layer, bottoms)`` / ``after(layer, bottoms, tops)`` around ``layer``'s run."""
+        index = next(i for i, known in enumerate(self.layers) if known is layer)
+        self._hooks.setdefault(index, []).append((before, after))
+        self._compose()
+
+    def _compose(self) -> None:
+        self._runners = {}
+        for i in set(self._exact) | set(self._hooks):
+            layer = self.layers[i]
+            run = self._exact.get(i) or (lambda *bottoms, _layer=layer: _layer.forward(*bottoms))
+            for before, after in self._hooks.get(i, []):
+                run = _hooked(run, layer, before, after)
+            self._runners[i] = run
+
+    def _data_tops(self, layer: Layer, tops: list[str], inputs, run) -> tuple[torch.Tensor, ...]:
         if all(t in inputs for t in tops):
             outs = [torch.as_tensor(inputs[t]).to(self.device, torch.float32) for t in tops]
         else:
-            outs = [o.to(self.device) for o in layer()]
+            outs = [o.to(self.device) for o in run()]
         return tuple(o.detach().requires_grad_() if t in self._grad_inputs else o
                      for t, o in zip(tops, outs))
 

@@ -38,10 +38,8 @@ class LayerClock:
         self.backward_ms: dict[str, float] = defaultdict(float)
         self._start: dict[str, float] = {}
         self._marks: list[tuple[float, str]] = []
-        from tunewiz.engine.trainnets import wrap_forward
-
         for layer in net.layers:
-            wrap_forward(layer, self._pre(layer.name), self._post(layer.name))
+            net.add_hooks(layer, self._pre(layer.name), self._post(layer.name))
 
     def _pre(self, name):
         def hook(module, args):

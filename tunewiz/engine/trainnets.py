@@ -144,9 +144,7 @@ def solver_text(sp) -> str:
 def prepare_nets(nets: list, numerics: str, device, log) -> None:
     """Caffe's CPU summation order (``numerics == "caffe"``) and the label guard on every net."""
     if numerics == "caffe" and device.type == "cpu":
-        from tunewiz.engine.exact_cpu import install
-
-        switched = [install(net) for net in nets][0]
+        switched = [net.set_numerics("caffe") for net in nets][0]
         log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
     for net in nets:
         install_label_guard(net)
@@ -163,25 +161,7 @@ def install_label_guard(net) -> None:
     feeds = net.feeds()
     for layer, wiring in zip(net.layers, net.wirings):
         if layer.param.type in _LABEL_LAYERS and len(wiring.bottoms) >= 2:
-            wrap_forward(layer, _label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
-
-
-def wrap_forward(layer, before=None, after=None) -> None:
-    """Run ``before(layer, args)`` / ``after(layer, args, outputs)`` around this layer's forward.
-
-    The wrapper is an instance attribute, so it runs whether the net calls ``layer(...)`` or
-    ``layer.forward(...)`` (module hooks only see the first).
-    """
-    inner = layer.forward
-
-    def forward(*args):
-        if before is not None:
-            before(layer, args)
-        outputs = inner(*args)
-        if after is not None:
-            after(layer, args, outputs)
-        return outputs
-    layer.forward = forward
+            net.add_hooks(layer, _label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
 
 
 def _label_hook(layer, producer: str, feeds):
