@@ -291,3 +291,47 @@ def test_out_of_memory_advice_is_the_recipe_advisors(monkeypatch):
     assert "effective batch 21" in str(err)
     err = out_of_memory(RuntimeError("CUDA out of memory"), sp=caffe_pb2.SolverParameter(), batch=1, device="cuda:0")
     assert "batch_size 1" in str(err) and "does not fit" in str(err)
+
+
+STATE_NET = """name: "state"
+layer { name: "data" type: "DummyData" top: "data" top: "target"
+  dummy_data_param { shape { dim: 2 dim: 3 } shape { dim: 2 dim: 2 }
+                     data_filler { type: "constant" value: 1 } data_filler { type: "constant" value: 0 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+  inner_product_param { num_output: 2 weight_filler { type: "constant" value: 0.5 } } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "ip" bottom: "target" top: "loss" }
+layer { name: "staged" type: "EuclideanLoss" bottom: "ip" bottom: "target" top: "staged" include { stage: "extra" } }
+layer { name: "leveled" type: "EuclideanLoss" bottom: "ip" bottom: "target" top: "leveled" include { min_level: 2 } }
+"""
+
+
+@pytest.mark.parametrize("flags, present", [([], set()), (["--stage", "other,extra"], {"staged"}),
+                                            (["--level", "2"], {"leveled"})])
+def test_level_and_stage_pick_the_train_net_layers(tmp_path, monkeypatch, capsys, flags, present):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(STATE_NET)
+    (tmp_path / "solver.prototxt").write_text('net: "net.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 1 '
+                                              'display: 1')
+    assert main(["train", "--solver", "solver.prototxt", "--run_dir", "run", *flags]) == 0
+    outputs = set(re.findall(r"Train net output #\d+: (\w+) =", capsys.readouterr().err))
+    assert outputs == {"loss"} | present
+
+
+@pytest.mark.parametrize("sigint, sighup", [("none", "stop"), ("snapshot", "none")])
+def test_signal_effects_are_what_the_flags_say(sigint, sighup):
+    import argparse
+    import threading
+
+    from tunewiz.commands.train import _signals
+
+    stop, snap = threading.Event(), threading.Event()
+    restore = _signals(argparse.Namespace(sigint_effect=sigint, sighup_effect=sighup), stop, snap)
+    try:
+        for sig, effect in ((signal.SIGINT, sigint), (signal.SIGHUP, sighup)):
+            stop.clear(), snap.clear()
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)
+            assert (stop.is_set(), snap.is_set()) == (effect == "stop", effect == "snapshot"), (sig, effect)
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
