@@ -57,8 +57,7 @@ async def test_data_refuses_one_class(workspace, tmp_path):
         assert type(app.screen).__name__ == "DataScreen"
 
 
-@pytest.mark.parametrize("size", SIZES)
-async def test_walk_every_step_to_training(workspace, weights, size):
+async def test_walk_every_step_to_training(workspace, weights, size=(80, 24)):
     app = app_for(workspace)
     async with app.run_test(size=size) as pilot:
         await to_net(pilot, app, workspace)
@@ -231,3 +230,48 @@ async def test_a_run_folder_that_trained_is_not_started_over(prepared):
         assert type(app.screen).__name__ == "StartScreen"
         assert "has trained already" in text(app, "#status")
         assert not (state.run_dir / "train.pid").exists()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_bundled_sample_with_the_keyboard_alone(tmp_path, size):
+    """The README's walk: Enter, Enter, Ctrl+N x4 -- sample, convert, net, solver, start, train."""
+    import os
+    import signal
+
+    from tunewiz.wizard import launch
+    from tunewiz.wizard.state import SAMPLE_DIR
+
+    if not (SAMPLE_DIR / "lenet_digits04.caffemodel").is_file():
+        pytest.skip("the bundled sample is not in this checkout")
+    app = WizardApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")  # "Open the bundled sample"
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen" and app.screen.scan is not None)
+        seen = assert_frame(app, 2)
+        assert "5 classes, 896 images" in seen and "'gray' is ticked" in seen
+        assert app.screen.query_one("#resize-w").value == "20" and app.screen.focused.id == "convert"
+        await pilot.press("enter")  # Convert
+        await until(pilot, lambda: bool(app.state.train_db), what="conversion")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "NetScreen" and app.state.net is not None
+                    and not app.screen.pending, what="net copy")
+        assert "ip2 -> ip2_digits59 with 5 outputs" in assert_frame(app, 3)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "SolverScreen" and app.state.solver is not None)
+        assert app.state.solver.base_lr == pytest.approx(0.001) and app.state.solver.max_iter == 100
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "StartScreen" and app.screen.checked is not None,
+                    what="start checks")
+        assert "copied from the weights: conv1, conv2, ip1" in assert_frame(app, 5)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="Train screen")
+        run = app.state.run_dir
+        pid = launch.read_pid(run)
+        try:
+            assert launch.read_launch(run)["solver"] == str(run / "solver.prototxt")
+            assert "base_lr: 0.001" in (run / "solver.prototxt").read_text()
+            assert 'name: "ip2_digits59"' in (run / "train_val.prototxt").read_text()
+        finally:
+            if pid and launch.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
