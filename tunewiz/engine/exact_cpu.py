@@ -45,15 +45,19 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 # -- convolution ------------------------------------------------------------------------------------
 def _im2col(img: np.ndarray, k, s, p) -> tuple[np.ndarray, int, int]:
+    """Caffe's im2col of one image: (C, H, W) -> (C*kh*kw, oh*ow), row ``(c, i, j)`` holding
+    ``padded[c, i + s*y, j + s*x]`` — one strided copy (values only, so exactly Caffe's columns)."""
     c, h, w = img.shape
     oh, ow = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
-    padded = np.zeros((c, h + 2 * p[0], w + 2 * p[1]), F32)
-    padded[:, p[0]:p[0] + h, p[1]:p[1] + w] = img
-    cols = np.empty((c, k[0], k[1], oh, ow), F32)
-    for i in range(k[0]):
-        for j in range(k[1]):
-            cols[:, i, j] = padded[:, i:i + s[0] * oh:s[0], j:j + s[1] * ow:s[1]]
-    return cols.reshape(c * k[0] * k[1], oh * ow), oh, ow
+    if p[0] or p[1]:
+        padded = np.zeros((c, h + 2 * p[0], w + 2 * p[1]), F32)
+        padded[:, p[0]:p[0] + h, p[1]:p[1] + w] = img
+    else:
+        padded = np.ascontiguousarray(img, dtype=F32)
+    sc, sh, sw = padded.strides
+    view = np.lib.stride_tricks.as_strided(padded, (c, k[0], k[1], oh, ow),
+                                           (sc, sh, sw, sh * s[0], sw * s[1]), writeable=False)
+    return np.ascontiguousarray(view).reshape(c * k[0] * k[1], oh * ow), oh, ow
 
 
 def _col2im(col: np.ndarray, shape, k, s, p, oh, ow) -> np.ndarray:
