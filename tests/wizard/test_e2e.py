@@ -22,7 +22,7 @@ pytestmark = [
 ]
 
 
-def _wait(cond, timeout=60.0):
+def _wait(cond, timeout=120.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -47,7 +47,7 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(prepared):
             await pilot.press("ctrl+n")
             await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen")
             pid = launch.read_pid(run)
-            await until(pilot, lambda: app.screen.history.iteration >= 3, timeout=60, what="iterations")
+            await until(pilot, lambda: app.screen.history.iteration >= 3, timeout=120, what="iterations")
             assert "RUNNING" in text(app, "#progress-line")
             await pilot.press("ctrl+q")
             await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
@@ -67,21 +67,21 @@ async def test_training_outlives_the_wizard_and_attach_shows_it(prepared):
             await pilot.press("x")
             await until(pilot, lambda: type(again.screen).__name__ == "Confirm")
             await pilot.press("enter")  # yes, stop: SIGINT, the trainer snapshots first
-            await until(pilot, lambda: again.screen.history.done, timeout=60, what="stopped event")
+            await until(pilot, lambda: again.screen.history.done, timeout=120, what="stopped event")
             await until(pilot, lambda: not again.screen.running, timeout=30, what="trainer exit")
             stopped_at = again.screen.history.iteration
             await pilot.press("r")  # resume from the stop's snapshot, same solver
             await until(pilot, lambda: again.screen.history.state == "running", timeout=30, what="resumed")
-            await until(pilot, lambda: again.screen.history.iteration > stopped_at + 2, timeout=60, what="resumed")
+            await until(pilot, lambda: again.screen.history.iteration > stopped_at + 2, timeout=120, what="resumed")
             assert again.screen.history.start_iter == stopped_at
             await pilot.press("x")
             await until(pilot, lambda: type(again.screen).__name__ == "Confirm")
             await pilot.press("enter")
-            await until(pilot, lambda: again.screen.history.done and not again.screen.running, timeout=60)
+            await until(pilot, lambda: again.screen.history.done and not again.screen.running, timeout=120)
             await pilot.press("ctrl+n")  # Done: results and a quick try with the snapshot
             await until(pilot, lambda: type(again.screen).__name__ == "DoneScreen")
             await press_button(pilot, again, "#try")
-            await until(pilot, lambda: "record 0:" in text(again, "#try-result"), timeout=60, what="quick try")
+            await until(pilot, lambda: "record 0:" in text(again, "#try-result"), timeout=120, what="quick try")
             tried = text(again, "#try-result")
             assert "true " in tried and "predicted " in tried and ("right" in tried or "WRONG" in tried)
         h = load_history(run)
