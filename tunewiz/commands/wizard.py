@@ -55,5 +55,5 @@ def _serve(host: str, port: int) -> int:
         ) from None
     command = f"{shlex.quote(sys.executable)} -m tunewiz"
     print(f"Serving the wizard on http://{host}:{port} (Ctrl+C stops the server)")
-    Server(command, host=host, port=port).serve()
+    Server(command, host=host, port=port, title="tunewiz").serve()
     return 0
