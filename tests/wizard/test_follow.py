@@ -49,11 +49,12 @@ def test_history_folds_the_trainer_events(tmp_path):
     assert h.state == "stopped" and h.reason == "SIGINT" and h.done
 
 
-def test_eta_from_the_pace_so_far():
+def test_eta_from_the_pace_since_the_first_iteration():
     h = RunHistory()
     h.apply({"event": "started", "iter": 0, "max_iter": 100, "time": 1000.0})
+    h.apply({"event": "iteration", "iter": 0, "loss": 1.0, "time": 1030.0})  # 30 s of setup: not the pace
     assert h.eta_seconds() is None
-    h.apply({"event": "iteration", "iter": 10, "loss": 1.0, "time": 1020.0})
+    h.apply({"event": "iteration", "iter": 10, "loss": 1.0, "time": 1050.0})
     assert abs(h.eta_seconds() - 180.0) < 1e-9  # 2 s per iteration, 90 left
 
 

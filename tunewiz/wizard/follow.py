@@ -101,6 +101,8 @@ class RunHistory:
     last_at: float | None = None
     start_iter: int = 0
     final_iter: int = 0  # updates made, from the stopped/finished events
+    first_at: float | None = None  # time and number of the first iteration since the last start
+    first_iter: int = 0
 
     @property
     def iteration(self) -> int:
@@ -111,11 +113,11 @@ class RunHistory:
         return self.state in ("stopped", "finished")
 
     def eta_seconds(self) -> float | None:
-        """Seconds left at the average pace so far (None before two points)."""
-        if not (self.max_iter and self.started_at and self.last_at and self.iters):
+        """Seconds left at the pace since the first iteration of this start (setup time excluded)."""
+        if not (self.max_iter and self.first_at is not None and self.last_at and self.iters):
             return None
-        run = self.iteration - self.start_iter
-        spent = self.last_at - self.started_at
+        run = self.iters[-1] - self.first_iter
+        spent = self.last_at - self.first_at
         if run <= 0 or spent <= 0:
             return None
         return max(0.0, (self.max_iter - self.iteration) * spent / run)
@@ -132,7 +134,7 @@ class RunHistory:
             self.max_iter = _num(event.get("max_iter"), self.max_iter)
             self.device = str(event.get("device", self.device) or "")
             self.start_iter = int(_num(event.get("iter"), 0))
-            self.started_at = t
+            self.started_at, self.first_at = t, None
         elif kind == "iteration":
             self._apply_iteration(event, t)
         elif kind == "test":
@@ -164,6 +166,8 @@ class RunHistory:
         if t is not None:
             if self.started_at is None:
                 self.started_at = t
+            if self.first_at is None:
+                self.first_at, self.first_iter = t, it
             self.last_at = t
 
     def _apply_test(self, event: dict) -> None:
