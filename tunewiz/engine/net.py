@@ -245,13 +245,12 @@ class Net(nn.Module):
             raise ValueError(f"numerics {mode!r}: use 'caffe' or 'torch'")
         self._exact = {}
         if mode == "caffe" and self.device.type == "cpu":
-            from tunewiz.engine.exact_cpu import exact_forward
+            from tunewiz.engine.exact_cpu import exact_forward, one_blas_thread
 
-            for i, layer in enumerate(self.layers):
-                run = exact_forward(layer)
-                if run is not None:
-                    self._exact[i] = run
-        self.numerics = mode if self._exact or mode == "torch" else "torch"
+            runs = {i: exact_forward(layer) for i, layer in enumerate(self.layers)}
+            self._exact = {i: run for i, run in runs.items() if run is not None}
+            one_blas_thread()
+        self.numerics = "caffe" if self._exact else "torch"  # what actually runs
         self._compose()
         return [self.layers[i].name for i in sorted(self._exact)]
 
