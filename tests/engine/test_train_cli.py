@@ -335,3 +335,19 @@ def test_signal_effects_are_what_the_flags_say(sigint, sighup):
     finally:
         restore()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_solver_mode_gpu_without_cuda_trains_on_the_cpu_and_says_so_once(tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(STATE_NET)
+    (tmp_path / "solver.prototxt").write_text('net: "net.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 2 '
+                                              'solver_mode: GPU device_id: 0')
+    assert main(["train", "--solver", "solver.prototxt", "--run_dir", "run"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("no CUDA device") == 1 and err.count("Use CPU.") == 1
+    started = json.loads((tmp_path / "run" / "events.jsonl").read_text().splitlines()[0])
+    assert started["event"] == "started" and "cpu" in json.dumps(started)
