@@ -128,7 +128,9 @@ def test_lmdb_map_grows_when_full(dh, tmp_path, monkeypatch, commit_every):
         assert len(r) == 24 and all(len(parse_datum(v).data) == 3 * 64 * 64 for _, v in r)
     env = lmdb.open(db, readonly=True, lock=False)
     assert env.info()["map_size"] > 64 * 1024
+    used = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     env.close()
+    assert (tmp_path / db / "data.mdb").stat().st_size == used  # no sparse tail left by writemap
 
 
 def test_leveldb_without_plyvel_says_how_to_install(dh, tmp_path, monkeypatch):

@@ -165,7 +165,8 @@ class DBReader:
 class DBWriter:
     """A NEW database: ``put`` records, ``commit`` them; refuses an existing path.
 
-    LMDB records go straight into the open write transaction (no second copy in memory).  Before
+    LMDB records go straight into the open write transaction (``writemap``: straight into the
+    file's pages, no second copy in memory); at close the file is cut back to its used pages.  Before
     each put the writer checks that the map has room for it (overflow pages + slack, estimated
     generously); when it has not, it commits early, doubles the map and carries on, so the map
     grows instead of failing (the database's content does not depend on where commits fall).
@@ -184,7 +185,7 @@ class DBWriter:
             import lmdb
 
             os.makedirs(path)
-            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, meminit=False)
+            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, meminit=False, writemap=True)
         else:
             plyvel = _plyvel()
             self._db = plyvel.DB(path, create_if_missing=True, error_if_exists=True,
@@ -235,7 +236,11 @@ class DBWriter:
     def close(self) -> None:
         self.commit()
         if self.backend == "lmdb":
+            used = (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
             self._env.close()
+            data = os.path.join(self.path, "data.mdb")
+            if os.path.getsize(data) > used:  # writemap grew the file to the map size: give it back
+                os.truncate(data, used)
         else:
             self._db.close()
 
