@@ -10,7 +10,8 @@ import pytest
 
 from tunewiz.cli import main
 
-INPUT = 'name: "n" layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 1 dim: 8 dim: 8 } } }\n'
+INPUT = ('name: "n" layer { name: "data" type: "Input" top: "data" '
+         'input_param { shape { dim: 2 dim: 1 dim: 8 dim: 8 } } }\n')
 BAD = {
     "python": ('layer { name: "py" type: "Python" bottom: "data" top: "y" python_param { module: "m" layer: "L" } }',
                ["'py'", "'Python'", "Supported types:", "Convolution", "InnerProduct"]),
@@ -20,7 +21,8 @@ BAD = {
                'convolution_param { num_output: 2 kernel_size: 3 } }', ["'c'", "'nothere'"]),
     "kernel": ('layer { name: "bigk" type: "Convolution" bottom: "data" top: "y" '
                'convolution_param { num_output: 2 kernel_size: 11 pad: 1 } }', ["'bigk'", "kernel", "padded input"]),
-    "pool": ('layer { name: "bigp" type: "Pooling" bottom: "data" top: "y" pooling_param { pool: MAX kernel_size: 11 } }',
+    "pool": ('layer { name: "bigp" type: "Pooling" bottom: "data" top: "y" '
+             'pooling_param { pool: MAX kernel_size: 11 } }',
              ["'bigp'", "kernel", "padded input"]),
 }
 PREFIXED = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ \S+\] ")

@@ -199,7 +199,9 @@ def test_faults_warnings_and_errors_keep_the_prefix(tmp_path, monkeypatch, capsy
         assert re.search(r"^F\d{4} .*\] RuntimeError: a bug of ours$", out, re.M)
         assert re.search(r"^F\d{4} .*\] Traceback \(most recent call last\):$", out, re.M)
     kinds = [json.loads(line)["event"] for line in (root / "bug" / "events.jsonl").read_text().splitlines()]
-    assert kinds[0] == "started"
+    assert kinds[0] == "started" and kinds[-2:] == ["stopped", "finished"]  # followers see the end
+    stopped = json.loads((root / "bug" / "events.jsonl").read_text().splitlines()[-2])
+    assert "RuntimeError: a bug of ours" in stopped["reason"]
     caffe_parse_log(root / "bug" / "train.log")
 
 

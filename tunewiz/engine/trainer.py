@@ -83,8 +83,9 @@ class Trainer:
                 for event in self._solve():
                     self._emit(event)
                     yield event
-            except TunewizError as exc:  # a fault stops the run: followers see why, then the error goes on
-                for event in (ev.Stopped(self.st.iter, str(exc)), ev.Finished(self.st.iter)):
+            except Exception as exc:  # a fault stops the run: followers see why, then the error goes on
+                reason = str(exc) if isinstance(exc, TunewizError) else f"{type(exc).__name__}: {exc}"
+                for event in (ev.Stopped(self.st.iter, reason), ev.Finished(self.st.iter)):
                     self._emit(event)
                     yield event
                 raise
