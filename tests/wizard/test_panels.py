@@ -135,7 +135,8 @@ async def test_done_screen_shows_results_and_commands(tmp_path, size):
         assert "Best test accuracy 0.6000, last 0.6000 after 10 iterations" in text(app, "#results")
         assert "solver.prototxt" in text(app, "#files")
         commands = text(app, "#commands")
-        assert f"caffe train --solver {run / 'solver.prototxt'} --weights /models/pre.caffemodel" in commands
+        assert (f"caffe train \\\n    --solver {run / 'solver.prototxt'} \\\n    --weights /models/pre.caffemodel"
+                in commands)
         seen = assert_frame(app, 7)
         assert "Best test accuracy 0.6000" in seen
 

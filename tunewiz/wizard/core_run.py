@@ -93,26 +93,45 @@ def start_run(st, check: StartCheck) -> int:
 
 
 # ---------------------------------------------------------------- step 7: done
+def short_path(path) -> str:
+    """``path`` relative to the current folder when it lies under it (shorter lines to copy), else as given."""
+    if not path:
+        return ""
+    try:
+        rel = Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(path)
+    return str(rel) if str(rel) != "." else "."
+
+
 def command_lines(st, run_dir) -> str:
-    """The equivalent ``tunewiz finetune …`` and ``caffe train …`` command lines."""
+    """The equivalent ``tunewiz finetune …`` and ``caffe train …`` command lines.
+
+    One flag per line (``\\`` continuations) and paths relative to the current folder, so that at
+    80 columns no line wraps inside a flag and a copied command still runs.
+    """
     import shlex
 
     from tunewiz.wizard.launch import read_launch
 
+    def q(path) -> str:
+        return shlex.quote(short_path(path))
+
     run_dir = Path(run_dir).resolve()
     launched = read_launch(run_dir)
-    weights = ",".join(launched.get("weights") or []) or (st.start_path if st.start_kind == "weights" else "")
+    weights = ",".join(short_path(w) for w in launched.get("weights") or []) or (
+        short_path(st.start_path) if st.start_kind == "weights" else "")
     snapshot = launched.get("snapshot") or ""
-    start = f"--snapshot {shlex.quote(snapshot)}" if snapshot else f"--weights {shlex.quote(weights or 'W.caffemodel')}"
+    start = f"--snapshot {q(snapshot)}" if snapshot else f"--weights {shlex.quote(weights or 'W.caffemodel')}"
     lines = []
     extra = ", ".join(f"{k} {v:g}" for k, v in st.solver_overrides.items() if k in EXTRA_FIELDS)
     if st.net_src and st.solver_src:
-        parts = ["tunewiz finetune", f"--net {shlex.quote(st.net_src)}"]
+        parts = ["tunewiz finetune", f"--net {q(st.net_src)}"]
         if st.deploy_src:
-            parts.append(f"--deploy {shlex.quote(st.deploy_src)}")
-        parts += [f"--solver {shlex.quote(st.solver_src)}", start]
+            parts.append(f"--deploy {q(st.deploy_src)}")
+        parts += [f"--solver {q(st.solver_src)}", start]
         if st.train_db:
-            parts += [f"--train-db {shlex.quote(st.train_db)}", f"--val-db {shlex.quote(st.val_db)}"]
+            parts += [f"--train-db {q(st.train_db)}", f"--val-db {q(st.val_db)}"]
         if st.new_name:
             parts.append(f"--rename {st.new_name}")
         if st.freeze_through:
@@ -125,13 +144,13 @@ def command_lines(st, run_dir) -> str:
             parts.append(f"--max-iter {max_iter}")
         if "snapshot" in st.solver_overrides:
             parts.append(f"--snapshot-every {st.solver_overrides['snapshot']}")
-        parts += [f"--out {shlex.quote(str(run_dir))}", "--train"]
+        parts += [f"--out {q(run_dir)}", "--train"]
         lines.append(" \\\n    ".join(parts))
         if extra:
             lines.append(f"# then in {SOLVER}: {extra} (edited in the wizard)")
-    solver = launched.get("solver") or str(run_dir / SOLVER)
-    lines.append(f"caffe train --solver {shlex.quote(solver)} {start}")
-    lines.append(f"tunewiz train --solver {shlex.quote(solver)} {start}")
+    solver = q(launched.get("solver") or run_dir / SOLVER)
+    for tool in ("caffe train", "tunewiz train"):
+        lines.append(f"{tool} \\\n    --solver {solver} \\\n    {start}")
     return "\n".join(lines)
 
 
