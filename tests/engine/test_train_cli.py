@@ -351,3 +351,32 @@ def test_solver_mode_gpu_without_cuda_trains_on_the_cpu_and_says_so_once(tmp_pat
     assert err.count("no CUDA device") == 1 and err.count("Use CPU.") == 1
     started = json.loads((tmp_path / "run" / "events.jsonl").read_text().splitlines()[0])
     assert started["event"] == "started" and "cpu" in json.dumps(started)
+
+
+def test_upgrade_notes_are_caffes_log_lines(tmp_path, monkeypatch, capsys):
+    """An old solver (solver_type enum) and a V1 net: Caffe's upgrade lines, each with the prefix
+    (the V1 net has nothing to learn: Caffe trains it all the same)."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.prototxt import parse_text, to_text
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(STATE_NET)
+    (tmp_path / "solver.prototxt").write_text('net: "net.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 1 '
+                                              'solver_type: NESTEROV momentum: 0.9')
+    assert main(["train", "--solver", "solver.prototxt", "--run_dir", "run"]) == 0
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert re.search(r"^I\d{4} .*upgrade_proto.cpp:\d+\] Attempting to upgrade input file specified using "
+                     r"deprecated 'solver_type' field", log, re.M)
+    assert re.search(r"^W\d{4} .*\] Note that future Caffe releases will only support 'type' field", log, re.M)
+    v1 = caffe_pb2.NetParameter()
+    v1.name = "v1"
+    layer = v1.layers.add(name="data", type=caffe_pb2.V1LayerParameter.DUMMY_DATA, top=["data", "target"])
+    layer.dummy_data_param.CopyFrom(parse_text(STATE_NET, caffe_pb2.NetParameter()).layer[0].dummy_data_param)
+    v1.layers.add(name="loss", type=caffe_pb2.V1LayerParameter.EUCLIDEAN_LOSS, bottom=["data", "data"], top=["loss"])
+    (tmp_path / "v1.prototxt").write_text(to_text(v1))
+    (tmp_path / "solver.prototxt").write_text('net: "v1.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 1')
+    capsys.readouterr()
+    assert main(["train", "--solver", "solver.prototxt", "--run_dir", "run2"]) == 0
+    log = (tmp_path / "run2" / "train.log").read_text()
+    assert "deprecated V1LayerParameter: v1.prototxt" in log
+    assert all(re.match(r"^[IWEF]\d{4} ", line) for line in log.splitlines())

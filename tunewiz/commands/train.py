@@ -107,11 +107,13 @@ def _train(args) -> int:
     from tunewiz.caffe.netio import read_solver
     from tunewiz.engine.caffelog import CaffeLog
     from tunewiz.engine.trainer import TrainConfig, Trainer
+    from tunewiz.engine.trainnets import log_notes
 
     if args.snapshot and args.weights:
         raise TunewizError("Give a snapshot to resume training or weights to finetune but not both "
                            "(--snapshot and --weights).")
-    sp = read_solver(args.solver)
+    notes = []
+    sp = read_solver(args.solver, notes)
     sp.train_state.level = args.level
     sp.train_state.stage.extend(_stages(args.stage))
     weights = [w.strip() for w in args.weights.split(",") if w.strip()] if args.weights else []
@@ -121,6 +123,7 @@ def _train(args) -> int:
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = CaffeLog(run_dir / "train.log")
+    log_notes(log, notes)  # Caffe's solver upgrade lines, as caffe train prints them
     stop, snap = threading.Event(), threading.Event()
     restore = _signals(args, stop, snap)
     try:

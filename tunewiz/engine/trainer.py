@@ -237,7 +237,8 @@ class Trainer:
             for _ in range(sp.iter_size):
                 blobs = net.forward()
                 loss = net.loss(blobs)
-                loss.backward()
+                if loss.requires_grad:  # a net with nothing to learn (Caffe runs it too)
+                    loss.backward()
                 total = F32(total + F32(loss.item()))
         except Exception as exc:
             if out_of_memory(exc):

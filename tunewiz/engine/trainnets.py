@@ -32,10 +32,20 @@ class LabelError(TunewizError):
     """A label the output layer cannot take."""
 
 
-def _read_net(root, path: str) -> caffe_pb2.NetParameter:
+def _read_net(root, path: str, log=None) -> caffe_pb2.NetParameter:
     from tunewiz.caffe.netio import read_net
 
-    return read_net(resolve(root, path))
+    notes = []
+    net = read_net(resolve(root, path), notes)
+    if log is not None:
+        log_notes(log, notes)
+    return net
+
+
+def log_notes(log, notes) -> None:
+    """Caffe's upgrade lines (``upgrade_proto.cpp``), in the log with their severity."""
+    for note in notes:
+        log.log("upgrade_proto.cpp:44", note.text, {"warning": "W", "error": "E"}.get(note.level, "I"))
 
 
 def train_net_param(sp, root, log) -> caffe_pb2.NetParameter:
@@ -51,7 +61,7 @@ def train_net_param(sp, root, log) -> caffe_pb2.NetParameter:
         net = copy.deepcopy(getattr(sp, field))
     else:
         log.info("train_net", f"Creating training net from {field.replace('_', ' ')} file: {getattr(sp, field)}")
-        net = _read_net(root, getattr(sp, field))
+        net = _read_net(root, getattr(sp, field), log)
     state = caffe_pb2.NetState(phase=caffe_pb2.TRAIN)
     state.MergeFrom(net.state)
     state.MergeFrom(sp.train_state)
@@ -79,7 +89,7 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     for i, (kind, src) in enumerate(sources):
         if isinstance(src, str):
             log.info("test_net", f"Creating test net (#{i}) specified by {kind.replace('_', ' ')} file: {src}")
-            net = _read_net(root, src)
+            net = _read_net(root, src, log)
         else:
             log.info("test_net", f"Creating test net (#{i}) specified by {kind}")
             net = copy.deepcopy(src)
