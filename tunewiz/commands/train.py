@@ -132,7 +132,7 @@ def _train(args) -> int:
             cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
                               run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics)
             for event in Trainer(cfg).run():
-                if event.kind == "stopped":
+                if event.kind == "stopped" and not event.fault:  # a fault is said once, by its error line
                     log.info("caffe.cpp:250", f"Stopped: {event.reason}")
         log.info("done_cli", "Optimization Done.")
         return 0

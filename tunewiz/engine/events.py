@@ -58,10 +58,12 @@ class SnapshotSaved:
 
 @dataclass
 class Stopped:
-    """The run ended before max_iter (``reason``: signal, request, NaN loss, a fault)."""
+    """The run ended before max_iter (``reason``: signal, request, NaN loss, a fault; ``fault``:
+    an error ended it, and that error is raised next)."""
 
     iter: int
     reason: str
+    fault: bool = False
     kind = "stopped"
 
 

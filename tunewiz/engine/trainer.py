@@ -85,7 +85,7 @@ class Trainer:
                     yield event
             except Exception as exc:  # a fault stops the run: followers see why, then the error goes on
                 reason = str(exc) if isinstance(exc, TunewizError) else f"{type(exc).__name__}: {exc}"
-                for event in (ev.Stopped(self.st.iter, reason), ev.Finished(self.st.iter)):
+                for event in (ev.Stopped(self.st.iter, reason, fault=True), ev.Finished(self.st.iter)):
                     self._emit(event)
                     yield event
                 raise
