@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tunewiz.caffe.netio import read_net
@@ -91,3 +92,12 @@ def test_numerics_is_a_net_setting_not_a_patch_on_layers():
     with torch.no_grad():
         again = net.forward({"data": x})
     assert seen == ["ip1"] and torch.equal(again["prob"], exact["prob"])
+
+
+def test_exact_path_keeps_numpys_blas_on_one_thread():
+    """Its many small per-image sgemm calls would otherwise leave OpenBLAS workers spinning
+    against torch's threads (same sums either way: the fidelity tests pass with 1 or 2 threads)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    _net(True)
+    blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)
