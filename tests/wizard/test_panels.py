@@ -176,3 +176,33 @@ async def test_continue_a_run_folder_with_the_picker(tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters)
         assert app.state.run_dir == run
+
+
+async def test_plots_are_drawn_only_while_the_panel_is_shown(tmp_path, monkeypatch):
+    """A hidden progress panel (the Done screen or a file picker on top) keeps its numbers, skips the plots."""
+    from textual.screen import Screen
+
+    from tunewiz.wizard.screens.train import TrainScreen
+
+    drawn: list[int] = []
+    original = TrainScreen._draw_plots
+
+    def counting(self, sizes):
+        drawn.append(self.history.iteration)
+        return original(self, sizes)
+
+    monkeypatch.setattr(TrainScreen, "_draw_plots", counting)
+    run = write_run(tmp_path / "runs" / "r1", stopped=False)
+    app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: 10 in drawn, what="first plot")
+        panel = app.screen
+        app.push_screen(Screen())  # a full screen on top (a modal dialog leaves the panel visible)
+        await until(pilot, lambda: not panel.plots_visible(), what="another screen on top")
+        with open(run / "events.jsonl", "a") as f:
+            f.write(ev.to_json(ev.IterationDone(11, 0.1, 0.1, 0.01, 400.0)) + "\n")
+        await until(pilot, lambda: panel.history.iteration == 11, what="events read while hidden")
+        await pilot.pause(0.6)  # a few polls of the follower
+        assert 11 not in drawn
+        app.pop_screen()
+        await until(pilot, lambda: 11 in drawn, what="plot redrawn when shown again")

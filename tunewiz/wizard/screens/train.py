@@ -74,26 +74,41 @@ class TrainScreen(StepScreen):
         """
         follower = EventFollower(self.run_dir)
         first, posted_running, last_plot, sizes, last_gpu = True, None, 0.0, None, 0.0
+        stale = False  # events came that the plots do not show yet
         while not self._quit.is_set():
             events = follower.poll()
             for event in events:
                 self.history.apply(event)
+            stale = stale or bool(events)
             running = launch.is_running(self.run_dir)
             if running and self.history.device.startswith("cuda") and time.monotonic() - last_gpu > 5:
                 self.gpu_memory, last_gpu = launch.gpu_memory(launch.read_pid(self.run_dir)), time.monotonic()
             now_sizes = tuple(p.draw_size() for p in self._plots)
             due = time.monotonic() - last_plot > PLOT_EVERY_S or not running
-            replot = (events and due) or now_sizes != sizes or (first and self.history.iters)
+            replot = self.plots_visible() and ((stale and due) or now_sizes != sizes
+                                               or (first and bool(self.history.iters)))
             if events or first or running != posted_running or replot:
                 plots = self._draw_plots(now_sizes) if replot else None
                 if replot:
-                    last_plot, sizes = time.monotonic(), now_sizes
+                    last_plot, sizes, stale = time.monotonic(), now_sizes, False
                 log = self.run_dir / LOG_FILE
                 if not log.exists():  # the trainer could not start: show what it printed
                     log = self.run_dir / launch.CONSOLE_FILE
                 self.post_message(TrainEvents(tail_lines(log, 6), running, plots))
                 first, posted_running = False, running
             self._quit.wait(POLL_S)
+
+    def plots_visible(self) -> bool:
+        """Plots are drawn only while this screen is the one shown (not under Done, a picker or a dialog)."""
+        from textual.screen import ModalScreen
+
+        try:
+            stack = list(self.app.screen_stack)
+        except Exception:  # the app is closing
+            return False
+        if self not in stack:
+            return False
+        return all(isinstance(s, ModalScreen) for s in stack[stack.index(self) + 1:])
 
     def _draw_plots(self, sizes) -> tuple:
         from tunewiz.wizard.widgets.plots import draw_lines
