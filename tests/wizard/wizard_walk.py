@@ -7,7 +7,8 @@ import time
 from textual.widgets import Input, Static
 
 
-async def until(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
+async def until(pilot, cond, timeout: float = 120.0, what: str = "condition") -> None:
+    """Poll ``cond`` every 50 ms; fail after ``timeout`` s (generous: a loaded machine is slow, a pass is not)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
