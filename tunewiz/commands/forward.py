@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> Non
     parser.add_argument("--output", required=True, metavar="OUT.npz", help="where to save the blobs")
     parser.add_argument("--blobs", default="", metavar="a,b,...", help="blobs to save (default: all)")
     parser.add_argument("--seed", type=int, default=None, help="seed for fillers of layers without weights")
+    parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
+                        help="on the CPU: caffe = Caffe's own float32 summation order (default, as tunewiz "
+                             "train: Convolution/InnerProduct blobs equal pycaffe's bit for bit), torch = torch's "
+                             "kernels (last bits differ)")
 
 
 def _inputs(specs: list[str]) -> dict:
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     arrays = _inputs(args.input)
     net = Net(read_net(args.model), args.phase, seed=args.seed)
     _check_inputs(net, arrays)
+    net.set_numerics(args.numerics)
     if args.weights:
         report = copy_trained_layers(net, args.weights)
         print(f"weights: {len(report.copied)} layers copied, {len(report.new)} new "

@@ -2,9 +2,9 @@
 
     tunewiz train --solver S.prototxt [--weights a.caffemodel[,b...] | --snapshot x.solverstate]
                   [--gpu 0|1|all] [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
-                  [--level N] [--stage a,b] [--run_dir DIR]
-    tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0]
-    tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0]
+                  [--level N] [--stage a,b] [--run_dir DIR] [--numerics caffe|torch]
+    tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0] [--numerics ...]
+    tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0] [--numerics ...]
 
 Paths inside the solver and nets are relative to the working directory, as in Caffe.  ``train`` logs
 in Caffe's format to stderr and ``<run_dir>/train.log`` and appends events to
@@ -34,15 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
         parser.add_argument("--sighup_effect", default="snapshot", choices=EFFECTS,
                             help="what SIGHUP does (default: snapshot)")
         parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
-        parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
-                            help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
-                                 "AdaGrad/RMSProp/Adam to follow Caffe), torch = torch's kernels")
     else:
         parser.add_argument("--model", required=True, help="the net definition (.prototxt)")
         parser.add_argument("--weights", default="", help="caffemodel(s) to score / start from, comma-separated")
         parser.add_argument("--iterations", type=int, default=50, help="number of iterations (default 50)")
         parser.add_argument("--phase", default="TEST" if name == "test" else "TRAIN", type=str.upper,
                             choices=["TRAIN", "TEST"], help="the phase to build")
+    parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
+                        help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
+                             "AdaGrad/RMSProp/Adam to follow Caffe; about Caffe's speed), torch = torch's kernels "
+                             "(faster, last bits differ)")
     parser.add_argument("--gpu", default="", help="GPU id to use (0, 1 or all); absent: the solver's solver_mode")
     parser.add_argument("--level", type=int, default=0, help="net state level")
     parser.add_argument("--stage", default="", help="net state stages, comma-separated")
@@ -162,6 +163,7 @@ def _test_or_time(args) -> int:
     log = CaffeLog(None)
     device = prepare_device(_device(args.gpu, None, log))
     net = Net(read_net(args.model), args.phase, level=args.level, stages=_stages(args.stage), device=device)
+    net.set_numerics(args.numerics)
     try:
         if args.weights:
             load_weights(net, [w for w in args.weights.split(",") if w], None, log)
