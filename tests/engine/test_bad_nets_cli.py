@@ -83,3 +83,19 @@ def test_train_names_the_layer(tmp_path, monkeypatch, capsys, case):
     assert len(errors) == 1 and all(word in errors[0] for word in words), err
     assert all(PREFIXED.match(line) for line in err.splitlines())
     assert errors[0] in (tmp_path / "run" / "train.log").read_text()
+
+
+@pytest.mark.parametrize("numerics", ["caffe", "torch"])
+def test_forward_convolution_input_changed_names_the_layer(tmp_path, capsys, numerics):
+    """An input of other channels, or too small for the kernel, than the net was set up for: Caffe's
+    Reshape check, in both numerics (the exact path checks as the torch layer does)."""
+    conv = ('layer { name: "c1" type: "Convolution" bottom: "data" top: "y" '
+            'convolution_param { num_output: 2 kernel_size: 3 } }')
+    (tmp_path / "net.prototxt").write_text(INPUT + conv)
+    for shape, words in (((2, 3, 8, 8), ["'c1'", "1 channels", "(2, 3, 8, 8)"]),
+                         ((2, 1, 2, 2), ["'c1'", "larger than the padded input"])):
+        np.save(tmp_path / "x.npy", np.zeros(shape, np.float32))
+        rc = main(["forward", "--model", str(tmp_path / "net.prototxt"), "--input", f"data={tmp_path / 'x.npy'}",
+                   "--output", str(tmp_path / "o.npz"), "--numerics", numerics])
+        line = _one_error_line(capsys.readouterr().err)
+        assert rc != 0 and all(word in line for word in words), line

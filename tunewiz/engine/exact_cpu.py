@@ -246,6 +246,8 @@ def _bias(layer):
 
 def _conv_forward(layer):
     def forward(*bottoms):
+        for x in bottoms:
+            layer.check_bottom(x)
         return tuple(_Conv.apply(x, layer.blobs[0], _bias(layer), tuple(layer.kernel), tuple(layer.stride),
                                  tuple(layer.pad)) for x in bottoms)
     return forward
@@ -253,6 +255,7 @@ def _conv_forward(layer):
 
 def _ip_forward(layer):
     def forward(x):
+        layer.check_bottom(x)
         lead = x.shape[:1]
         out = _InnerProduct.apply(x.reshape(x.shape[0], -1), layer.blobs[0], _bias(layer), bool(layer.transpose))
         return (out.reshape(*lead, layer.N),)

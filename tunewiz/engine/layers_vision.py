@@ -110,7 +110,21 @@ class _ConvBase(Layer):
             return self.stride[i] * (size - 1) + extent - 2 * self.pad[i]
         return (size + 2 * self.pad[i] - extent) // self.stride[i] + 1
 
+    def check_bottom(self, x) -> None:
+        """Caffe's Reshape check: the channels the weights were made for ("Input size incompatible
+        with convolution kernel"), and an input still large enough for the kernel."""
+        if x.dim() != 2 + self.n_spatial or x.shape[1] != self.bottom_shapes[0][1]:
+            raise self.fail(f"input size changed: the layer was set up for {self.bottom_shapes[0][1]} channels "
+                            f"({self.n_spatial}-D), the bottom now has shape {tuple(x.shape)}; Caffe stops here "
+                            "too (Input size incompatible with convolution kernel)")
+        spatial = [self._out(int(x.shape[2 + i]), i) for i in range(self.n_spatial)]
+        if any(o <= 0 for o in spatial):
+            raise self.fail(f"output size {spatial} is not positive for input {list(x.shape[2:])}: the kernel "
+                            f"{self.kernel} is larger than the padded input (pad {self.pad})")
+
     def forward(self, *bottoms):
+        for x in bottoms:
+            self.check_bottom(x)
         weight, bias = _weight_bias(self)
         fn = (_DECONV if self.transposed else _CONV)[self.n_spatial]
         if self.transposed:
@@ -207,12 +221,16 @@ class InnerProduct(Layer):
             self.add_blob((self.N,), ip.bias_filler)
         return [(*shape[:self.axis], self.N)]
 
-    def forward(self, x):
+    def check_bottom(self, x) -> None:
+        """Caffe's Reshape check: K = count(axis) must be what the weights were made for."""
         k = math.prod(x.shape[self.axis:])
         if k != self.K:
             raise self.fail(f"input size changed: the layer was set up for {self.K} inputs per row, the "
                             f"bottom now has {k} (shape {tuple(x.shape)}); Caffe stops here too "
                             "(Input size incompatible with inner product parameters)")
+
+    def forward(self, x):
+        self.check_bottom(x)
         lead = x.shape[:self.axis]
         weight, bias = _weight_bias(self)
         out = F.linear(x.reshape(-1, self.K), weight.t() if self.transpose else weight, bias)
