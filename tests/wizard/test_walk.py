@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tunewiz.wizard.app import WizardApp
+from tunewiz.wizard.follow import load_history
 
 pytestmark = pytest.mark.asyncio
 
@@ -272,6 +273,33 @@ async def test_the_bundled_sample_with_the_keyboard_alone(tmp_path, size):
             assert launch.read_launch(run)["solver"] == str(run / "solver.prototxt")
             assert "base_lr: 0.001" in (run / "solver.prototxt").read_text()
             assert 'name: "ip2_digits59"' in (run / "train_val.prototxt").read_text()
+            if size != (80, 24):
+                return  # the walk to the end once (80x24): 100 iterations, then Done
+            await until(pilot, lambda: app.screen.history.done and not app.screen.running, timeout=300,
+                        what="the 100 iterations")
+            assert "FINISHED" in text(app, "#progress-line")
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: type(app.screen).__name__ == "DoneScreen", what="Done screen")
+            best = app.screen.query_one("#results").render()
+            assert "after 100 iterations (finished)" in str(best)
+            assert load_history(run).best_accuracy() >= 0.90  # the sample's promise (README: 0.967)
+            assert (run / "digits59_iter_100.caffemodel").is_file()
         finally:
             if pid and launch.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_typed_run_name_is_used_for_the_sample(tmp_path):
+    from tunewiz.wizard.state import SAMPLE_DIR
+
+    if not SAMPLE_DIR.is_dir():
+        pytest.skip("the bundled sample is not in this checkout")
+    app = WizardApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#run-name").value = "mydigits"
+        app.screen.query_one("#choices").focus()
+        await pilot.press("enter")  # "Open the bundled sample"
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="Data screen")
+        assert app.state.sample and app.state.run_name == "mydigits"
+        assert app.state.run_dir == (tmp_path / "runs" / "mydigits").resolve()

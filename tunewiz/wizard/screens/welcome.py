@@ -28,7 +28,8 @@ class WelcomeScreen(StepScreen):
         yield Static(INTRO, id="intro")
         with Horizontal(classes="row"):
             yield Label("Run name:")
-            yield Input(next_run_name(self.state.runs_root, "run1"), id="run-name", compact=True)
+            self._default_name = next_run_name(self.state.runs_root, "run1")
+            yield Input(self._default_name, id="run-name", compact=True)
         yield Static(f"Run folders live in {self.state.runs_root}", id="runs-root")
         yield MarkedOptionList(*self._options(), id="choices")
 
@@ -76,6 +77,10 @@ class WelcomeScreen(StepScreen):
                 self.problem(f"the bundled sample is missing ({SAMPLE_DIR}).")
                 return
             state.use_sample()
+            if name != self._default_name:  # a name the user typed wins over the sample's 'digits59'
+                if not self._named(name):
+                    return
+                state.sample = True
             self.app.go_next(self.KEY)
         elif choice == "new":
             if self._named(name):
