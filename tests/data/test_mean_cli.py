@@ -98,3 +98,33 @@ def test_convert_cli_accepts_gflags_style_and_checks_encode_type(dh, tmp_path, c
                  str(dh.FX / "val.txt"), str(tmp_path / "gif")]) == 2
     assert "--encode_type 'gif' is not supported" in capsys.readouterr().err
     assert not (tmp_path / "gif").exists()
+
+
+@pytest.mark.parametrize("gray_flag", ["--gray=true", "-gray=TRUE", "-gray=1"])
+def test_convert_cli_accepts_gflags_boolean_values(dh, tmp_path, gray_flag):
+    """gflags' ``--flag=true/false`` (what Caffe users type) for every boolean flag; =false keeps colour."""
+    import argparse
+    import hashlib
+
+    from tunewiz.commands import convert, mean
+    from tunewiz.data.datum import parse_datum
+    from tunewiz.data.db import DBReader
+
+    db = tmp_path / "gray"
+    argv = ["convert-imageset", gray_flag, "--shuffle=false", "-check_size=true", "--encoded=false",
+            "-resize_height=28", "--resize_width=28", str(dh.FX / "images") + "/", str(dh.FX / "train.txt"), str(db)]
+    assert main(argv) == 0
+    with DBReader(str(db)) as r:
+        values = [v for _, v in r]
+    assert [hashlib.sha256(parse_datum(v).data).hexdigest() for v in values] == \
+        [r["sha256_data"] for r in dh.records_tsv("gray_28x28")]
+    p = argparse.ArgumentParser()
+    convert.add_arguments(p)
+    for flag in ("gray", "shuffle", "check_size", "encoded"):
+        for text, want in ((f"--{flag}=true", True), (f"-{flag}=false", False), (f"--{flag}", True),
+                           (f"-{flag}=no", False), (f"--no{flag}", False), (f"-{flag}=Yes", True)):
+            assert getattr(p.parse_args([text, "R/", "L", "D"]), flag) is want, text
+    p = argparse.ArgumentParser()
+    mean.add_arguments(p)
+    assert p.parse_args(["-force=true", "-backend", "lmdb", "X"]).force is True
+    assert p.parse_args(["--force=false", "X"]).force is False
