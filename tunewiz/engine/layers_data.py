@@ -6,7 +6,9 @@
   ``data_filler`` 0, 1 or once per top (default constant 0); constant-filled tops are filled once,
   the others are refilled on every forward, as Caffe's ``refill_``.
 * Data, ImageData: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed, root)``
-  (imported only when such a layer is built); the feed gives the top shapes.
+  (imported only when such a layer is built); the feed gives the top shapes.  On a CUDA net the
+  batches go host -> device through a reused pinned (page-locked) buffer per top, copied with
+  ``non_blocking=True`` (:class:`PinnedStager`); on the CPU they are used as the feed gives them.
 """
 from __future__ import annotations
 
@@ -83,6 +85,43 @@ class DummyData(_DataLayer):
         return tuple(tops)
 
 
+def wants_pinned(device) -> bool:
+    """Stage batches through pinned memory: only for a CUDA device on a machine where CUDA works
+    (a CPU-only torch cannot pin)."""
+    return torch.device(device).type == "cuda" and torch.cuda.is_available()
+
+
+class PinnedStager:
+    """numpy batch -> ``device`` tensor through one reused pinned buffer per top.
+
+    ``to_device(i, array)`` copies ``array`` into top ``i``'s page-locked buffer (made again only when
+    the shape changes) and starts an asynchronous copy to the device (``non_blocking=True``); an event
+    recorded after that copy is waited on before the buffer is filled again, so a copy still in
+    flight is never overwritten.  ``pin``/``make_event`` are for tests (default: pin, CUDA events).
+    """
+
+    def __init__(self, device, pin: bool = True, make_event=None):
+        self.device, self.pin = torch.device(device), pin
+        self.make_event = make_event or (torch.cuda.Event if pin else None)
+        self.buffers: dict[int, torch.Tensor] = {}
+        self.events: dict[int, object] = {}
+
+    def to_device(self, i: int, array) -> torch.Tensor:
+        host = torch.as_tensor(array, dtype=torch.float32)
+        buf = self.buffers.get(i)
+        if buf is None or buf.shape != host.shape:
+            buf = self.buffers[i] = torch.empty(host.shape, dtype=torch.float32, pin_memory=self.pin)
+            self.events.pop(i, None)
+        elif i in self.events:
+            self.events[i].synchronize()  # the previous copy out of this buffer has finished
+        buf.copy_(host)
+        out = buf.to(self.device, non_blocking=True)
+        if self.make_event is not None:
+            event = self.events[i] = self.make_event()
+            event.record()
+        return out
+
+
 class _FeedLayer(_DataLayer):
     """A layer reading batches from a data feed (LMDB/LevelDB or an image list)."""
 
@@ -97,11 +136,14 @@ class _FeedLayer(_DataLayer):
         if self.device.type == "meta":
             self.feed.close()
             self.feed = None
+        self.stager = PinnedStager(self.device) if wants_pinned(self.device) else None
         return shapes[:len(self.param.top)]
 
     def forward(self):
-        arrays = self.feed.next_batch()
-        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays[:len(self.top_shapes)])
+        arrays = self.feed.next_batch()[:len(self.top_shapes)]
+        if self.stager is not None:
+            return tuple(self.stager.to_device(i, a) for i, a in enumerate(arrays))
+        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays)
 
 
 @register("Data")
