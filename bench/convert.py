@@ -4,7 +4,9 @@ usage: python bench/convert.py [--n 2000] [--workers N ...] [--set DIR]
 Makes the data set with ../shared/bench/make_convert_set.py (or reuses --set), converts it with
 ``tunewiz.data.imageset.convert_list`` (resize 256x256, raw, LMDB) once per worker count, and
 prints images/s next to real Caffe's 390 images/s on the 2-core reference machine (target >= 1.8x).
-Also prints the peak RSS of this process and its workers.
+Also prints the peak RSS of this process and its workers.  Workers start from the fork server
+(``tunewiz.data.workers``), so they are not this process's children: their CPU time and RSS are
+counted only with ``TUNEWIZ_START_METHOD=fork`` (the start method is printed).
 """
 from __future__ import annotations
 
@@ -65,7 +67,10 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="tunewiz_bench_")
     try:
         images = args.set or make_set(args.n, tempfile.gettempdir())
-        print(f"data set: {images}  cpus: {os.cpu_count()}")
+        from tunewiz.data.workers import start_context
+
+        method = start_context().get_start_method()
+        print(f"data set: {images}  cpus: {os.cpu_count()}  worker start method: {method}")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews times)")
         for workers in args.workers:
             rates = []
@@ -74,14 +79,14 @@ def main() -> None:
                 rates.append(records / seconds)
                 print(f"workers={'auto' if workers is None else workers:>4}: {records} images in {seconds:.2f} s = "
                       f"{rates[-1]:.0f} images/s = {rates[-1] / CAFFE_RATE:.2f}x Caffe's {CAFFE_RATE:.0f} (target 1.8x); "
-                      f"CPU {1000 * cpu / records:.2f} ms/image")
+                      f"CPU {1000 * cpu / records:.2f} ms/image" + ("" if method == "fork" else " (this process only)"))
             if len(rates) > 1:
                 rates.sort()
                 print(f"workers={'auto' if workers is None else workers:>4}: best {rates[-1]:.0f}, median "
                       f"{rates[len(rates) // 2]:.0f} images/s over {len(rates)} runs")
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"peak RSS: main {own:.0f} MiB, largest worker {kids:.0f} MiB")
+        print(f"peak RSS: main {own:.0f} MiB" + (f", largest worker {kids:.0f} MiB" if method == "fork" else ""))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

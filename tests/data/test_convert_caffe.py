@@ -73,6 +73,33 @@ def test_workers_give_the_same_database(dh, tmp_path):
     assert _records(inline) == _records(parallel)
 
 
+def test_conversion_in_a_thread_starts_workers_without_forking_this_process(dh, tmp_path):
+    """The wizard converts in a worker thread: workers come from the fork server, not os.fork() here."""
+    import os
+    import threading
+
+    from tunewiz.data.workers import WorkerPool, start_context
+
+    assert start_context().get_start_method() == "forkserver"
+    inline, _ = dh.convert(tmp_path, "raw_32x32", workers=0)
+    idle = threading.Event()
+    busy = threading.Thread(target=idle.wait)  # another thread alive, as in the wizard
+    busy.start()
+    out = {}
+    try:
+        worker = threading.Thread(target=lambda: out.update(db=dh.convert(tmp_path, "raw_32x32", workers=2)[0]))
+        worker.start()
+        worker.join(60)
+        with WorkerPool(abs, 2) as pool:
+            parents = {int(open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[1]) for p in pool._procs}
+            assert list(pool.imap([-1, -2, 3], chunk=1)) == [1, 2, 3]
+    finally:
+        idle.set()
+        busy.join()
+    assert _records(out["db"]) == _records(inline)
+    assert os.getpid() not in parents
+
+
 def test_check_size_stops_like_caffe_and_leaves_nothing(dh, tmp_path):
     from tunewiz.data.imageset import ConvertError
 

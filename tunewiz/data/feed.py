@@ -9,14 +9,14 @@ seeds an mt19937 standing in for Caffe's global RNG; its successive outputs seed
 transformer (only when ``mirror`` or a TRAIN ``crop_size`` needs one), the ImageData shuffle and
 ``rand_skip`` (Caffe's ``caffe_rng_rand()`` calls, in that order).
 Decoding (encoded records, image files) runs in worker processes that write straight into
-shared batch buffers (``prefetch`` batches ahead, Caffe's ``data_param.prefetch``); raw records
+shared-memory batch buffers (``prefetch`` batches ahead, Caffe's ``data_param.prefetch``); raw records
 are transformed in this process with numpy (no per-pixel Python loops).
 """
 from __future__ import annotations
 
-import mmap
 import os
 from collections import deque
+from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -119,12 +119,15 @@ class Feed:
         self.workers = workers if os.name == "posix" else 0
         self.depth = prefetch if self.workers else 1
         item_bytes = int(np.prod(self.item_shape)) * 4
-        bufs = None
-        if self.workers:  # shared with the workers (created before they fork)
-            self._mem = mmap.mmap(-1, max(1, self.depth * batch_size * item_bytes))
-            bufs = np.frombuffer(self._mem, np.float32).reshape(self.depth, batch_size, *self.item_shape)
+        bufs, self._shm = None, None
+        if self.workers:  # shared with the workers, who attach to it by name
+            self._shm = shared_memory.SharedMemory(create=True, size=max(1, self.depth * batch_size * item_bytes))
+            bufs = np.ndarray((self.depth, batch_size, *self.item_shape), np.float32, buffer=self._shm.buf)
         self.ctx = Ctx(load_config, transformer, bufs, self.item_shape, where)
-        self._pool = WorkerPool(work, self.workers, _set_ctx, (self.ctx,)) if self.workers else None
+        self._pool = None
+        if self.workers:
+            worker_ctx = Ctx(load_config, transformer, None, self.item_shape, where)
+            self._pool = WorkerPool(work, self.workers, _set_ctx, (worker_ctx, self._shm.name, bufs.shape))
         self._pending: deque = deque()
         self._next_buf = 0
         self._closed = False
@@ -196,6 +199,10 @@ class Feed:
             self._pool.close()
             self._pool = None
         self._pending.clear()
+        if self._shm is not None:
+            self.ctx.bufs = None
+            self._shm.unlink()
+            self._shm = None  # its mapping goes with the last view
         self.source.close()
 
 
@@ -205,8 +212,10 @@ def _is_encoded(payload, load_config) -> bool:
     return bool(parse_datum(payload).encoded)
 
 
-def _set_ctx(ctx: Ctx) -> None:
-    """Worker initializer: the feed's context (inherited through fork)."""
+def _set_ctx(ctx: Ctx, shm_name: str, shape: tuple) -> None:
+    """Worker initializer: the feed's context, its batch buffers attached by name."""
     import tunewiz.data.feed_work as fw
 
-    fw.CTX = ctx
+    shm = shared_memory.SharedMemory(name=shm_name)
+    ctx.bufs = np.ndarray(shape, np.float32, buffer=shm.buf)
+    fw.CTX, fw.SHM = ctx, shm  # kept alive with the worker

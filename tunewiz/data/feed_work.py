@@ -14,6 +14,7 @@ import numpy as np
 from tunewiz.errors import TunewizError
 
 CTX = None  # set in worker processes by the pool's initializer
+SHM = None  # the shared memory behind CTX.bufs (kept open while the worker lives)
 
 
 @dataclass

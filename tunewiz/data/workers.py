@@ -6,6 +6,13 @@ the same order, so results come in input order and at most ``depth`` chunks per 
 flight: memory stays flat however long the input is.  Results are pickled with protocol 5: a
 ``pickle.PickleBuffer`` in a result (image bytes) travels out of band, written with ``writev``
 and read into one buffer, so it is copied once on each side.  Workers run OpenCV single-threaded.
+
+Workers are started with ``forkserver`` (``spawn`` where there is none), never a plain ``fork``:
+the wizard converts and trains in a thread, and forking a multi-threaded process can deadlock a
+child on a lock another thread held (Python 3.12 warns).  The fork server is a fresh,
+single-threaded process that imports ``PRELOAD`` once; each worker is forked from it, so starting
+one costs a fork, not an interpreter start.  ``fn``, ``initializer`` and their arguments are
+pickled, so they must be module-level (shared memory goes by name, see ``tunewiz.data.feed``).
 """
 from __future__ import annotations
 
@@ -13,10 +20,22 @@ import multiprocessing
 import os
 import pickle
 import struct
-import sys
 from collections import deque
 
 _HEAD = struct.Struct("<QQ")  # pickle length, number of out-of-band buffers
+PRELOAD = ["numpy", "cv2", "tunewiz.data.workers", "tunewiz.data.imageset", "tunewiz.data.feed_work",
+           "tunewiz.data.transform"]
+
+
+def start_context(method: str | None = None):
+    """The multiprocessing context workers start in: ``forkserver`` (preloading ``PRELOAD``) where the
+    platform has it, else ``spawn``; ``method`` (or ``TUNEWIZ_START_METHOD``) overrides, for benchmarks."""
+    method = method or os.environ.get("TUNEWIZ_START_METHOD") or (
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(PRELOAD)  # effective only before the server's first start
+    return ctx
 
 
 def default_workers() -> int:
@@ -127,14 +146,14 @@ class WorkerPool:
     chunks or the results small (here: paths in / images out, or records in / labels out).
     """
 
-    def __init__(self, fn, workers: int = 0, initializer=None, initargs=()):
+    def __init__(self, fn, workers: int = 0, initializer=None, initargs=(), start_method: str | None = None):
         self.fn, self.workers = fn, workers
         self._procs, self._conns, self._next = [], [], 0
         if workers <= 0:
             if initializer is not None:
                 initializer(*initargs)
             return
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        ctx = start_context(start_method)
         for _ in range(workers):
             task_r, task_w = ctx.Pipe(duplex=False)  # one-way pipes: tasks in, results out
             result_r, result_w = ctx.Pipe(duplex=False)
