@@ -30,3 +30,27 @@ def test_serve_binds_to_localhost_by_default():
     wizard.add_arguments(parser, "serve")
     args = parser.parse_args([])
     assert args.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("argv,host", [(["serve"], "127.0.0.1"), (["serve", "--host", "0.0.0.0"], "0.0.0.0")])
+def test_serve_hands_the_host_to_textual_serve(monkeypatch, capsys, argv, host):
+    """The address reaches textual-serve's Server: this machine only unless --host says otherwise."""
+    import sys
+    import types
+
+    seen = {}
+
+    class Server:
+        def __init__(self, command, host, port, title):
+            seen.update(command=command, host=host, port=port)
+
+        def serve(self):
+            seen["served"] = True
+
+    pkg, mod = types.ModuleType("textual_serve"), types.ModuleType("textual_serve.server")
+    mod.Server = Server
+    monkeypatch.setitem(sys.modules, "textual_serve", pkg)
+    monkeypatch.setitem(sys.modules, "textual_serve.server", mod)
+    assert main(argv) == 0
+    assert seen["host"] == host and seen["port"] == 8000 and seen["served"] and "-m tunewiz" in seen["command"]
+    assert f"http://{host}:8000" in capsys.readouterr().out

@@ -206,3 +206,27 @@ async def test_plots_are_drawn_only_while_the_panel_is_shown(tmp_path, monkeypat
         assert 11 not in drawn
         app.pop_screen()
         await until(pilot, lambda: 11 in drawn, what="plot redrawn when shown again")
+
+
+async def test_ctrl_c_in_the_wizard_does_not_reach_the_training(tmp_path):
+    """Ctrl+C is a key for the wizard (Textual says how to quit); the trainer, in its own session, gets nothing."""
+    run = write_run(tmp_path / "runs" / "busy", stopped=False)
+    trainer = ("import pathlib, signal, time  # stands in for tunewiz train\n"
+               "signal.signal(signal.SIGINT, lambda *a: pathlib.Path('got-sigint').write_text('x'))\n"
+               "pathlib.Path('ready').write_text('x')\nwhile True: time.sleep(0.05)\n")
+    proc = launch.spawn_detached([sys.executable, "-c", trainer], run)
+    try:
+        end = time.monotonic() + 60
+        while not (run / "ready").exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.screen.running, what="running")
+            await pilot.press("ctrl+c")
+            await pilot.pause(0.3)
+            assert type(app.screen).__name__ == "TrainScreen" and app.is_running
+        assert os.getsid(proc.pid) != os.getsid(0)  # a terminal's SIGINT/SIGHUP go to the wizard's session only
+        assert proc.poll() is None and not (run / "got-sigint").exists()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
