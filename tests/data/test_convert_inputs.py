@@ -144,3 +144,14 @@ def test_wrong_root_folder_reads_nothing_and_says_so(dh, tmp_path):
     with pytest.raises(TunewizError, match="none of the 6 images could be read"):
         _run(convert_list(str(tmp_path) + "/", str(dh.FX / "val.txt"), str(tmp_path / "db")))
     assert not (tmp_path / "db").exists()
+
+
+def test_cli_error_after_the_progress_bar_is_one_line_of_its_own(dh, tmp_path, capsys):
+    from tunewiz.cli import main
+
+    assert main(["convert-imageset", str(tmp_path) + "/", str(dh.FX / "val.txt"), str(tmp_path / "db")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].startswith("[") and err[-2].endswith("skipped 6")
+    assert err[-1].startswith("tunewiz: error: none of the 6 images could be read")
+    assert sum("Could not open or find file" in line for line in err) == 6 and "Traceback" not in "".join(err)
+    assert not (tmp_path / "db").exists()

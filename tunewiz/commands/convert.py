@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
 from tunewiz.errors import TunewizError
 
@@ -90,20 +89,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(events) -> int:
+    """Draw the events; Ctrl-C or an error ends the generator (its ``finally`` removes the partial DB)."""
+    state = {"line_open": False}
+    try:
+        return _show_events(events, state)
+    finally:
+        if state["line_open"]:  # the error or "interrupted" goes on a line of its own
+            sys.stderr.write("\n")
+
+
+def _show_events(events, state: dict) -> int:
     err = sys.stderr
     tty = err.isatty()
-    line_open = False
-    stop = threading.Event()  # noqa: F841 - Ctrl-C ends the generator (its finally removes the partial DB)
+    im_types = _types()
     for ev in events:
-        if isinstance(ev, (im_types := _types()).Progress):
+        if isinstance(ev, im_types.Progress):
             if tty or ev.done == ev.total:
                 err.write(_bar(ev.done, ev.total, ev.rate, ev.skipped))
                 err.flush()
-                line_open = True
+                state["line_open"] = True
             continue
-        if line_open:
+        if state["line_open"]:
             err.write("\n")
-            line_open = False
+            state["line_open"] = False
         if isinstance(ev, im_types.Started):
             print(f"{ev.db}: {ev.total} images", file=err)
         elif isinstance(ev, im_types.Note):
