@@ -155,3 +155,33 @@ def test_cli_error_after_the_progress_bar_is_one_line_of_its_own(dh, tmp_path, c
     assert err[-1].startswith("tunewiz: error: none of the 6 images could be read")
     assert sum("Could not open or find file" in line for line in err) == 6 and "Traceback" not in "".join(err)
     assert not (tmp_path / "db").exists()
+
+
+def test_one_writer_commits_every_commit_every_records(dh, tmp_path, monkeypatch):
+    puts, commits = [], []
+    monkeypatch.setattr(imageset, "COMMIT_EVERY", 5)
+    real_put, real_commit = dbmod.DBWriter.put, dbmod.DBWriter.commit
+    monkeypatch.setattr(dbmod.DBWriter, "put", lambda self, k, v: (puts.append(k), real_put(self, k, v)))
+    monkeypatch.setattr(dbmod.DBWriter, "commit", lambda self: (commits.append(len(puts)), real_commit(self)))
+    db, events = dh.convert(tmp_path, "raw_32x32", workers=2)
+    assert events[-1].records == 24 and commits == [5, 10, 15, 20, 24]  # the last one at close
+    with DBReader(db) as r:
+        assert len(r) == 24
+
+
+def test_worker_pool_streams_with_a_bounded_window():
+    """Flat memory: the pool pulls at most ``depth`` chunks per worker ahead of what it has yielded."""
+    from tunewiz.data.workers import WorkerPool
+
+    pulled = []
+
+    def items():
+        for i in range(400):
+            pulled.append(i)
+            yield -i
+
+    with WorkerPool(abs, 2) as pool:
+        for n, value in enumerate(pool.imap(items(), chunk=4, depth=2)):
+            assert value == n
+            assert len(pulled) - n <= 4 * (2 * 2 + 1)
+    assert len(pulled) == 400
