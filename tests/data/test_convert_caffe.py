@@ -117,3 +117,19 @@ def test_hand_serialized_raw_datum_equals_protobuf(shape, label):
     img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     value, n = raw_datum_bytes(img, label)
     assert value == raw_datum(img, label).SerializeToString() and n == img.size
+
+
+def test_a_script_from_stdin_gets_forked_workers(monkeypatch):
+    """forkserver/spawn children re-import ``__main__``; a script read from stdin has no file to import."""
+    import sys
+    import types
+
+    from tunewiz.data.workers import start_context
+
+    monkeypatch.delenv("TUNEWIZ_START_METHOD", raising=False)
+    stdin_main = types.ModuleType("__main__")
+    stdin_main.__file__, stdin_main.__spec__ = "<stdin>", None
+    monkeypatch.setitem(sys.modules, "__main__", stdin_main)
+    assert start_context().get_start_method() == "fork"
+    stdin_main.__file__ = __file__
+    assert start_context().get_start_method() == "forkserver"

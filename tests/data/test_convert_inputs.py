@@ -185,3 +185,14 @@ def test_worker_pool_streams_with_a_bounded_window():
             assert value == n
             assert len(pulled) - n <= 4 * (2 * 2 + 1)
     assert len(pulled) == 400
+
+
+def test_a_dead_worker_is_one_clear_error():
+    from tunewiz.data.workers import WorkerDied, WorkerPool
+
+    with WorkerPool(abs, 1) as pool:
+        assert pool.submit([-1]).get() == [1]
+        pool._procs[0].kill()
+        pool._procs[0].join()
+        with pytest.raises(WorkerDied, match="worker process ended unexpectedly"):
+            pool.submit([-2]).get()

@@ -13,6 +13,8 @@ child on a lock another thread held (Python 3.12 warns).  The fork server is a f
 single-threaded process that imports ``PRELOAD`` once; each worker is forked from it, so starting
 one costs a fork, not an interpreter start.  ``fn``, ``initializer`` and their arguments are
 pickled, so they must be module-level (shared memory goes by name, see ``tunewiz.data.feed``).
+A script read from stdin cannot be re-imported by the children (multiprocessing's ``__main__``
+fix-up): there, and only there, workers are forked.
 """
 from __future__ import annotations
 
@@ -20,18 +22,30 @@ import multiprocessing
 import os
 import pickle
 import struct
+import sys
 from collections import deque
+
+from tunewiz.errors import TunewizError
 
 _HEAD = struct.Struct("<QQ")  # pickle length, number of out-of-band buffers
 PRELOAD = ["numpy", "cv2", "tunewiz.data.workers", "tunewiz.data.imageset", "tunewiz.data.feed_work",
            "tunewiz.data.transform"]
 
 
+def _main_importable() -> bool:
+    """Can a fresh child re-import ``__main__`` (as forkserver/spawn do)? Not a script read from stdin."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return getattr(main, "__spec__", None) is not None or path is None or os.path.exists(path)
+
+
 def start_context(method: str | None = None):
     """The multiprocessing context workers start in: ``forkserver`` (preloading ``PRELOAD``) where the
     platform has it, else ``spawn``; ``method`` (or ``TUNEWIZ_START_METHOD``) overrides, for benchmarks."""
-    method = method or os.environ.get("TUNEWIZ_START_METHOD") or (
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    methods = multiprocessing.get_all_start_methods()
+    if not method and not os.environ.get("TUNEWIZ_START_METHOD") and not _main_importable() and "fork" in methods:
+        method = "fork"
+    method = method or os.environ.get("TUNEWIZ_START_METHOD") or ("forkserver" if "forkserver" in methods else "spawn")
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(PRELOAD)  # effective only before the server's first start
@@ -87,7 +101,7 @@ def _read_into(fd: int, view: memoryview) -> None:
     while view.nbytes:
         n = os.readv(fd, [view])
         if n == 0:
-            raise EOFError("a worker process ended")
+            raise WorkerDied(_DIED)
         view = view[n:]
 
 
@@ -117,6 +131,14 @@ def _grow_pipe(*conns) -> None:
             fcntl.fcntl(conn.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
     except (ImportError, OSError):
         pass
+
+
+_DIED = ("a decoding worker process ended unexpectedly (killed, or out of memory?); "
+         "try fewer workers (--workers) or free some memory.")
+
+
+class WorkerDied(TunewizError):
+    """A worker process ended while its results were awaited."""
 
 
 class _Failure:
@@ -170,7 +192,10 @@ class WorkerPool:
             return _Handle(value=[self.fn(item) for item in chunk])
         task_w, result_r = self._conns[self._next]
         self._next = (self._next + 1) % len(self._conns)
-        task_w.send(chunk)
+        try:
+            task_w.send(chunk)
+        except OSError:  # the worker is gone (its end of the pipe closed)
+            raise WorkerDied(_DIED) from None
         return _Handle(conn=result_r)
 
     def imap(self, items, chunk: int = 8, depth: int = 2):
