@@ -183,3 +183,26 @@ def test_image_data_absolute_paths_and_relative_source(dh, tmp_path):
         assert hashlib.sha256(data[i].astype(np.uint8).tobytes()).hexdigest() == rows[name]["sha256_data"]
     assert label.tolist() == [0.0, 1.0]
     feed.close()
+
+
+def test_force_gray_and_force_color_decode_encoded_records_like_caffe(dh, tmp_path):
+    """DataTransformer: encoded datums decoded with IMREAD_GRAYSCALE (force_gray) / IMREAD_COLOR
+    (force_color), natively otherwise; both at once is Caffe's CHECK failure."""
+    import cv2
+
+    src = dh.caffe_db(tmp_path, "encoded_png_24x24")
+    records = _records(src)
+    gray = make_feed(_encoded_layer(src, 1, batch=4, force_gray=True), 1, seed=0, workers=0)
+    assert gray.top_shapes[0] == (4, 1, 24, 24)
+    data, _ = gray.next_batch()
+    for i in range(4):
+        want = cv2.imdecode(np.frombuffer(records[i][1].data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(data[i, 0], want.astype(np.float32))
+    gray.close()
+    colour = make_feed(_encoded_layer(src, 1, batch=4, force_color=True), 1, seed=0, workers=0)
+    data, _ = colour.next_batch()
+    want = cv2.imdecode(np.frombuffer(records[0][1].data, np.uint8), cv2.IMREAD_COLOR)
+    assert data.shape == (4, 3, 24, 24) and np.array_equal(data[0], want.transpose(2, 0, 1).astype(np.float32))
+    colour.close()
+    with pytest.raises(TunewizError, match="both force_color and force_gray"):
+        make_feed(_encoded_layer(src, 1, force_gray=True, force_color=True), 1, seed=0)

@@ -61,6 +61,9 @@ class Transformer:
         self.mirror = bool(param.mirror)
         self.crop_size = int(param.crop_size)
         self.force_color, self.force_gray = bool(param.force_color), bool(param.force_gray)
+        if self.force_color and self.force_gray:
+            raise TransformError(f"{where}: transform_param sets both force_color and force_gray; keep one "
+                                 "(Caffe: cannot set both force_color and force_gray).")
         if param.HasField("mean_file") and len(param.mean_value):
             raise TransformError(f"{where}: transform_param has both mean_file and mean_value; "
                                  "Caffe allows only one of them (Cannot specify mean_file and mean_value at the same time).")
