@@ -16,23 +16,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.upgrade_v1 import V1_TYPE_NAMES
 from tunewiz.errors import TunewizError
 
 V1 = caffe_pb2.V1LayerParameter
-_V1_TYPES = {
-    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL",
-    "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution",
-    "DATA": "Data", "DECONVOLUTION": "Deconvolution", "DROPOUT": "Dropout",
-    "DUMMY_DATA": "DummyData", "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise",
-    "EXP": "Exp", "FLATTEN": "Flatten", "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output",
-    "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col", "IMAGE_DATA": "ImageData",
-    "INFOGAIN_LOSS": "InfogainLoss", "INNER_PRODUCT": "InnerProduct", "LRN": "LRN",
-    "MEMORY_DATA": "MemoryData", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
-    "MVN": "MVN", "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
-    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence",
-    "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice",
-    "TANH": "TanH", "THRESHOLD": "Threshold", "WINDOW_DATA": "WindowData",
-}
+_V1_TYPES = V1_TYPE_NAMES  # Caffe's UpgradeV1LayerType table, one copy
 
 # Layer types whose learnable blobs the recipe knows how to count (Caffe's LayerSetUp).
 _WITH_BIAS = {"Convolution": "convolution_param", "Deconvolution": "convolution_param",
