@@ -128,3 +128,18 @@ def test_convert_cli_accepts_gflags_boolean_values(dh, tmp_path, gray_flag):
     mean.add_arguments(p)
     assert p.parse_args(["-force=true", "-backend", "lmdb", "X"]).force is True
     assert p.parse_args(["--force=false", "X"]).force is False
+
+
+def test_a_record_that_is_not_a_datum_is_one_line_naming_db_and_key(tmp_path, capsys):
+    import lmdb
+
+    db = tmp_path / "junk"
+    env = lmdb.open(str(db))
+    with env.begin(write=True) as txn:
+        txn.put(b"00000000_x.png", b"\xff\xff\xffjunk")
+    env.close()
+    for argv in (["compute-image-mean", str(db)], ["inspect", str(db)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"{db}: record '00000000_x.png' is not a Caffe Datum" in err

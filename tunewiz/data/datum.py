@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.errors import FormatError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp")
 
@@ -164,8 +165,18 @@ def datum_array(datum: caffe_pb2.Datum, mode: str = "native") -> np.ndarray:
     return np.asarray(datum.float_data, np.float32).reshape(shape)
 
 
-def parse_datum(value: bytes) -> caffe_pb2.Datum:
-    """A serialized Datum (a database value) -> Datum."""
+class DatumError(FormatError, ValueError):
+    """A database value is not a serialized Datum."""
+
+
+def parse_datum(value: bytes, key: bytes | str | None = None) -> caffe_pb2.Datum:
+    """A serialized Datum (a database value) -> Datum; DatumError (naming ``key``) when it is not one."""
     datum = caffe_pb2.Datum()
-    datum.ParseFromString(value)
+    try:
+        datum.ParseFromString(value)
+    except Exception as exc:  # protobuf's DecodeError
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        where = f"record {name!r}" if name is not None else "a record"
+        raise DatumError(f"{where} is not a Caffe Datum ({exc}); is this a database of images made by "
+                         "convert_imageset / convert-imageset?") from None
     return datum

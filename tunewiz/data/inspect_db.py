@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tunewiz.data.datum import decode_bytes, parse_datum
+from tunewiz.data.datum import DatumError, decode_bytes, parse_datum
 from tunewiz.data.db import DBReader
 
 
@@ -23,7 +23,10 @@ def describe_db(path: str, backend: str | None = None, decode_limit: int = 200) 
         for key, value in reader:
             first_key = first_key if first_key is not None else key
             last_key = key
-            datum = parse_datum(value)
+            try:
+                datum = parse_datum(value, key)
+            except DatumError as exc:
+                raise DatumError(f"{path}: {exc}") from None
             labels[int(datum.label)] += 1
             if datum.encoded:
                 encoded += 1

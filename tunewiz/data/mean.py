@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tunewiz.data.datum import datum_array, parse_datum
+from tunewiz.data.datum import DatumError, datum_array, parse_datum
 from tunewiz.data.db import DBReader
 from tunewiz.errors import TunewizError
 
@@ -32,7 +32,10 @@ def compute_mean(path: str, backend: str | None = None, stop=None) -> tuple[np.n
         for key, value in reader:
             if stop is not None and stop.is_set():
                 raise MeanError("compute-image-mean stopped.")
-            datum = parse_datum(value)
+            try:
+                datum = parse_datum(value, key)
+            except DatumError as exc:
+                raise DatumError(f"{path}: {exc}") from None
             decoded = decoded or datum.encoded
             try:
                 arr = datum_array(datum, "native")
