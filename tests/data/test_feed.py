@@ -206,3 +206,16 @@ def test_force_gray_and_force_color_decode_encoded_records_like_caffe(dh, tmp_pa
     colour.close()
     with pytest.raises(TunewizError, match="both force_color and force_gray"):
         make_feed(_encoded_layer(src, 1, force_gray=True, force_color=True), 1, seed=0)
+
+
+def test_data_layer_source_errors_name_the_layer(tmp_path):
+    import lmdb
+
+    with pytest.raises(TunewizError, match=r"layer 'data' \(Data\): .*nope_lmdb: no such database"):
+        make_feed(_encoded_layer(str(tmp_path / "nope_lmdb"), 0), 0)
+    env = lmdb.open(str(tmp_path / "junk"))
+    with env.begin(write=True) as txn:
+        txn.put(b"00000000_a.png", b"\xff\xff\xffjunk")
+    env.close()
+    with pytest.raises(TunewizError, match=r"layer 'data' \(Data\): record '00000000_a.png' is not a Caffe Datum"):
+        make_feed(_encoded_layer(str(tmp_path / "junk"), 0), 0)

@@ -59,7 +59,10 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
         from tunewiz.caffe import caffe_pb2
 
         backend = caffe_pb2.DataParameter.DB.Name(dp.backend).lower()
-        source = DBSource(_resolve(dp.source, root), backend)
+        try:
+            source = DBSource(_resolve(dp.source, root), backend)
+        except TunewizError as exc:
+            raise FeedError(f"{where}: {exc}") from None
         return Feed(where, source, ("db", transformer.decode_mode), transformer, dp.batch_size,
                     len(layer.top), workers, max(1, dp.prefetch))
     if layer.type == "ImageData":

@@ -35,8 +35,10 @@ def load_record(payload: bytes, config: tuple, name, where: str):
     from tunewiz.data.datum import datum_array, parse_datum
 
     try:
-        datum = parse_datum(payload)
+        datum = parse_datum(payload, name)
         return datum_array(datum, config[1]), float(datum.label)
+    except TunewizError as exc:
+        raise TunewizError(f"{where}: {exc}") from None
     except Exception as exc:
         raise TunewizError(f"{where}: record {_name(name)!r} is not a readable Datum ({exc}).") from None
 
