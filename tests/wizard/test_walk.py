@@ -9,7 +9,7 @@ from tunewiz.wizard.follow import load_history
 pytestmark = pytest.mark.asyncio
 
 from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
-from wizard_walk import (assert_frame, check_start, convert, press_button, screen_text, set_input, text, to_data,
+from wizard_walk import (assert_frame, shot, check_start, convert, press_button, screen_text, set_input, text, to_data,
                          to_net, until)
 
 
@@ -284,6 +284,10 @@ async def test_the_bundled_sample_with_the_keyboard_alone(tmp_path, size):
             assert "after 100 iterations (finished)" in str(best)
             assert load_history(run).best_accuracy() >= 0.90  # the sample's promise (README: 0.967)
             assert (run / "digits59_iter_100.caffemodel").is_file()
+            await press_button(pilot, app, "#try")  # the quick try: its last line is scrolled into view
+            await until(pilot, lambda: "record 0:" in text(app, "#try-result"), what="quick try")
+            last = text(app, "#try-result").splitlines()[-1]
+            await until(pilot, lambda: last in shot(app), timeout=10, what="the quick try's last line on screen")
         finally:
             if pid and launch.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)

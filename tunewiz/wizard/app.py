@@ -33,6 +33,27 @@ def screen_class(key: str):
     return getattr(importlib.import_module(f"tunewiz.wizard.screens.{module}"), name)
 
 
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, with the real stderr.
+
+    The data workers (fork server) and the feed's shared memory start it on first use, passing
+    ``sys.stderr.fileno()`` to the child; inside the app that is Textual's capture, whose fileno is
+    -1, and the start fails with "bad value(s) in fds_to_keep". Started here (UI thread, after the
+    first paint), it is running before any worker needs it.
+    """
+    import sys
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        sys.stderr = sys.__stderr__ if sys.__stderr__ is not None else saved
+        resource_tracker.ensure_running()
+    except (OSError, ValueError):
+        pass  # the workers say what failed when they start
+    finally:
+        sys.stderr = saved
+
+
 class WizardApp(App):
     """The wizard. ``attach`` opens the progress panel of a run folder directly."""
 
@@ -56,6 +77,8 @@ class WizardApp(App):
         probe = os.environ.get(PROBE_ENV)
         if probe:  # bench/startup.py: note when the first screen is on the terminal, then leave
             self.call_after_refresh(self._probe, probe)
+        else:
+            self.call_after_refresh(start_resource_tracker)
 
     def _probe(self, path: str) -> None:
         Path(path).write_text(f"{time.time()!r} {type(self.screen).__name__}\n")

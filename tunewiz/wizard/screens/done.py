@@ -52,8 +52,8 @@ class DoneScreen(StepScreen):
     def on_work_done(self, msg: WorkDone) -> None:
         result = self.query_one("#try-result", Static)
         result.update("\n".join(msg.result))
-        self.call_after_refresh(result.scroll_visible)
-        self.say("Each line: image, true class, predicted class, probability.")
+        self.call_after_refresh(self.query_one("#body").scroll_end, animate=False)  # the try is last: show it all
+        self.say("Each line: a validation record, its true class, the predicted class and its probability.")
 
     def on_work_failed(self, msg: WorkFailed) -> None:
         self.problem(msg.error)
