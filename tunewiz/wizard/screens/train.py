@@ -42,6 +42,7 @@ class TrainScreen(StepScreen):
         self.running = False
         self._quit = threading.Event()
         self.gpu_memory: str | None = None
+        self._shown: dict[str, str] = {}  # selector -> text on screen
 
     def next_label(self) -> str:
         return "Results > (Ctrl+N)"
@@ -136,9 +137,8 @@ class TrainScreen(StepScreen):
         state = "RUNNING" if self.running else ("FINISHED" if h.state == "finished" else
                                                  "STOPPED" if h.state == "stopped" else "NOT RUNNING")
         pct = f"{100 * h.iteration / total:.0f}%" if total else ""
-        self.query_one("#progress-line", Static).update(
-            f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}"
-            + (f"  {_eta(h.eta_seconds())}" if self.running else ""))
+        self._show("#progress-line", f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}"
+                   + (f"  {_eta(h.eta_seconds())}" if self.running else ""))
         bar = self.query_one("#iter-bar", ProgressBar)
         bar.update(total=max(total, 1), progress=h.iteration)
         loss = f"{h.loss[-1]:.4f} (smoothed {h.smoothed[-1]:.4f})" if h.loss else "--"
@@ -146,12 +146,18 @@ class TrainScreen(StepScreen):
         lr = f"{h.lr:g}" if h.lr is not None else "--"
         ips = f"{h.images_per_s:.0f}" if h.images_per_s else "--"
         reason = f"  stopped: {h.reason}" if h.reason else ""
-        self.query_one("#stats", Static).update(
+        self._show("#stats",
             f"loss {loss}  lr {lr}  images/s {ips}  device {h.device or '--'}"
             + (f" ({self.gpu_memory} used)" if self.gpu_memory else "") + "\n"
             f"test: {acc}  snapshots: {h.snapshot_count}{reason}")
         if log_lines:
-            self.query_one("#loglines", Static).update("\n".join(line[-200:] for line in log_lines))
+            self._show("#loglines", "\n".join(line[-200:] for line in log_lines))
+
+    def _show(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changed (each update costs a relayout of the panel)."""
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            self.query_one(selector, Static).update(text)
 
     def action_snapshot(self) -> None:
         try:
