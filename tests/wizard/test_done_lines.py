@@ -39,3 +39,19 @@ def test_lines_fit_80_columns_and_parse_back(tmp_path, monkeypatch):
     caffe = shlex.split(text.split("\ncaffe train")[1].split("\ntunewiz train")[0].replace("\\\n", " "))
     assert caffe == ["--solver", f"runs/{st.run_name}/solver.prototxt",
                      "--weights", "sample_models/lenet_digits/lenet_digits04.caffemodel"]
+
+
+def test_every_flag_shown_is_one_finetune_takes(tmp_path, monkeypatch):
+    import argparse
+
+    from tunewiz.commands import finetune
+
+    monkeypatch.chdir(tmp_path)
+    st = _sample_state(tmp_path)
+    st.freeze_through, st.gpu_memory = "conv2", "8G"
+    st.solver_overrides = {"max_iter": 300, "snapshot": 50}
+    parser = argparse.ArgumentParser()
+    finetune.add_arguments(parser, "finetune")
+    argv = shlex.split(command_lines(st, st.run_dir).split("\ncaffe train")[0].replace("\\\n", " "))
+    args = parser.parse_args(argv[2:])  # exits (SystemExit) on a flag finetune does not know
+    assert args.freeze_through == "conv2" and args.max_iter == 300 and args.train
