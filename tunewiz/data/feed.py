@@ -23,7 +23,7 @@ import numpy as np
 from tunewiz.data.feed_work import Ctx, load_list, load_record, work
 from tunewiz.data.sources import DBSource, ListSource
 from tunewiz.data.transform import Transformer, mt19937, set_rng_state
-from tunewiz.data.workers import WorkerPool, default_workers
+from tunewiz.data.workers import WorkerPool, default_workers, ensure_resource_tracker
 from tunewiz.errors import TunewizError
 
 
@@ -124,6 +124,7 @@ class Feed:
         item_bytes = int(np.prod(self.item_shape)) * 4
         bufs, self._shm = None, None
         if self.workers:  # shared with the workers, who attach to it by name
+            ensure_resource_tracker()
             self._shm = shared_memory.SharedMemory(create=True, size=max(1, self.depth * batch_size * item_bytes))
             bufs = np.ndarray((self.depth, batch_size, *self.item_shape), np.float32, buffer=self._shm.buf)
         self.ctx = Ctx(load_config, transformer, bufs, self.item_shape, where)

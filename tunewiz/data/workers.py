@@ -39,6 +39,31 @@ def _main_importable() -> bool:
     return getattr(main, "__spec__", None) is not None or path is None or os.path.exists(path)
 
 
+def ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr.
+
+    The tracker (used by fork-server workers and the feed's shared memory) is started on first use
+    with ``sys.stderr.fileno()`` in its fds to keep; a host that captures stderr (Textual's capture
+    has fileno -1) makes that start fail with "bad value(s) in fds_to_keep".  Starting it here with
+    the process's real stderr works under any host; a no-op once it runs.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        fileno = saved.fileno() if saved is not None else -1
+    except (AttributeError, OSError, ValueError):
+        fileno = -1
+    try:
+        if fileno < 0:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    except (OSError, ValueError):
+        pass  # the workers say what failed when they start
+    finally:
+        sys.stderr = saved
+
+
 def start_context(method: str | None = None):
     """The multiprocessing context workers start in: ``forkserver`` (preloading ``PRELOAD``) where the
     platform has it, else ``spawn``; ``method`` (or ``TUNEWIZ_START_METHOD``) overrides, for benchmarks."""
@@ -47,6 +72,8 @@ def start_context(method: str | None = None):
         method = "fork"
     method = method or os.environ.get("TUNEWIZ_START_METHOD") or ("forkserver" if "forkserver" in methods else "spawn")
     ctx = multiprocessing.get_context(method)
+    if method != "fork":
+        ensure_resource_tracker()
     if method == "forkserver":
         ctx.set_forkserver_preload(PRELOAD)  # effective only before the server's first start
     return ctx

@@ -34,24 +34,11 @@ def screen_class(key: str):
 
 
 def start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker now, with the real stderr.
+    """Start multiprocessing's resource tracker after the first paint, with the real stderr
+    (Textual's capture has fileno -1; see ``tunewiz.data.workers.ensure_resource_tracker``)."""
+    from tunewiz.data.workers import ensure_resource_tracker
 
-    The data workers (fork server) and the feed's shared memory start it on first use, passing
-    ``sys.stderr.fileno()`` to the child; inside the app that is Textual's capture, whose fileno is
-    -1, and the start fails with "bad value(s) in fds_to_keep". Started here (UI thread, after the
-    first paint), it is running before any worker needs it.
-    """
-    import sys
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    try:
-        sys.stderr = sys.__stderr__ if sys.__stderr__ is not None else saved
-        resource_tracker.ensure_running()
-    except (OSError, ValueError):
-        pass  # the workers say what failed when they start
-    finally:
-        sys.stderr = saved
+    ensure_resource_tracker()
 
 
 class WizardApp(App):
