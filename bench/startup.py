@@ -2,8 +2,12 @@
 
 Each run starts ``python -m tunewiz`` (what the ``tunewiz`` script runs) on an 80x24 pty and
 notes the wall time when the Welcome screen has been painted (the app writes it to the file
-named by ``TUNEWIZ_STARTUP_PROBE`` after its first refresh, then exits).  Also reports whether
-torch was imported by then (it must not be: it is loaded only when a step needs it).
+named by ``TUNEWIZ_STARTUP_PROBE`` after its first refresh, with its CPU seconds so far, then
+exits).  Also reports whether torch was imported by then (it must not be: it is loaded only when
+a step needs it).  Startup is CPU-bound: the app waits for no terminal reply (wall - CPU is
+~0 ms), so the wall figure follows the machine's speed of the moment (on the 2-core dev VM it
+swings between ~0.36 s and ~0.56 s in phases of seconds, with or without tmux answering the
+terminal queries).
 
 Usage: ``python bench/startup.py [-n 7]``;  ``python bench/startup.py --keys RUN_DIR`` times keys
 (press -> screen updated) while the training in RUN_DIR runs (start one with the wizard or
@@ -24,7 +28,8 @@ import termios
 import time
 
 
-def once(cols: int = 80, rows: int = 24) -> tuple[float, str]:
+def once(cols: int = 80, rows: int = 24) -> tuple[float, str, float]:
+    """(wall seconds launch -> first screen, screen name, the app's CPU seconds by then)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,8 +46,8 @@ def once(cols: int = 80, rows: int = 24) -> tuple[float, str]:
                 break
         proc.wait()
         os.close(master)
-        stamp, screen = open(probe).read().split()
-    return float(stamp) - t0, screen
+        stamp, screen, cpu = open(probe).read().split()
+    return float(stamp) - t0, screen, float(cpu)
 
 
 def torch_free() -> bool:
@@ -62,9 +67,11 @@ def main() -> None:
         return
     once()  # warm the file cache (.pyc) once
     runs = [once() for _ in range(args.n)]
-    secs = [s for s, _ in runs]
+    secs, cpus = [s for s, _, _ in runs], [c for _, _, c in runs]
     print(f"launch -> first screen ({runs[0][1]}, 80x24 pty): median {statistics.median(secs):.3f} s, "
           f"min {min(secs):.3f} s, max {max(secs):.3f} s over {args.n} runs (goal < 0.5 s)")
+    print(f"  app CPU by then: median {statistics.median(cpus):.3f} s; waiting (wall - CPU): median "
+          f"{max(0.0, 1000 * statistics.median(s - c for s, _, c in runs)):.0f} ms; load average {os.getloadavg()[0]:.2f}")
     print(f"torch imported before the first screen: {not torch_free()}")
 
 

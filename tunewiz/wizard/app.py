@@ -68,7 +68,8 @@ class WizardApp(App):
             self.call_after_refresh(start_resource_tracker)
 
     def _probe(self, path: str) -> None:
-        Path(path).write_text(f"{time.time()!r} {type(self.screen).__name__}\n")
+        # wall time, the screen shown, and this process's CPU seconds so far (wall - CPU = time spent waiting)
+        Path(path).write_text(f"{time.time()!r} {type(self.screen).__name__} {time.process_time()!r}\n")
         self.exit()
 
     def go_next(self, key: str) -> None:
