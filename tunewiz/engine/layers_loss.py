@@ -154,6 +154,14 @@ class InfogainLoss(_LabelledLoss):
         return self.finish(total, valid, x)
 
 
+def per_sample_label_setup(layer: Layer, bottom_shapes) -> None:
+    """Losses over (N, ...) scores with one label per sample: sets ``num`` = N and ``dim`` = the rest."""
+    shape, label_shape = bottom_shapes
+    layer.num, layer.dim = shape[0], math.prod(shape[1:])
+    if math.prod(label_shape) != layer.num:
+        raise layer.fail(f"needs one label per sample ({layer.num}), got shape {list(label_shape)}")
+
+
 @register("MultinomialLogisticLoss")
 class MultinomialLogisticLoss(Layer):
     """Takes probabilities: ``loss = -sum_n log(max(p[n, label_n], 1e-20)) / N``;
@@ -162,10 +170,7 @@ class MultinomialLogisticLoss(Layer):
     is_loss = True
 
     def setup(self, bottom_shapes):
-        shape, label_shape = bottom_shapes
-        self.num, self.dim = shape[0], math.prod(shape[1:])
-        if math.prod(label_shape) != self.num:
-            raise self.fail(f"needs one label per sample ({self.num}), got shape {list(label_shape)}")
+        per_sample_label_setup(self, bottom_shapes)
         return [()]
 
     def forward(self, p, label):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_loss import normalization_mode, normalizer
+from tunewiz.engine.layers_loss import normalization_mode, normalizer, per_sample_label_setup
 from tunewiz.engine.layers_shape import canonical_axis
 from tunewiz.engine.registry import Layer, register
 
@@ -81,10 +81,7 @@ class HingeLoss(Layer):
     is_loss = True
 
     def setup(self, bottom_shapes):
-        shape, label_shape = bottom_shapes
-        self.num, self.dim = shape[0], math.prod(shape[1:])
-        if math.prod(label_shape) != self.num:
-            raise self.fail(f"needs one label per sample ({self.num}), got shape {list(label_shape)}")
+        per_sample_label_setup(self, bottom_shapes)
         self.l2 = self.param.hinge_loss_param.norm == caffe_pb2.HingeLossParameter.L2
         return [()]
 

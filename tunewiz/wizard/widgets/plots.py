@@ -40,15 +40,20 @@ class LinePlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        for label, xs, ys, marker in series:
-            if xs:
-                xs, ys = thin(xs, ys)
-                plt.plot(xs, ys, label=label, marker=marker)
-        plt.title(title)
-        plt.xlabel("iteration")
-        if ylabel:
-            plt.ylabel(ylabel)
+        _plot_series(plt, series, title, ylabel)
         self.refresh()
+
+
+def _plot_series(plt, series: list[tuple[str, list, list, str]], title: str, ylabel: str = "") -> None:
+    """Add each (label, xs, ys, marker) line, thinned to the plot's width, with the axis titles."""
+    for label, xs, ys, marker in series:
+        if xs:
+            xs, ys = thin(xs, ys)
+            plt.plot(xs, ys, label=label, marker=marker)
+    plt.title(title)
+    plt.xlabel("iteration")
+    if ylabel:
+        plt.ylabel(ylabel)
 
 
 def draw_lines(series: list[tuple[str, list, list, str]], title: str, width: int, height: int):
@@ -60,12 +65,7 @@ def draw_lines(series: list[tuple[str, list, list, str]], title: str, width: int
     plt.plotsize(width, height)
     plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
     plt.theme("clear")
-    for label, xs, ys, marker in series:
-        if xs:
-            xs, ys = thin(xs, ys)
-            plt.plot(xs, ys, label=label, marker=marker)
-    plt.title(title)
-    plt.xlabel("iteration")
+    _plot_series(plt, series, title)
     return Text.from_ansi(plt.build())
 
 
