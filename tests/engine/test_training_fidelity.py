@@ -60,15 +60,29 @@ def test_torch_numerics_also_reproduce_sgd_like_runs(tmp_path, run):
     _check_losses(run, events)
 
 
-def test_adagrad_needs_caffes_summation_order(tmp_path):
-    """AdaGrad steps lr * g / (sqrt(h) + 1e-8): elements with |g| near 1e-8 (weight decay cancelling the
-    data gradient, e.g. ip1[48,108]: -3.17e-6 + 3.17e-6) follow the last bits of the float32 sums, so with
-    torch's summation order the run leaves Caffe's by iteration 7 (2.5e-2 by iteration 40)."""
-    root = workdir(tmp_path, "adagrad_fixed")
-    events, _ = run_solver(root, "adagrad_fixed", numerics="torch")
-    _check_losses("adagrad_fixed", events, upto=7)
-    with pytest.raises(AssertionError):
-        _check_losses("adagrad_fixed", events)
+def test_adagrad_needs_caffes_summation_order():
+    """Why AdaGrad follows Caffe only in Caffe's summation order: it steps lr * g / (sqrt(h) + 1e-8), so
+    an element whose gradient is a float32 sum that cancels (weight decay against the data gradient)
+    steps by lr/2 or by 0 depending on the order of that sum.  IEEE float32 arithmetic, so the same on
+    every CPU; how far a whole run drifts under torch's kernels depends on the BLAS kernel and is
+    measured by ``python bench/numerics_drift.py``, not here."""
+    import torch
+
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine.net import ParamInfo
+    from tunewiz.engine.solvers import create_solver
+
+    x = torch.tensor([1.0, -1.0, 1e-8], dtype=torch.float32)
+    left, right = (x[0] + x[1]) + x[2], x[0] + (x[1] + x[2])
+    assert float(left) == pytest.approx(1e-8) and float(right) == 0.0
+    steps = []
+    for g in (left, right):
+        info = ParamInfo("ip1", 0, torch.nn.Parameter(torch.zeros(1)), lr_mult=1.0, decay_mult=0.0)
+        info.param.grad = g.reshape(1).clone()
+        solver = create_solver(caffe_pb2.SolverParameter(type="AdaGrad", delta=1e-8), [info])
+        solver.apply_update(0.01)
+        steps.append(-float(info.param.detach()[0]))
+    assert steps[0] == pytest.approx(0.005, rel=1e-5) and steps[1] == 0.0
 
 
 def test_lr_mult_zero_freezes_bit_for_bit(tmp_path):
