@@ -3,7 +3,10 @@
 ``tunewiz`` alone opens the wizard.  Each subcommand lives in its own module under
 ``tunewiz.commands`` and is imported only when it runs, so start-up stays fast
 (torch is never imported for ``--help``).  A command module provides
-``add_arguments(parser)`` and ``run(args) -> int``.
+``add_arguments(parser)`` and ``run(args) -> int``.  Every command's parser is a
+:class:`~tunewiz.commands.gflags.GflagsParser`, so Caffe's ``-flag value`` / ``-flag=value`` /
+``-noflag`` forms work everywhere, and Caffe's own tool names (``convert_imageset``,
+``device_query``, ...) run the command they name.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import argparse
 import importlib
 import sys
 
+from tunewiz.commands.gflags import GflagsParser
 from tunewiz.errors import TunewizError
 
 # name -> (module under tunewiz.commands, one-line help)
@@ -25,9 +29,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train or fine-tune with a solver, like caffe train"),
     "test": ("train", "score a model on its TEST phase, like caffe test"),
     "time": ("train", "time forward/backward per layer, like caffe time"),
+    "device-query": ("devicequery", "show a CUDA device's properties, like caffe device_query"),
     "finetune": ("finetune", "copy and edit net and solver for a fine-tune, then optionally train"),
     "attach": ("wizard", "follow a running training in the progress panel"),
     "serve": ("wizard", "serve the wizard in a browser (textual-serve)"),
+}
+
+# Caffe's names for its tools (and caffe's device_query action) -> our command, so Caffe's documented
+# commands run as written; not listed in --help (one name per command there)
+ALIASES: dict[str, str] = {
+    "device_query": "device-query",
+    "convert_imageset": "convert-imageset",
+    "compute_image_mean": "compute-image-mean",
+    "upgrade_net_proto_text": "upgrade-net-text",
+    "upgrade_net_proto_binary": "upgrade-net-binary",
+    "upgrade_solver_proto_text": "upgrade-solver-text",
 }
 
 
@@ -59,6 +75,14 @@ def _load(name: str):
         raise
 
 
+def command_parser(name: str, module=None) -> GflagsParser:
+    """The parser of ``tunewiz <name>`` (a command or one of Caffe's tool names in ALIASES)."""
+    name = ALIASES.get(name, name)
+    parser = GflagsParser(prog=f"tunewiz {name}", description=COMMANDS[name][1])
+    (module or _load(name)).add_arguments(parser, name)
+    return parser
+
+
 def _never_fail_on_output_encoding() -> None:
     """A name Caffe stored as non-UTF-8 bytes (or a terminal that cannot show a character)
     is printed escaped, never a UnicodeEncodeError."""
@@ -73,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     _never_fail_on_output_encoding()
     if not argv:
         argv = ["wizard-open"]
-    name = argv[0]
+    name = ALIASES.get(argv[0], argv[0])
     if name not in COMMANDS and name != "wizard-open":
         _top_parser().parse_args(argv)  # prints help / version / "invalid choice" and exits
         return 2
@@ -81,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         module = _load("attach" if name == "wizard-open" else name)
         if name == "wizard-open":
             return module.open_wizard()
-        parser = argparse.ArgumentParser(prog=f"tunewiz {name}", description=COMMANDS[name][1])
-        module.add_arguments(parser, name)
-        args = parser.parse_args(argv[1:])
+        args = command_parser(name, module).parse_args(argv[1:])
         args.command = name
         return int(module.run(args) or 0)
     except TunewizError as exc:

@@ -103,10 +103,10 @@ def test_convert_cli_accepts_gflags_style_and_checks_encode_type(dh, tmp_path, c
 @pytest.mark.parametrize("gray_flag", ["--gray=true", "-gray=TRUE", "-gray=1"])
 def test_convert_cli_accepts_gflags_boolean_values(dh, tmp_path, gray_flag):
     """gflags' ``--flag=true/false`` (what Caffe users type) for every boolean flag; =false keeps colour."""
-    import argparse
     import hashlib
 
     from tunewiz.commands import convert, mean
+    from tunewiz.commands.gflags import GflagsParser
     from tunewiz.data.datum import parse_datum
     from tunewiz.data.db import DBReader
 
@@ -118,13 +118,13 @@ def test_convert_cli_accepts_gflags_boolean_values(dh, tmp_path, gray_flag):
         values = [v for _, v in r]
     assert [hashlib.sha256(parse_datum(v).data).hexdigest() for v in values] == \
         [r["sha256_data"] for r in dh.records_tsv("gray_28x28")]
-    p = argparse.ArgumentParser()
+    p = GflagsParser()
     convert.add_arguments(p)
     for flag in ("gray", "shuffle", "check_size", "encoded"):
         for text, want in ((f"--{flag}=true", True), (f"-{flag}=false", False), (f"--{flag}", True),
                            (f"-{flag}=no", False), (f"--no{flag}", False), (f"-{flag}=Yes", True)):
             assert getattr(p.parse_args([text, "R/", "L", "D"]), flag) is want, text
-    p = argparse.ArgumentParser()
+    p = GflagsParser()
     mean.add_arguments(p)
     assert p.parse_args(["-force=true", "-backend", "lmdb", "X"]).force is True
     assert p.parse_args(["--force=false", "X"]).force is False

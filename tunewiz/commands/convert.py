@@ -3,8 +3,8 @@
     tunewiz convert-imageset [flags] ROOTFOLDER/ LISTFILE DB_NAME     # Caffe's form
     tunewiz convert-imageset [flags] ROOTFOLDER/ DB_NAME              # one sub-folder per class
 
-Flags keep Caffe's names and meaning (``--flag`` or gflags' ``-flag``; ``--encode_type=png`` works;
-boolean flags also as gflags writes them: ``--gray=true``, ``-shuffle=false``, ``--nogray``);
+Flags keep Caffe's names and meaning and take gflags' forms (``-flag``, ``-encode_type=png``;
+booleans ``--gray=true``, ``-shuffle=false``, ``--nogray``: see :mod:`tunewiz.commands.gflags`);
 ``--val_fraction``, ``--val_db``, ``--seed`` and
 ``--workers`` are ours.  Shows a progress bar, a warning per skipped image and a summary.
 """
@@ -15,26 +15,6 @@ import sys
 
 from tunewiz.errors import TunewizError
 
-# gflags' spellings of a boolean's value (case-insensitive there; these cover lower, Title and UPPER)
-_TRUE_WORDS = ("true", "t", "yes", "y", "1")
-_FALSE_WORDS = ("false", "f", "no", "n", "0")
-
-
-def _spellings(name: str, words) -> list[str]:
-    forms = {v for w in words for v in (w, w.capitalize(), w.upper())}
-    return [f"{dash}{name}={v}" for dash in ("--", "-") for v in sorted(forms)]
-
-
-def gflags_bool(parser: argparse.ArgumentParser, name: str, help: str) -> None:
-    """A boolean flag as gflags takes it: ``--name``/``-name``, ``--name=true|false`` (and t/f, yes/no,
-    1/0), ``--noname``.  The ``=value`` forms are exact option strings (argparse matches those before
-    splitting at ``=``), hidden from the help."""
-    parser.add_argument(f"--{name}", f"-{name}", action="store_true", dest=name, help=help)
-    parser.add_argument(*_spellings(name, _TRUE_WORDS), action="store_true", dest=name, help=argparse.SUPPRESS)
-    parser.add_argument(*_spellings(name, _FALSE_WORDS), f"--no{name}", f"-no{name}", action="store_false",
-                        dest=name, help=argparse.SUPPRESS)
-
-
 def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset") -> None:
     parser.usage = (f"tunewiz {name} [flags] ROOTFOLDER/ LISTFILE DB_NAME\n"
                     f"       tunewiz {name} [flags] ROOTFOLDER/ DB_NAME   (one sub-folder per class)")
@@ -43,14 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset
     parser.add_argument("paths", nargs="+", metavar="[LISTFILE] DB_NAME",
                         help="list file ('path label' lines) and the database to create; "
                         "without LISTFILE every sub-folder of ROOTFOLDER is a class")
-    gflags_bool(parser, "gray", "read images in grayscale (1 channel)")
-    gflags_bool(parser, "shuffle", "shuffle the lines (seeded by --seed)")
-    parser.add_argument("--backend", "-backend", default="lmdb", choices=["lmdb", "leveldb"], help="database type (lmdb)")
-    parser.add_argument("--resize_width", "-resize_width", type=int, default=0, help="resize images to this width (0: keep)")
-    parser.add_argument("--resize_height", "-resize_height", type=int, default=0, help="resize images to this height (0: keep)")
-    gflags_bool(parser, "check_size", "stop when records differ in size")
-    gflags_bool(parser, "encoded", "store encoded images (file bytes) in the Datum")
-    parser.add_argument("--encode_type", "-encode_type", default="", help="re-encode as png/jpg (implies --encoded)")
+    parser.add_argument("--gray", action="store_true", help="read images in grayscale (1 channel)")
+    parser.add_argument("--shuffle", action="store_true", help="shuffle the lines (seeded by --seed)")
+    parser.add_argument("--backend", default="lmdb", choices=["lmdb", "leveldb"], help="database type (lmdb)")
+    parser.add_argument("--resize_width", type=int, default=0, help="resize images to this width (0: keep)")
+    parser.add_argument("--resize_height", type=int, default=0, help="resize images to this height (0: keep)")
+    parser.add_argument("--check_size", action="store_true", help="stop when records differ in size")
+    parser.add_argument("--encoded", action="store_true", help="store encoded images (file bytes) in the Datum")
+    parser.add_argument("--encode_type", default="", help="re-encode as png/jpg (implies --encoded)")
     parser.add_argument("--val_fraction", type=float, default=0.0,
                         help="class-folder input: share of each class for a validation database")
     parser.add_argument("--val_db", default=None, help="validation database (default DB_NAME_val)")

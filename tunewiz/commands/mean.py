@@ -9,16 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 
-from tunewiz.commands.convert import gflags_bool
 from tunewiz.errors import TunewizError
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "compute-image-mean") -> None:
     parser.add_argument("input_db", metavar="INPUT_DB", help="LMDB or LevelDB of Datum records")
     parser.add_argument("output", metavar="OUTPUT_FILE", nargs="?", help="binaryproto to write (optional)")
-    parser.add_argument("--backend", "-backend", choices=["lmdb", "leveldb"], default=None,
+    parser.add_argument("--backend", choices=["lmdb", "leveldb"], default=None,
                         help="database type (default: detected from the files)")
-    gflags_bool(parser, "force", "overwrite an existing OUTPUT_FILE")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing OUTPUT_FILE")
 
 
 def run(args: argparse.Namespace) -> int:

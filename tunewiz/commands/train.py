@@ -6,6 +6,9 @@
     tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0] [--numerics ...]
     tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0] [--numerics ...]
 
+As in caffe, each of the three takes every one of caffe's flags (``-flag value`` or ``-flag=value``, see
+:mod:`tunewiz.commands.gflags`); one it does not use gets a ``note:`` line instead of caffe's silence.
+
 Paths inside the solver and nets are relative to the working directory, as in Caffe.  ``train`` logs
 in Caffe's format to stderr and ``<run_dir>/train.log`` and appends events to
 ``<run_dir>/events.jsonl`` (run_dir: the working directory unless given).  Once the log is open,
@@ -16,7 +19,9 @@ Caffe's ``tools/extra/parse_log.py``.
 from __future__ import annotations
 
 import argparse
+import re
 import signal
+import sys
 import threading
 
 from tunewiz.errors import TunewizError
@@ -24,32 +29,67 @@ from tunewiz.errors import TunewizError
 EFFECTS = ("stop", "snapshot", "none")
 
 
+def gpu_ids(text: str) -> str:
+    """Caffe's ``-gpu``: ``0``, ``0,1`` or ``all`` (checked here, where caffe's lexical_cast would abort)."""
+    if text in ("", "all") or all(part.strip().isdigit() for part in text.split(",")):
+        return text
+    raise argparse.ArgumentTypeError(f"'{text}': give GPU ids (0, or 0,1) or all")
+
+
+# Caffe's flags: tools/caffe.cpp defines them once for all its actions, so every action takes every one
+# and ignores the ones it does not read.  name -> (argparse options, the commands it acts on here).
+# tunewiz reads a superset of what caffe reads: test honours -phase (caffe test always builds TEST)
+# and time loads -weights (caffe time starts from fillers).
+CAFFE_FLAGS: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "solver": ({"help": "the solver definition (.prototxt)"}, ("train",)),
+    "model": ({"help": "the net definition (.prototxt)"}, ("test", "time")),
+    "weights": ({"default": "", "help": "caffemodel(s) to start from (train: fine-tune; test: score), "
+                 "comma-separated"}, ("train", "test", "time")),
+    "snapshot": ({"default": "", "help": "a .solverstate to resume training from"}, ("train",)),
+    "iterations": ({"type": int, "default": 50, "help": "number of iterations (default 50)"}, ("test", "time")),
+    "gpu": ({"type": gpu_ids, "default": "", "help": "GPU id(s) to use: 0, 0,1 or all (tunewiz uses the first); "
+             "absent: the solver's solver_mode (train) or the CPU"}, ("train", "test", "time")),
+    "phase": ({"type": str.upper, "choices": ["TRAIN", "TEST"], "help": "the phase to build "
+               "(default: TEST for test, TRAIN for time)"}, ("test", "time")),
+    "level": ({"type": int, "default": 0, "help": "net state level"}, ("train", "test", "time")),
+    "stage": ({"default": "", "help": "net state stages, comma-separated"}, ("train", "test", "time")),
+    "sigint_effect": ({"default": "stop", "choices": EFFECTS,
+                       "help": "what Ctrl-C does (default: stop, with a snapshot)"}, ("train",)),
+    "sighup_effect": ({"default": "snapshot", "choices": EFFECTS,
+                       "help": "what SIGHUP does (default: snapshot)"}, ("train",)),
+}
+_REQUIRED = {"train": "solver", "test": "model", "time": "model"}
+
+
 def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
+    idle = parser.add_argument_group(f"caffe's flags that {name} accepts and ignores, as caffe {name} does")
+    for flag, (options, used_by) in CAFFE_FLAGS.items():
+        options = dict(options)
+        if name not in used_by:  # None: "not given", so run() can say the flag did nothing
+            options.update(default=None, help=re.sub(r" \(default[^)]*\)", "", options["help"]))
+            idle.add_argument(f"--{flag}", **options)
+            continue
+        if flag == "phase":
+            options["default"] = "TEST" if name == "test" else "TRAIN"
+        parser.add_argument(f"--{flag}", required=_REQUIRED[name] == flag, **options)
     if name == "train":
-        parser.add_argument("--solver", required=True, help="the solver definition (.prototxt)")
-        parser.add_argument("--weights", default="", help="caffemodel(s) to fine-tune from, comma-separated")
-        parser.add_argument("--snapshot", default="", help="a .solverstate to resume training from")
-        parser.add_argument("--sigint_effect", default="stop", choices=EFFECTS,
-                            help="what Ctrl-C does (default: stop, with a snapshot)")
-        parser.add_argument("--sighup_effect", default="snapshot", choices=EFFECTS,
-                            help="what SIGHUP does (default: snapshot)")
         parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
-    else:
-        parser.add_argument("--model", required=True, help="the net definition (.prototxt)")
-        parser.add_argument("--weights", default="", help="caffemodel(s) to score / start from, comma-separated")
-        parser.add_argument("--iterations", type=int, default=50, help="number of iterations (default 50)")
-        parser.add_argument("--phase", default="TEST" if name == "test" else "TRAIN", type=str.upper,
-                            choices=["TRAIN", "TEST"], help="the phase to build")
     parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
                         help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
                              "AdaGrad/RMSProp/Adam to follow Caffe; about Caffe's speed), torch = torch's kernels "
                              "(faster, last bits differ)")
-    parser.add_argument("--gpu", default="", help="GPU id to use (0, 1 or all); absent: the solver's solver_mode")
-    parser.add_argument("--level", type=int, default=0, help="net state level")
-    parser.add_argument("--stage", default="", help="net state stages, comma-separated")
+
+
+def _note_ignored(args) -> None:
+    """One ``note:`` line per Caffe flag given that does nothing on this command (caffe is silent)."""
+    for flag, (_, used_by) in CAFFE_FLAGS.items():
+        if args.command not in used_by and getattr(args, flag, None) is not None:
+            print(f"note: -{flag} has no effect on tunewiz {args.command} (caffe {args.command} ignores it too)",
+                  file=sys.stderr)
 
 
 def run(args) -> int:
+    _note_ignored(args)
     if args.command == "train":
         return _train(args)
     return _test_or_time(args)
