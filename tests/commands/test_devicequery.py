@@ -11,7 +11,7 @@ import pytest
 from tunewiz.cli import ALIASES, COMMANDS, _top_parser, main
 
 FAKE = SimpleNamespace(name="Fake GPU", major=9, minor=0, total_memory=150 * 2**30, multi_processor_count=132,
-                       is_integrated=False, warp_size=32)
+                       is_integrated=0, warp_size=32)
 
 
 @pytest.fixture

@@ -22,13 +22,15 @@ FIELDS: tuple[tuple[str, str | None], ...] = (
     ("Name", "name"),
     ("Total global memory", "total_memory"),
     ("Total shared memory per block", "shared_memory_per_block"),
-    ("Registers per multiprocessor", "regs_per_multiprocessor"),
     ("Warp size", "warp_size"),
-    ("Maximum threads per block", "max_threads_per_block"),
-    ("Clock rate", "clock_rate"),
+    ("Clock rate", "clock_rate"),  # kHz, as cudaDeviceProp.clockRate
     ("Number of multiprocessors", "multi_processor_count"),
+    # not in Caffe's list, but what torch tells and a fine-tune's batch size depends on
+    ("Shared memory per multiprocessor", "shared_memory_per_multiprocessor"),
+    ("Max threads per multiprocessor", "max_threads_per_multi_processor"),
     ("L2 cache size", "L2_cache_size"),
-    ("Maximum threads per multiprocessor", "max_threads_per_multi_processor"),
+    ("Memory clock rate", "memory_clock_rate"),
+    ("Memory bus width", "memory_bus_width"),
     ("Integrated", "is_integrated"),
 )
 
@@ -53,8 +55,8 @@ def _ids(gpu: str, count: int) -> list[int]:
     return ids
 
 
-def _value(value) -> str:
-    if isinstance(value, bool):  # Caffe prints its yes/no fields as Yes/No
+def _value(attr: str | None, value) -> str:
+    if attr and attr.startswith("is_"):  # Caffe prints its yes/no fields as Yes/No (torch gives 0/1)
         return "Yes" if value else "No"
     return str(value)
 
@@ -65,7 +67,7 @@ def describe(device: int, props) -> list[str]:
     for label, attr in FIELDS:
         value = device if attr is None else getattr(props, attr, None)
         if value is not None:
-            lines.append(f"{label + ':':<31}{_value(value)}")
+            lines.append(f"{label + ':':<30} {_value(attr, value)}")
     return lines
 
 
