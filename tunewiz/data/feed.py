@@ -44,6 +44,7 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
               workers: int | None = None) -> "Feed":
     """The feed of a ``Data`` or ``ImageData`` LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
     where = f"layer '{layer.name}' ({layer.type})"
+    root = os.fspath(root) if root is not None else None  # the trainer passes a Path, the tools a str
     tp = layer.transform_param
     caffe_rng = mt19937(seed)
     needs_rand = tp.mirror or (phase == 0 and tp.crop_size > 0)
