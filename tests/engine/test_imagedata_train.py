@@ -34,7 +34,7 @@ def _close(ours: dict, theirs: dict, what: str) -> None:
 def test_imagedata_trains_as_caffe(variant, tmp_path, monkeypatch):
     work = ws.build(tmp_path / variant, variant)
     monkeypatch.chdir(work)
-    assert main(["train", "--solver", "solver.prototxt", "--weights", "init.caffemodel"]) == 0
+    assert main(["train", "-solver", "solver.prototxt", "-weights=init.caffemodel"]) == 0
     ours, theirs = ws.parse_log((work / "train.log").read_text()), CAFFE[variant]
     _close(ours["test0"], theirs["test0"], f"{variant}: iteration-0 test")
     if ws.VARIANTS[variant][2]:
@@ -47,7 +47,7 @@ def test_the_same_net_under_test_gives_the_same_numbers(tmp_path, monkeypatch, c
     """``tunewiz test`` scores the TEST phase exactly as train's iteration-0 test does."""
     work = ws.build(tmp_path / "w", "relative_paths")
     monkeypatch.chdir(work)
-    assert main(["test", "--model", "train_val.prototxt", "--weights", "init.caffemodel", "--iterations", "2"]) == 0
+    assert main(["test", "-model", "train_val.prototxt", "-weights", "init.caffemodel", "-iterations", "2"]) == 0
     err = capsys.readouterr().err
     expected = CAFFE["relative_paths"]["test0"]
     assert f"accuracy = {expected['accuracy']:g}" in err and f"loss = {expected['loss']:g}" in err
