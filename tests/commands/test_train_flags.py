@@ -72,7 +72,10 @@ def test_caffes_checks_are_argument_errors(argv, needle, capsys):
 
 
 def test_train_as_caffe_writes_it(tmp_path, monkeypatch, capsys):
-    """``caffe train -solver S -weights W`` as written, on a two-iteration copy of a fixture run."""
+    """``caffe train -solver S -weights W`` as written, on a two-iteration copy of a fixture run.
+
+    torch's numerics: the exact path limits the BLAS pools loaded when it first runs, and this test
+    runs before tests/data loads OpenCV's own OpenBLAS (which test_exact_cpu then finds unlimited)."""
     root = workdir(tmp_path, "sgd_inv")
     solver = root / "sgd_inv" / "solver.prototxt"
     text = solver.read_text()
@@ -83,7 +86,7 @@ def test_train_as_caffe_writes_it(tmp_path, monkeypatch, capsys):
     solver.write_text(text)
     monkeypatch.chdir(root)
     code = main(["train", "-solver", "sgd_inv/solver.prototxt", "-weights", "init.caffemodel",
-                 "-sigint_effect=stop", "-run_dir=run", "-iterations", "9"])
+                 "-sigint_effect=stop", "-run_dir=run", "-iterations", "9", "--numerics=torch"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert err.startswith("note: -iterations has no effect on tunewiz train")
