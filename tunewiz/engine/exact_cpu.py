@@ -183,15 +183,17 @@ def one_blas_thread() -> None:
     without it nothing changes).  The sums are the same (OpenBLAS splits an sgemm over rows and
     columns, never over K: the fidelity tests pass either way), but its worker threads spin
     between the many small per-image calls and fight torch's threads for the cores: LeNet's
-    forward+backward went from 52 to 36 ms (min) on the 2-core machine, CaffeNet unchanged."""
-    if _BLAS_LIMIT:
+    forward+backward went from 52 to 36 ms (min) on the 2-core machine, CaffeNet unchanged.
+    Applied again at each call (each net that takes the exact path), because a BLAS loaded later
+    (OpenCV's own OpenBLAS, imported by the first image read) starts with its default threads."""
+    if _BLAS_LIMIT == [None]:
         return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         _BLAS_LIMIT.append(None)
         return
-    _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
+    _BLAS_LIMIT[:] = [threadpool_limits(limits=1, user_api="blas")]
 
 
 def install(net) -> list[str]:
