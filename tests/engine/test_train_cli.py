@@ -113,15 +113,30 @@ def test_unwritable_snapshot_folder_found_before_training(tmp_path, monkeypatch,
     assert kinds == ["stopped", "finished"]
 
 
-def test_gpu_flag_without_cuda(tmp_path, monkeypatch, capsys):
+def test_gpu_flag_without_cuda_trains_on_the_cpu_and_says_so(tmp_path, monkeypatch, capsys):
+    """Caffe's readme commands carry ``-gpu 0``: on a machine without CUDA they run, on the CPU."""
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    root = workdir(tmp_path, "sgd_inv")
-    monkeypatch.chdir(root)
-    assert main(["train", "--solver", "sgd_inv/solver.prototxt", "--gpu", "0", "--run_dir", "run"]) != 0
-    assert "no CUDA device" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(STATE_NET)
+    (tmp_path / "solver.prototxt").write_text('net: "net.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 2')
+    assert main(["train", "-solver", "solver.prototxt", "-gpu", "0", "-run_dir", "run"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("-gpu 0: no CUDA device is available here: using the CPU") == 1 and "Use CPU." in err
+
+
+def test_gpu_id_the_machine_lacks_is_one_line(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(STATE_NET)
+    (tmp_path / "solver.prototxt").write_text('net: "net.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 2')
+    assert main(["train", "-solver", "solver.prototxt", "-gpu", "0,3", "-run_dir", "run"]) != 0
+    err = capsys.readouterr().err
+    assert "there is no GPU 3; this machine has 1" in err and "Traceback" not in err
 
 
 def _bad_label_db(root: Path) -> None:

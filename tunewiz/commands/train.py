@@ -100,7 +100,8 @@ def _stages(text: str) -> list[str]:
 
 
 def _device(gpu: str, sp=None, log=None) -> str:
-    """Caffe's device choice: --gpu wins; else solver_mode GPU with device_id; CPU when no CUDA."""
+    """Caffe's device choice: -gpu wins; else solver_mode GPU with device_id; the CPU (with a warning)
+    when no CUDA device is there, so Caffe's documented `-gpu 0` commands run on any machine."""
     import torch
 
     if not gpu and sp is not None and sp.solver_mode == 1:  # GPU
@@ -111,9 +112,18 @@ def _device(gpu: str, sp=None, log=None) -> str:
     if not gpu:
         log.info("use_cpu", "Use CPU.")
         return "cpu"
-    ids = list(range(torch.cuda.device_count())) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
-    if not ids:
-        raise TunewizError(f"--gpu {gpu}: no CUDA device is available; leave --gpu out to train on the CPU.")
+    if not torch.cuda.is_available():
+        # Caffe's documented commands carry -gpu 0; on a machine without CUDA they still run, on the CPU
+        log.warning("caffe.cpp:197", f"-gpu {gpu}: no CUDA device is available here: using the CPU "
+                                     "(leave -gpu out to say so).")
+        log.info("use_cpu", "Use CPU.")
+        return "cpu"
+    count = torch.cuda.device_count()
+    ids = list(range(count)) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
+    missing = [i for i in ids if i >= count]
+    if missing:
+        raise TunewizError(f"-gpu {gpu}: there is no GPU {missing[0]}; this machine has {count} "
+                           f"(ids 0 to {count - 1}; tunewiz device-query lists them).")
     if len(ids) > 1:
         log.warning("use_gpu", f"tunewiz trains on one GPU: using GPU {ids[0]} of {ids}.")
     log.info("use_gpu", f"Using GPUs {ids[0]}")
