@@ -30,7 +30,7 @@ def flickr_run(tmp_path_factory):
 
     os.chdir(work)
     try:
-        code = main(["train", "-solver", ws.SOLVER, "-weights", f"{ws.WEIGHTS},{ws.FC8_FLICKR}"])
+        code = main(["train", "-solver", ws.SOLVER, "-weights", f"{ws.WEIGHTS},{ws.FC8_FLICKR}", "-gpu", "0"])
     finally:
         os.chdir(old)
     return work, code, (work / "train.log").read_text()
