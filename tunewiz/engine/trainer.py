@@ -134,12 +134,12 @@ class Trainer:
         seed = sp.random_seed if sp.random_seed >= 0 else None
         if seed is not None:
             torch.manual_seed(seed)
-        self.net = tn.build_net(tn.train_net_param(sp, self.root, log), self.device, seed, self.root)
+        self.net = tn.build_net(tn.train_net_param(sp, self.root, log), self.device, seed, self.root, self.cfg.weights)
         if self.cfg.weights:
             tn.load_weights(self.net, self.cfg.weights, self.root, log)
         self.test_nets = []
         for i, param in enumerate(tn.test_net_params(sp, self.root, log)):
-            net = tn.build_net(param, self.device, None, self.root)
+            net = tn.build_net(param, self.device, None, self.root, self.cfg.weights)
             if self.cfg.weights:
                 tn.load_weights(net, self.cfg.weights, self.root, log)
             tn.share_trained_layers(net, self.net)

@@ -102,10 +102,13 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     return nets
 
 
-def build_net(net_param, device, seed, root):
-    """A Net for the state stored in ``net_param.state``."""
+def build_net(net_param, device, seed, root, weights=()):
+    """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
+    (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message)."""
+    from tunewiz.engine.datafit import check_data_fit
     from tunewiz.engine.net import Net
 
+    check_data_fit(net_param, root=root, weights=[resolve(root, w) for w in weights])
     st = net_param.state
     return Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
 

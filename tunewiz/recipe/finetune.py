@@ -124,6 +124,7 @@ def build_plan(options, run_name: str) -> FinetunePlan:
     dp = DataPlan()
     mean_value = [float(v) for v in options.mean_value.split(",")] if _opt(options, "mean_value") else None
     point_data_layers(tv, options.train_db, options.val_db, dp, _opt(options, "mean_file"), mean_value)
+    check_fit(tv, plan.weights)  # first: its message has the sizes, channels and the conversion line
     check_data(tv, train_sum, dp, dep)
     plan.section("data layers", dp.changes)
     plan.warnings += dp.warnings
@@ -144,6 +145,17 @@ def build_plan(options, run_name: str) -> FinetunePlan:
     plan.sources["solver.prototxt"] = solver_path
     _start_checks(plan, tv, chw)
     return plan
+
+
+def check_fit(tv, weights) -> None:
+    """Before any shape is worked out: records the TRAIN or TEST net cannot take (too small, other channels,
+    a crop larger than the images) stop here with the engine's one fix-it message (``engine.datafit``)."""
+    from tunewiz.engine.datafit import check_data_fit
+
+    for phase in (TRAIN, TEST):
+        net = clone(tv)
+        net.state.phase = phase
+        check_data_fit(net, weights=weights)
 
 
 def _solver(options, plan: FinetunePlan, tv, solver_src, val_count: int, iter_size: int, run: str) -> None:
