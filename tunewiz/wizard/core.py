@@ -53,6 +53,7 @@ def edit_net(source, deploy_source, st, memory: str = "") -> NetEdit:
     from tunewiz.recipe.classes import change_classes
     from tunewiz.recipe.data_edits import DataPlan, check_data, point_data_layers, summarize_db
     from tunewiz.recipe.diff import unified_diff
+    from tunewiz.recipe.finetune import check_fit
     from tunewiz.recipe.layers import clone
 
     tv, dep = clone(source), clone(deploy_source) if deploy_source is not None else None
@@ -62,6 +63,7 @@ def edit_net(source, deploy_source, st, memory: str = "") -> NetEdit:
     if st.train_db:
         dp, summary = DataPlan(), summarize_db(st.train_db)
         point_data_layers(tv, st.train_db, st.val_db, dp, mean_for(source, st))
+        check_fit(tv, _start_weights(st))  # data the net cannot take: finetune's fix-it message, before any shape
         check_data(tv, summary, dp, dep)
         notes += dp.changes + dp.warnings
         chw = (summary.channels, summary.height, summary.width)
@@ -78,6 +80,14 @@ def edit_net(source, deploy_source, st, memory: str = "") -> NetEdit:
     edit.rows = layer_rows(tv, chw)
     edit.diff = unified_diff(source, tv, Path(st.net_src).name, "train_val.prototxt (copy)")
     return edit
+
+
+def _start_weights(st) -> list[str]:
+    """The pretrained weights chosen so far (the sample names them before step 5), for the data-fit check."""
+    if st.start_kind != "weights" or not st.start_path:
+        return []
+    paths = [Path(p.strip()).expanduser() for p in st.start_path.split(",") if p.strip()]
+    return [str(p) for p in paths if p.is_file()]
 
 
 def mean_for(source, st) -> str | None:

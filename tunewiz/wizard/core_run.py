@@ -39,6 +39,7 @@ def finetune_options(st, kind: str, path: str) -> SimpleNamespace:
 
 def check_start(kind: str, path: str, st) -> StartCheck:
     """Build the whole plan (edits + the transfer report or the snapshot checks); nothing is written."""
+    from tunewiz.engine.datafit import DataFitError
     from tunewiz.recipe.finetune import build_plan
 
     try:
@@ -50,9 +51,26 @@ def check_start(kind: str, path: str, st) -> StartCheck:
         lines = _apply_extra_edits(plan, st.solver_overrides)
         first = ("weights transfer", "resume checks", "model folder")  # what this step checks, on top
         plan.sections.sort(key=lambda sec: not sec.title.startswith(first))
+    except DataFitError as exc:  # long: the report shows it whole, the status line its start
+        return StartCheck(False, fit_lines(str(exc), exc.records), str(exc))
     except TunewizError as exc:
         return StartCheck(False, [], str(exc))
     return StartCheck(True, plan.render().splitlines() + lines, plan=plan)
+
+
+def fit_lines(message: str, records=None) -> list[str]:
+    """The data-fit message as report lines: where the wizard makes the fix (step 2 converts), what is
+    wrong, and the fix as a command line."""
+    what, _, fix = message.removeprefix("the data does not fit the net: ").partition(" Fix: ")
+    lines = ["== the data does not fit the net"]
+    if records:
+        c, h, w = records
+        lines.append(f"  In the wizard: Esc back to Data (step 2), convert with resize {w}x{h} and gray "
+                     f"{'on' if c == 1 else 'off'}, then come back through Net and Solver.")
+    lines.append(f"  {what[:1].upper()}{what[1:]}")
+    if fix:
+        lines.append(f"  Fix: {fix}")
+    return lines
 
 
 def _apply_extra_edits(plan, overrides: dict) -> list[str]:
