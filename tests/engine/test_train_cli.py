@@ -290,17 +290,20 @@ def test_finetune_logs_say_what_caffe_says(tmp_path):
 
 
 def test_out_of_memory_advice_is_the_recipe_advisors(monkeypatch):
-    """One advisor: the trainer's OOM message asks tunewiz.recipe.batch.suggest_after_oom."""
+    """One rule: the trainer's OOM message and the recipe's advisor both ask tunewiz.engine.batchsplit."""
     from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine import batchsplit
     from tunewiz.engine.devices import DeviceError, out_of_memory
     from tunewiz.recipe import batch
 
     sp = caffe_pb2.SolverParameter(iter_size=3)
     asked = []
-    real = batch.suggest_after_oom
-    monkeypatch.setattr(batch, "suggest_after_oom", lambda b, k=1: asked.append((b, k)) or real(b, k))
+    real = batchsplit.after_oom
+    monkeypatch.setattr(batchsplit, "after_oom", lambda b, k=1: asked.append((b, k)) or real(b, k))
     err = out_of_memory(RuntimeError("CUDA out of memory"), sp=sp, batch=7, device="cuda:0")
-    advice = real(7, 3)
+    advice = batch.suggest_after_oom(7, 3)
+    assert asked[-1] == (7, 3)
+    asked.pop()
     assert asked == [(7, 3)] and isinstance(err, DeviceError)
     assert f"Use batch_size {advice.batch_size} " in str(err) and f"iter_size {advice.iter_size} " in str(err)
     assert "effective batch 21" in str(err)

@@ -78,12 +78,18 @@ def run(args) -> int:
 
 
 def _train(plan) -> int:
-    from tunewiz.cli import main
+    """``tunewiz train`` on the copies, through the train command itself (same flags, same log)."""
+    from tunewiz.commands import train as train_command
+    from tunewiz.commands.gflags import GflagsParser
 
-    argv = ["train", "--solver", str(plan.path("solver.prototxt")), "--run_dir", str(plan.out_dir)]
+    argv = ["--solver", str(plan.path("solver.prototxt")), "--run_dir", str(plan.out_dir)]
     argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
-    print("$ tunewiz " + " ".join(argv), flush=True)
-    code = main(argv)
+    print("$ tunewiz train " + " ".join(argv), flush=True)
+    parser = GflagsParser(prog="tunewiz train")
+    train_command.add_arguments(parser, "train")
+    args = parser.parse_args(argv)
+    args.command = "train"
+    code = train_command.run(args)
     if code != 0:
         raise TunewizError(f"training stopped with exit status {code}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from tunewiz.engine import batchsplit
 from tunewiz.errors import TunewizError
 
 
@@ -30,23 +31,20 @@ def prepare_device(device: str | torch.device) -> torch.device:
 def out_of_memory(exc: BaseException, sp=None, batch: int = 0, device=None):
     """Without ``sp``: is ``exc`` a CUDA out-of-memory error?  With it: the DeviceError to raise.
 
-    The advice is the recipe's (``tunewiz.recipe.batch.suggest_after_oom``: at most half the batch,
-    an iter_size that keeps the effective batch ``batch_size * iter_size``), so the CLI, the
-    wizard and this message never disagree.
+    The advice is :func:`tunewiz.engine.batchsplit.after_oom` (at most half the batch, an iter_size
+    that keeps the effective batch ``batch_size * iter_size``), the rule the recipe's batch advisor
+    uses too, so the CLI, the wizard and this message never disagree.
     """
     oom = isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
     if sp is None:
         return oom
-    from tunewiz.recipe.batch import suggest_after_oom
-
     what = (f"{device} ran out of memory with batch_size {batch} (iter_size {sp.iter_size}, effective batch "
             f"{batch * sp.iter_size})")
     try:
-        advice = suggest_after_oom(batch, sp.iter_size)
-    except TunewizError as cant:  # batch_size 1: nothing smaller to try
+        b, k = batchsplit.after_oom(batch, sp.iter_size)
+    except batchsplit.BatchTooSmall as cant:  # batch_size 1: nothing smaller to try
         return DeviceError(f"{what}: {cant}.")
-    same = "the same effective batch" if advice.effective == batch * sp.iter_size else "an effective batch"
-    return DeviceError(
-        f"{what}. Use batch_size {advice.batch_size} in the TRAIN data layer with iter_size {advice.iter_size} "
-        f"in the solver: {same} of {advice.effective} in smaller pieces.")
+    same = "the same effective batch" if b * k == batch * sp.iter_size else "an effective batch"
+    return DeviceError(f"{what}. Use batch_size {b} in the TRAIN data layer with iter_size {k} in the solver: "
+                       f"{same} of {b * k} in smaller pieces.")

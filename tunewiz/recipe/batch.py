@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from tunewiz.engine import batchsplit
 from tunewiz.recipe.layers import RecipeError
 
 MiB = 1 << 20
@@ -109,14 +110,6 @@ def _h(n: float) -> str:
     return f"{int(n)} B"
 
 
-def _split(effective: int, limit: int) -> tuple[int, int]:
-    """Largest divisor b of ``effective`` with b <= limit -> (b, effective // b); else (limit, ceil)."""
-    best = max(d for d in range(1, min(limit, effective) + 1) if effective % d == 0)
-    if best * 2 > limit or best == effective:
-        return best, effective // best
-    return limit, math.ceil(effective / limit)
-
-
 def advise(model: MemoryModel, free_bytes: int, batch_size: int, iter_size: int = 1) -> BatchAdvice:
     """The largest batch that fits ``free_bytes`` (see the module docstring)."""
     effective = batch_size * max(iter_size, 1)
@@ -129,19 +122,18 @@ def advise(model: MemoryModel, free_bytes: int, batch_size: int, iter_size: int 
     lines.append(f"batch_size {batch_size} needs {_h(model.need(batch_size))}; at most {fit} images fit")
     if fit >= batch_size:
         return BatchAdvice(batch_size, iter_size, effective, False, lines)
-    b, k = _split(effective, fit)
+    b, k = batchsplit.split(effective, fit)
     lines.append(f"proposed batch_size {b} needs {_h(model.need(b))}; iter_size {k} keeps the effective "
                  f"batch at {b * k}" + ("" if b * k == effective else f" (was {effective}: no divisor fits)"))
     return BatchAdvice(b, k, b * k, True, lines)
 
 
 def suggest_after_oom(batch_size: int, iter_size: int = 1) -> BatchAdvice:
-    """The next try after an out-of-memory: at most half the batch, same effective batch."""
-    effective = batch_size * max(iter_size, 1)
-    if batch_size <= 1:
-        raise RecipeError("out of memory at batch_size 1: the net itself does not fit; use a GPU with more "
-                          "memory, a smaller input size, or train on the CPU")
-    b, k = _split(effective, batch_size // 2)
+    """The next try after an out-of-memory (the engine's rule: at most half the batch, same effective batch)."""
+    try:
+        b, k = batchsplit.after_oom(batch_size, iter_size)
+    except batchsplit.BatchTooSmall as exc:
+        raise RecipeError(str(exc)) from None
     line = (f"out of memory at batch_size {batch_size} (iter_size {iter_size}): try batch_size {b} with "
             f"iter_size {k} (effective batch {b * k})")
     return BatchAdvice(b, k, b * k, True, [line])
