@@ -225,3 +225,13 @@ def test_image_data_gets_its_own_fields(tmp_path):
     assert "the image list" in text and "3x8x8" in text and "take 1 channel (gray)" in text  # is_color: the default
     assert f"set new_height: {side} new_width: {side} is_color: false in image_data_param of layer 'mnist'" in text
     assert f"--gray --resize_height {side} --resize_width {side} {tmp_path / 'img'}/ {tmp_path / 'list.txt'}" in text
+
+
+@pytest.mark.parametrize("command", ["test", "time"])
+def test_test_and_time_say_the_same_before_building(tmp_path, monkeypatch, capsys, command):
+    workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code = main([command, "-model", "train_val.prototxt", "-weights", str(WEIGHTS), "-iterations", "1"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "does not fit the net" in err and "1x8x8" in err and "--resize_height" in err

@@ -203,6 +203,7 @@ def _test_or_time(args) -> int:
 
     from tunewiz.caffe.netio import read_net
     from tunewiz.engine.caffelog import CaffeLog
+    from tunewiz.engine.datafit import check_data_fit
     from tunewiz.engine.devices import prepare_device
     from tunewiz.engine.net import Net
     from tunewiz.engine.timing import score_net, time_net
@@ -212,11 +213,16 @@ def _test_or_time(args) -> int:
         raise TunewizError("Need model weights to score: give --weights W.caffemodel (as caffe test).")
     log = CaffeLog(None)
     device = prepare_device(_device(args.gpu, None, log))
-    net = Net(read_net(args.model), args.phase, level=args.level, stages=_stages(args.stage), device=device)
+    net_param = read_net(args.model)
+    net_param.state.phase, net_param.state.level = (0 if args.phase == "TRAIN" else 1), args.level
+    net_param.state.stage.extend(_stages(args.stage))
+    weights = [w for w in args.weights.split(",") if w]
+    check_data_fit(net_param, weights=weights)  # records too small / other channels: one fix-it message
+    net = Net(net_param, args.phase, level=args.level, stages=_stages(args.stage), device=device)
     net.set_numerics(args.numerics)
     try:
-        if args.weights:
-            load_weights(net, [w for w in args.weights.split(",") if w], None, log)
+        if weights:
+            load_weights(net, weights, None, log)
         if args.command == "test":
             score_net(net, args.iterations, log)
         else:
