@@ -45,7 +45,7 @@ async def test_attach_shows_the_whole_history(tmp_path, size):
         await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen" and app.screen.history.iters,
                     what="events")
         # the plots are drawn on a later refresh: wait for them, not for a fixed time
-        await until(pilot, lambda: "test accuracy" in shot(app) and "STOPPED" in text(app, "#progress-line"),
+        await until(pilot, lambda: "test accuracy" in shot(app) and "loss (raw, dots)" in shot(app) and "STOPPED" in text(app, "#progress-line"),
                     what="plots and progress drawn")
         line = text(app, "#progress-line")
         assert "STOPPED" in line and "iteration 10/20" in line and "50%" in line
