@@ -35,11 +35,12 @@ def test_writes_edited_copies_and_prints_plan(work, capsys):
     assert "copied from the weights: conv1, conv2, ip1" in out and "learning-rate schedule" in out
     tv = read_net_text("runs/flickr/train_val.prototxt")
     assert [l.name for l in tv.layer][-3] == "ip2_flickr"
-    assert tv.layer[0].data_param.source == "train_lmdb" and tv.layer[2].param[0].lr_mult == 0
+    # paths are made absolute: the run folder works whatever folder training runs from
+    assert tv.layer[0].data_param.source == str(work / "train_lmdb") and tv.layer[2].param[0].lr_mult == 0
     dep = read_net_text("runs/flickr/deploy.prototxt")
     assert list(dep.layer[-1].bottom) == ["ip2_flickr"] and dep.layer[-2].inner_product_param.num_output == 3
     s = read_solver_text("runs/flickr/solver.prototxt")
-    assert s.net == "runs/flickr/train_val.prototxt" and s.snapshot_prefix == "runs/flickr/flickr"
+    assert s.net == str(work / "runs/flickr/train_val.prototxt") and s.snapshot_prefix == str(work / "runs/flickr/flickr")
     assert s.base_lr == pytest.approx(1e-4) and s.max_iter == 20 and list(s.test_iter) == [1]
     # the sources are untouched
     assert read_net_text(FIX / "lenet_train_val.prototxt").layer[-3].name == "ip2"
@@ -134,3 +135,50 @@ def test_finetune_train_on_the_sample(tmp_path, monkeypatch, capsys):
     resume[resume.index("--max-iter") + 1] = "7"
     assert main(resume) == 2
     assert "resuming needs the same solver and net" in capsys.readouterr().err
+
+
+def test_options_replays_a_run_into_the_same_files(work, capsys):
+    """finetune.json keeps the options; ``--options`` writes the same copies again, elsewhere moved aside."""
+    import json
+
+    assert main(_args("--rename", "ip2_x", "--freeze-through", "conv1", "--max-iter", "30", "--base-lr", "0.002",
+                      "--test-interval", "7", "--mean-value", "-1.5,2,3")) == 0
+    first = {p.name: p.read_bytes() for p in (work / "runs" / "flickr").iterdir()}
+    record = json.loads(first["finetune.json"])
+    assert record["options"]["rename"] == ["ip2_x"] and record["options"]["mean_value"] == [-1.5, 2.0, 3.0]
+    shutil.move(work / "runs" / "flickr", work / "moved")
+    capsys.readouterr()
+    assert main(["finetune", "--options", "moved/finetune.json"]) == 0
+    again = {p.name: p.read_bytes() for p in (work / "runs" / "flickr").iterdir()}
+    assert again.keys() == first.keys()
+    for name in first:
+        if name == "finetune.json":
+            assert json.loads(again[name]) == json.loads(first[name])
+        else:
+            assert again[name] == first[name], name
+    solver = read_solver_text(work / "runs" / "flickr" / "solver.prototxt")
+    assert solver.base_lr == pytest.approx(0.002) and solver.test_interval == 7
+
+
+def test_options_alone_or_not_at_all(work, capsys):
+    assert main(_args()) == 0
+    capsys.readouterr()
+    assert main(["finetune", "--options", "runs/flickr", "--max-iter", "5"]) != 0
+    err = capsys.readouterr().err
+    assert "give it alone, without --max-iter" in err and "Traceback" not in err
+    (work / "old.json").write_text('{"sha256": {}}')
+    assert main(["finetune", "--options", "old.json"]) != 0
+    assert "holds no fine-tune options" in capsys.readouterr().err
+
+
+def test_missing_start_or_data_is_one_line(work, capsys):
+    argv = _args()
+    i = argv.index("--weights")
+    del argv[i:i + 2]
+    assert main(argv) != 0
+    assert "give --weights, --model or --snapshot" in capsys.readouterr().err
+    argv = _args()
+    i = argv.index("--val-db")
+    del argv[i:i + 2]
+    assert main(argv) != 0
+    assert "give --val-db" in capsys.readouterr().err

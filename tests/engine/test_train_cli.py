@@ -373,8 +373,7 @@ def test_solver_mode_gpu_without_cuda_trains_on_the_cpu_and_says_so_once(tmp_pat
 
 
 def test_upgrade_notes_are_caffes_log_lines(tmp_path, monkeypatch, capsys):
-    """An old solver (solver_type enum) and a V1 net: Caffe's upgrade lines, each with the prefix
-    (the V1 net has nothing to learn: Caffe trains it all the same)."""
+    """An old solver (solver_type enum) and a V1 net: Caffe's upgrade lines, each with the prefix."""
     from tunewiz.caffe import caffe_pb2
     from tunewiz.caffe.prototxt import parse_text, to_text
 
@@ -391,7 +390,11 @@ def test_upgrade_notes_are_caffes_log_lines(tmp_path, monkeypatch, capsys):
     v1.name = "v1"
     layer = v1.layers.add(name="data", type=caffe_pb2.V1LayerParameter.DUMMY_DATA, top=["data", "target"])
     layer.dummy_data_param.CopyFrom(parse_text(STATE_NET, caffe_pb2.NetParameter()).layer[0].dummy_data_param)
-    v1.layers.add(name="loss", type=caffe_pb2.V1LayerParameter.EUCLIDEAN_LOSS, bottom=["data", "data"], top=["loss"])
+    ip = v1.layers.add(name="ip", type=caffe_pb2.V1LayerParameter.INNER_PRODUCT, bottom=["data"], top=["ip"])
+    ip.inner_product_param.num_output = 2
+    ip.inner_product_param.weight_filler.type = "xavier"
+    v1.layers.add(name="loss", type=caffe_pb2.V1LayerParameter.EUCLIDEAN_LOSS, bottom=["ip", "target"],
+                  top=["loss"])
     (tmp_path / "v1.prototxt").write_text(to_text(v1))
     (tmp_path / "solver.prototxt").write_text('net: "v1.prototxt" base_lr: 0.01 lr_policy: "fixed" max_iter: 1')
     capsys.readouterr()

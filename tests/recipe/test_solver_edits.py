@@ -27,20 +27,43 @@ def test_sgd_inv_copy():
 
 
 def test_step_and_multistep_scale_with_max_iter():
-    src = _solver('base_lr: 0.01 lr_policy: "step" gamma: 0.1 stepsize: 100000 max_iter: 450000 net: "x"')
-    s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=4500)
-    assert s.stepsize == 1000
+    src = _solver('base_lr: 0.01 lr_policy: "step" gamma: 0.1 stepsize: 100000 max_iter: 1000000 net: "x"')
+    s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=10000)
+    assert s.stepsize == 3334  # 1000 in proportion, raised: at most two drops in 10,000 iterations
     src = _solver('base_lr: 0.01 lr_policy: "multistep" gamma: 0.1 stepvalue: 20 stepvalue: 35 max_iter: 50')
     s, _ = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=100)
     assert list(s.stepvalue) == [40, 70]
+    src = _solver('base_lr: 0.01 lr_policy: "step" gamma: 0.1 stepsize: 1000 max_iter: 10000 net: "x"')
+    s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=20000)
+    assert s.stepsize == 6667  # 2000 in proportion would drop 9 times; the rule holds for longer runs too
+
+
+@pytest.mark.parametrize("old_max, stepsize, new_max", [(450000, 100000, 20), (450000, 100000, 4500),
+                                                         (100000, 20000, 7), (1000, 1, 3), (50, 10, 1)])
+def test_a_shortened_step_schedule_drops_the_lr_at_most_twice(old_max, stepsize, new_max):
+    """Issue 'Real Model Zoo nets': 450,000 -> 20 iterations in proportion gave lr 1e-7 by iteration 16."""
+    src = _solver(f'base_lr: 0.01 lr_policy: "step" gamma: 0.1 stepsize: {stepsize} max_iter: {old_max}')
+    s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=new_max, lr_divisor=10)
+    last = learning_rate(s, new_max - 1, 0)[0]
+    assert last >= 0.001 * 0.1 ** 2 * (1 - 1e-6)
+    assert s.stepsize >= max(1, round(stepsize * new_max / old_max))  # never shorter than in proportion
+
+
+def test_multistep_keeps_its_last_two_drops_when_shortened():
+    src = _solver('base_lr: 0.01 lr_policy: "multistep" gamma: 0.1 stepvalue: 100 stepvalue: 200 '
+                  'stepvalue: 300 stepvalue: 400 max_iter: 500')
+    s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=50)
+    assert list(s.stepvalue) == [30, 40]
+    assert "the last 2 kept" in "\n".join(plan.changes)
 
 
 def test_schedule_preview_is_the_engines_policy():
     src = _solver('base_lr: 0.01 lr_policy: "step" gamma: 0.1 stepsize: 100000 max_iter: 450000')
     s, plan = edit_solver(src, net_path="n", snapshot_prefix="p", max_iter=4500, lr_divisor=10)
     pts = dict(plan.schedule)
-    assert pts[0] == pytest.approx(0.001) and pts[999] == pytest.approx(0.001)
-    assert pts[1000] == pytest.approx(0.0001) and pts[4499] == pytest.approx(1e-7, rel=1e-5)
+    assert s.stepsize == 1500
+    assert pts[0] == pytest.approx(0.001) and pts[1499] == pytest.approx(0.001)
+    assert pts[1500] == pytest.approx(0.0001) and pts[4499] == pytest.approx(1e-5, rel=1e-5)
     for it, lr in plan.schedule:
         assert lr == learning_rate(s, it, 0)[0]
 

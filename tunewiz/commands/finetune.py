@@ -7,56 +7,43 @@ checked (transfer report, snapshot fit), and only then written into ``--out`` by
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "finetune") -> None:
+    from tunewiz.recipe.options import add_arguments as option_arguments
+
+    parser.add_argument("--options", metavar="FINETUNE_JSON",
+                        help="replay a run's choices: its finetune.json (or the run folder); no other option flag")
+    option_arguments(parser)
     a = parser.add_argument
-    a("--net", help="source train_val prototxt (default: the --model folder's)")
-    a("--deploy", help="source deploy prototxt (rewired too)")
-    a("--solver", help="source solver prototxt (default: the --model folder's)")
-    start = parser.add_mutually_exclusive_group(required=True)
-    start.add_argument("--weights", help="pretrained caffemodel(s), comma separated")
-    start.add_argument("--model", help="a Model Zoo folder: prototxt + caffemodel + readme.md (sha1 checked)")
-    start.add_argument("--snapshot", help="a .solverstate to resume this run from")
-    a("--train-db", required=True, help="training database (LMDB/LevelDB, made in step 1 by convert-imageset)")
-    a("--val-db", required=True, help="validation database (LMDB/LevelDB)")
-    a("--classes", type=int, help="number of classes (default: counted from the training labels)")
-    a("--output-layer", help="the layer to replace (default: found — the last layer with parameters before the loss)")
-    a("--rename", help="new name of the output layer (default <layer>_<run>; the same name keeps its weights)")
-    a("--keep-lr-mult", action="store_true", help="keep the output layer's lr_mult (default 10/20, flickr style)")
-    a("--freeze-through", metavar="LAYER", help="lr_mult 0 for every layer up to LAYER")
-    mem = parser.add_mutually_exclusive_group()
-    mem.add_argument("--batch-size", type=int, help="training batch_size (iter_size keeps the effective batch)")
-    mem.add_argument("--gpu-memory", help="free GPU memory, e.g. 8G, or 'auto' (ask the GPU): the advisor picks batch_size/iter_size")
-    a("--lr-divisor", type=float, default=10.0, help="base_lr is divided by this (default 10; up to 100)")
-    a("--max-iter", type=int, help="new max_iter (stepsize/stepvalue scale with it)")
-    a("--snapshot-every", type=int, help="snapshot interval (default: the solver's, at most max_iter)")
-    a("--mean-file", help="mean binaryproto for the data layers")
-    a("--mean-value", help="per-channel mean values, comma separated (B,G,R)")
-    a("--mode", choices=["cpu", "gpu"], help="solver_mode of the run (default: GPU when one is available)")
-    a("--run-name", help="run name (default: the --out folder's name)")
-    a("--out", required=True, help="run folder for the edited copies and the snapshots")
     a("--overwrite", action="store_true", help="replace copies that already exist in --out")
     a("--diff", action="store_true", help="print the unified diff of each copy against its source")
     a("--dry-run", action="store_true", help="print the plan, write nothing")
     a("--train", action="store_true", help="start 'tunewiz train' on the copies")
 
 
-def _run_name(args) -> str:
-    raw = args.run_name or Path(args.out).resolve().name
-    name = re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_")
-    return name or "run"
+def options_of(args):
+    """The FinetuneOptions of the command line: its flags, or the --options file alone."""
+    from tunewiz.recipe import options as opt
+    from tunewiz.recipe.run import read_options
+
+    if args.options:
+        flags = opt.given(args)
+        if flags:
+            raise TunewizError(f"--options replays a run as it was: give it alone, without {flags[0]} (or edit "
+                               "the flags of the command it stands for)")
+        return read_options(args.options)
+    return opt.from_args(args)
 
 
 def run(args) -> int:
-    from tunewiz.recipe.finetune import build_plan
+    from tunewiz.recipe.finetune import plan_finetune
     from tunewiz.recipe.run import write_plan
 
-    plan = build_plan(args, _run_name(args))
+    plan = plan_finetune(options_of(args))
     print(plan.render())
     if args.diff:
         from tunewiz.recipe.diff import diff_against_source
@@ -84,6 +71,7 @@ def _train(plan) -> int:
 
     argv = ["--solver", str(plan.path("solver.prototxt")), "--run_dir", str(plan.out_dir)]
     argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
+    argv += ["--numerics", plan.options.numerics]
     print("$ tunewiz train " + " ".join(argv), flush=True)
     parser = GflagsParser(prog="tunewiz train")
     train_command.add_arguments(parser, "train")

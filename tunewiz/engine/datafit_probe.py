@@ -43,8 +43,13 @@ class Source:
 
     @property
     def path(self) -> str:
-        """The database (Data) or the list file (ImageData), as the prototxt names it."""
-        return self.layer.image_data_param.source if self.image_data else self.layer.data_param.source
+        """The database (Data) or the list file (ImageData), as the prototxt names it; an absolute path
+        under the current folder is shown relative to it (shorter commands to copy)."""
+        path = self.layer.image_data_param.source if self.image_data else self.layer.data_param.source
+        if os.path.isabs(path):
+            rel = os.path.relpath(path)
+            return path if rel.startswith("..") else rel
+        return path
 
     @property
     def batch(self) -> int:

@@ -104,13 +104,23 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
 
 def build_net(net_param, device, seed, root, weights=()):
     """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
-    (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message)."""
+    (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message);
+    a TRAIN net must be able to learn (``tunewiz.engine.learning``)."""
     from tunewiz.engine.datafit import check_data_fit
     from tunewiz.engine.net import Net
 
+    from tunewiz.engine.learning import check_can_learn
+
     check_data_fit(net_param, root=root, weights=[resolve(root, w) for w in weights])
     st = net_param.state
-    return Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+    net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+    if st.phase == caffe_pb2.TRAIN:
+        try:  # a net with no loss, or nothing learning before it: Caffe would "train" it unchanged
+            check_can_learn(net, f"the TRAIN net ({net_param.name or 'unnamed'})")
+        except TunewizError:
+            net.close()
+            raise
+    return net
 
 
 # -- weights ------------------------------------------------------------------------------------

@@ -65,15 +65,16 @@ def default_name(old: str, run: str) -> str:
 
 
 def change_classes(train_val: caffe_pb2.NetParameter, num_classes: int, *, run: str = "",
-                   deploy: caffe_pb2.NetParameter | None = None, output: str | None = None,
+                   deploy: caffe_pb2.NetParameter | None = None, output: str | OutputLayer | None = None,
                    new_name: str | None = None,
                    mults: tuple[tuple[float, float], ...] | None = FLICKR_MULTS) -> ClassesPlan:
     """Edit ``train_val`` (and ``deploy``) in place; return the plan.
 
-    ``mults=None`` keeps the file's multipliers on the output layer.
+    ``mults=None`` keeps the file's multipliers on the output layer; ``output`` is a layer name, one
+    already found (with its reason), or None to find the main head.
     """
     check_class_count(num_classes)
-    out = find_output_layer(train_val, output)
+    out = output if isinstance(output, OutputLayer) else find_output_layer(train_val, output)
     name = new_name or default_name(out.name, run)
     plan = ClassesPlan(out, name, num_classes, renamed=name != out.name)
     if plan.renamed and any(True for _ in iter_named(train_val, name)):

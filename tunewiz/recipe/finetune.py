@@ -1,50 +1,91 @@
-"""Steps 2-4 end to end: from the sources and the options to a :class:`FinetunePlan` (nothing written).
+"""Steps 2-4 as stages over one :class:`FinetuneOptions`; each stage is pure (writes nothing).
 
-Order of the edits: classes (output layer), data layers, batch size, freeze, solver;
-then the start checks (transfer report, or the snapshot checks) on the edited net.
-``options`` is any object with the attributes of ``tunewiz finetune``'s arguments.
+    net = plan_net(opts)                  # copies of train_val/deploy: classes, data, batch, freeze
+    solver = plan_solver(opts, net)       # the solver copy: paths, lr, schedule, tests, snapshots
+    start = plan_start(opts, net, solver) # the transfer report, or the resume checks
+    plan = plan_finetune(opts)            # all three -> a FinetunePlan; tunewiz.recipe.run.write_plan
+
+The CLI (``tunewiz finetune``), the wizard's Net/Solver/Start screens and scripts call these same
+functions, so what a screen previews is what Start writes.
 """
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import read_net_text, read_solver_text, to_text
 from tunewiz.recipe import batch as batch_mod
-from tunewiz.recipe.classes import FLICKR_MULTS, change_classes, check_class_count
+from tunewiz.recipe import start as start_mod
+from tunewiz.recipe.classes import FLICKR_MULTS, check_class_count
 from tunewiz.recipe.data_edits import DataPlan, check_data, classes_from_db, data_layers, point_data_layers, summarize_db
 from tunewiz.recipe.freeze import freeze_through
+from tunewiz.recipe.from_deploy import kind_of, train_val_from_deploy
+from tunewiz.recipe.heads import change_heads
 from tunewiz.recipe.layers import RecipeError, check_editable, clone
-from tunewiz.recipe.plan import FinetunePlan
-from tunewiz.recipe.solver_edits import edit_solver
-from tunewiz.recipe import start as start_mod
+from tunewiz.recipe.options import FinetuneOptions, OptionsError
+from tunewiz.recipe.plan import FinetunePlan, Section
+from tunewiz.recipe.solver_stage import SolverStage, plan_solver
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
+__all__ = ["NetPlan", "SolverStage", "plan_net", "plan_solver", "plan_start", "plan_finetune", "run_name"]
 
 
-def _opt(options, name, default=None):
-    return getattr(options, name, default)
+@dataclass
+class NetPlan:
+    """The edited train_val (and deploy) copies, with what changed and why."""
+
+    net_path: Path
+    deploy_path: Path | None
+    solver_path: Path | None
+    weights: list[str]
+    snapshot: str | None
+    source: caffe_pb2.NetParameter
+    net: caffe_pb2.NetParameter
+    deploy: caffe_pb2.NetParameter | None
+    chw: tuple[int, int, int]
+    val_count: int
+    iter_size: int
+    from_deploy: bool = False  # the train_val was written from a deploy (no solver needed either)
+    batch: batch_mod.BatchAdvice | None = None
+    sections: list[Section] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def section(self, title: str, lines: list[str]) -> None:
+        if lines:
+            self.sections.append(Section(title, list(lines)))
 
 
-def resolve_sources(options, plan: FinetunePlan) -> tuple[Path, Path | None, Path]:
-    """net/deploy/solver paths and the weights, from the options or the --model folder."""
-    net, deploy, solver = _opt(options, "net"), _opt(options, "deploy"), _opt(options, "solver")
-    if _opt(options, "model"):
-        folder = start_mod.read_model_folder(options.model)
-        plan.section("model folder", folder.lines)
-        net = net or folder.train_val
-        deploy = deploy or folder.deploy
-        solver = solver or folder.solver
-        plan.weights = [str(folder.caffemodel)]
-    elif _opt(options, "weights"):
-        plan.weights = [w for w in options.weights.split(",") if w]
-    else:
-        plan.snapshot = options.snapshot
-    if not net or not solver:
-        missing = "--net (a train_val prototxt)" if not net else "--solver"
-        raise RecipeError(f"give {missing}; the model folder has none")
-    return Path(net), Path(deploy) if deploy else None, Path(solver)
+def run_name(opts: FinetuneOptions) -> str:
+    """``--run-name``, or the run folder's name, as a word Caffe's file names can carry."""
+    raw = opts.run_name or Path(opts.out).name
+    return re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_") or "run"
+
+
+def _sources(opts: FinetuneOptions, sections: list[Section]):
+    """net/deploy/solver paths and the start (weights or snapshot), from the options or the --model folder."""
+    net, deploy, solver = opts.net, opts.deploy, opts.solver
+    weights, snapshot = list(opts.weights), opts.snapshot
+    if opts.model:
+        folder = start_mod.read_model_folder(opts.model)
+        sections.append(Section("model folder", list(folder.lines)))
+        net, deploy, solver = net or folder.train_val, deploy or folder.deploy, solver or folder.solver
+        weights = [str(folder.caffemodel)]
+    if not net:
+        raise RecipeError("give --net (a train_val prototxt); the model folder has none")
+    return Path(net), Path(deploy) if deploy else None, Path(solver) if solver else None, weights, snapshot
+
+
+def _need(opts: FinetuneOptions, *names: str) -> None:
+    missing = [n for n in names if not getattr(opts, n)]
+    if missing:
+        raise OptionsError("give " + ", ".join(f"--{n.replace('_', '-')}" for n in missing))
+
+
+def train_batch(net) -> int:
+    return _batch_of(net, TRAIN)
 
 
 def _batch_of(net, phase) -> int:
@@ -57,93 +98,101 @@ def _batch_of(net, phase) -> int:
 def _set_train_batch(net, b: int) -> None:
     for ref in data_layers(net):
         if ref.in_phase(TRAIN):
-            sub = ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param
-            sub.batch_size = b
+            (ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param).batch_size = b
 
 
-def _classes(options, train_sum) -> int:
+def _classes(opts: FinetuneOptions, train_sum) -> int:
     found = classes_from_db(train_sum)
-    n = _opt(options, "classes")
-    if n is None:
+    if opts.classes is None:
         return found
-    check_class_count(n)
-    if n < found:
-        raise RecipeError(f"--classes {n}: the training data have labels up to {found - 1}, so at least {found} "
-                          "classes are needed")
-    return n
+    check_class_count(opts.classes)
+    if opts.classes < found:
+        raise RecipeError(f"--classes {opts.classes}: the training data have labels up to {found - 1}, so at "
+                          f"least {found} classes are needed")
+    return opts.classes
 
 
-def _batch(options, tv, solver, plan: FinetunePlan, chw) -> int:
-    """Apply --batch-size / --gpu-memory; return the iter_size to put in the solver."""
-    old_b, old_k = _batch_of(tv, TRAIN), max(solver.iter_size, 1)
-    if _opt(options, "batch_size"):
-        b = options.batch_size
-        if b < 1:
-            raise RecipeError(f"--batch-size must be >= 1 (got {b})")
+def _batch(opts: FinetuneOptions, tv, source_iter_size: int, solver_type: str, plan: NetPlan) -> int:
+    """Apply --batch-size / --gpu-memory; return the iter_size that keeps the effective batch."""
+    old_b, old_k = _batch_of(tv, TRAIN), max(source_iter_size, 1)
+    if opts.batch_size:
+        b = opts.batch_size
         k = max(1, math.ceil(old_b * old_k / b)) if old_b else old_k
         advice = batch_mod.BatchAdvice(b, k, b * k, b != old_b, [f"batch_size {b} given"])
-    elif _opt(options, "gpu_memory"):
-        model = batch_mod.memory_model(tv, chw, solver.type or "SGD")
-        advice = batch_mod.advise(model, batch_mod.memory_arg(options.gpu_memory), old_b, old_k)
+    elif opts.gpu_memory:
+        model = batch_mod.memory_model(tv, plan.chw, solver_type or "SGD")
+        advice = batch_mod.advise(model, batch_mod.memory_arg(opts.gpu_memory), old_b, old_k)
     else:
         return old_k
+    plan.batch = advice
     plan.section("batch size", advice.lines + [advice.summary])
     if advice.changed:
         _set_train_batch(tv, advice.batch_size)
     return advice.iter_size
 
 
-def build_plan(options, run_name: str) -> FinetunePlan:
-    """Read the sources, make every edit and check; return the plan (files in memory)."""
-    out = Path(options.out)
-    plan = FinetunePlan(out)
-    net_path, deploy_path, solver_path = resolve_sources(options, plan)
-    src_tv, solver_src = read_net_text(net_path), read_solver_text(solver_path)
+def plan_net(opts: FinetuneOptions) -> NetPlan:
+    """Read the sources and the data; edit copies of train_val (and deploy). Nothing is written."""
+    _need(opts, "train_db", "val_db")
+    sections: list[Section] = []
+    net_path, deploy_path, solver_path, weights, snapshot = _sources(opts, sections)
+    src_tv = read_net_text(net_path)
     check_editable(src_tv, str(net_path))
     src_dep = read_net_text(deploy_path) if deploy_path else None
     if src_dep is not None:
         check_editable(src_dep, str(deploy_path))
-    tv, dep = clone(src_tv), clone(src_dep) if src_dep is not None else None
+    from_deploy = kind_of(src_tv, str(net_path)) == "deploy"
+    if from_deploy and src_dep is None:  # the deploy is copied (and edited) too
+        src_dep, deploy_path = src_tv, net_path
 
-    train_sum = summarize_db(options.train_db)
-    val_sum = summarize_db(options.val_db)
-    n = _classes(options, train_sum)
+    train_sum, val_sum = summarize_db(opts.train_db), summarize_db(opts.val_db)
+    n = _classes(opts, train_sum)
     if val_sum.labels and max(val_sum.labels) >= n:
         raise RecipeError(f"--val-db {val_sum.path}: label {max(val_sum.labels)} is not among the {n} training "
                           "classes; make both lists with the same class numbering")
+    chw = (train_sum.channels, train_sum.height, train_sum.width)
+    made = []
+    if from_deploy:
+        tv, made = train_val_from_deploy(src_tv, str(net_path), chw=chw, train_db=opts.train_db,
+                                         val_db=opts.val_db, val_count=val_sum.count, train_count=train_sum.count,
+                                         mean_file=opts.mean_file,
+                                         mean_value=opts.mean_value, scale=opts.scale, train_batch=opts.batch_size)
+    else:
+        tv = clone(src_tv)
+    dep = clone(src_dep) if src_dep is not None else None
+    plan = NetPlan(net_path, deploy_path, solver_path, weights, snapshot, src_tv, tv, dep, chw, val_sum.count, 1,
+                   from_deploy=from_deploy, sections=sections)
     plan.section("data", [f"training: {train_sum.path} ({train_sum.backend}, {train_sum.count} images, "
-                          f"{train_sum.channels}x{train_sum.height}x{train_sum.width}, {n} classes)",
+                          f"{chw[0]}x{chw[1]}x{chw[2]}, {n} classes)",
                           f"validation: {val_sum.path} ({val_sum.count} images)"])
+    plan.section("train_val from the deploy", made)
 
-    mults = None if _opt(options, "keep_lr_mult") else FLICKR_MULTS
-    cp = change_classes(tv, n, run=run_name, deploy=dep, output=_opt(options, "output_layer"),
-                        new_name=_opt(options, "rename"), mults=mults)
-    plan.section("output layer", [cp.output.reason, cp.consequence] + cp.changes + cp.rewired)
-    plan.warnings += cp.warnings
+    heads = change_heads(tv, n, run=run_name(opts), deploy=dep, outputs=opts.output_layer, renames=opts.rename,
+                         mults=None if opts.keep_lr_mult else FLICKR_MULTS)
+    plan.section("output layer" if len(heads.heads) == 1 else f"output layers ({len(heads.heads)} heads)",
+                 heads.lines())
+    plan.warnings += heads.warnings
 
     dp = DataPlan()
-    mean_value = [float(v) for v in options.mean_value.split(",")] if _opt(options, "mean_value") else None
-    point_data_layers(tv, options.train_db, options.val_db, dp, _opt(options, "mean_file"), mean_value)
-    check_fit(tv, plan.weights)  # first: its message has the sizes, channels and the conversion line
+    point_data_layers(tv, opts.train_db, opts.val_db, dp, opts.mean_file, list(opts.mean_value) or None)
+    if opts.mean_file is None and not opts.mean_value:
+        dp.changes.append("mean: the pretrained net's preprocessing is kept (its weights learned that input; "
+                          "--mean-file gives the new data's mean instead, for data far from the original's)")
+    check_fit(tv, weights)  # first: its message has the sizes, channels and the conversion line
     check_data(tv, train_sum, dp, dep)
     plan.section("data layers", dp.changes)
     plan.warnings += dp.warnings
 
-    chw = (train_sum.channels, train_sum.height, train_sum.width)
-    iter_size = _batch(options, tv, solver_src, plan, chw)
-    if _opt(options, "freeze_through"):
+    source_solver = read_solver_text(solver_path) if solver_path else caffe_pb2.SolverParameter()
+    plan.iter_size = _batch(opts, tv, source_solver.iter_size, source_solver.type, plan)
+    if opts.freeze_through:
         counts = {k: [math.prod(s) for s in v] for k, v in start_mod.param_shapes(tv, chw).items()}
-        fp = freeze_through(tv, options.freeze_through, reference=clone(tv), param_counts=counts)
+        fp = freeze_through(tv, opts.freeze_through, reference=clone(tv), param_counts=counts)
         plan.section("freeze", fp.changes + [fp.summary()])
+    from tunewiz.engine.learning import check_can_learn
+    from tunewiz.recipe.shape_net import build_meta
 
-    _solver(options, plan, tv, solver_src, val_sum.count, iter_size, run_name)
-    plan.files["train_val.prototxt"] = to_text(tv)
-    plan.sources["train_val.prototxt"] = net_path
-    if dep is not None:
-        plan.files["deploy.prototxt"] = to_text(dep)
-        plan.sources["deploy.prototxt"] = deploy_path
-    plan.sources["solver.prototxt"] = solver_path
-    _start_checks(plan, tv, chw)
+    check_can_learn(build_meta(tv, chw), f"the TRAIN net of the copy of {net_path.name}")
     return plan
 
 
@@ -158,47 +207,48 @@ def check_fit(tv, weights) -> None:
         check_data_fit(net, weights=weights)
 
 
-def _solver(options, plan: FinetunePlan, tv, solver_src, val_count: int, iter_size: int, run: str) -> None:
-    mode = _opt(options, "mode") or _default_mode()
-    s, sp = edit_solver(solver_src, net_path=str(plan.path("train_val.prototxt")),
-                        snapshot_prefix=str(plan.path(run)), lr_divisor=options.lr_divisor,
-                        max_iter=_opt(options, "max_iter"), snapshot=_opt(options, "snapshot_every"),
-                        val_records=val_count, val_batch=_batch_of(tv, TEST) or None, solver_mode=mode)
-    if iter_size != max(solver_src.iter_size, 1):
-        sp.changes.append(f"iter_size: {max(solver_src.iter_size, 1)} -> {iter_size} (keeps the effective batch)")
-        s.iter_size = iter_size
-    alts = ", ".join(f"÷{d:g}: {lr:g}" for d, lr in sp.alternatives.items())
-    plan.section("solver", sp.changes + [f"base_lr choices: {alts}"])
-    plan.warnings += sp.warnings
-    plan.schedule = sp.schedule
-    plan.files["solver.prototxt"] = to_text(s)
+def plan_start(opts: FinetuneOptions, net: NetPlan, solver: SolverStage) -> list[Section]:
+    """The transfer report of the weights, or the resume checks of the snapshot; raises what Caffe would stop on."""
+    out = Path(opts.out)
+    if net.snapshot:
+        from tunewiz.recipe.run import changed_copies
 
-
-def _default_mode() -> str:
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
-
-
-def _start_checks(plan: FinetunePlan, tv, chw) -> None:
-    if plan.snapshot:
-        from tunewiz.recipe.run import conflicts
-
-        changed = conflicts(plan)
+        files = {"train_val.prototxt": to_text(net.net), "solver.prototxt": to_text(solver.solver)}
+        changed = changed_copies(out, files)
         if changed:
-            raise RecipeError(f"--snapshot {plan.snapshot}: resuming needs the same solver and net, but these "
+            raise RecipeError(f"--snapshot {net.snapshot}: resuming needs the same solver and net, but these "
                               f"copies would change: {', '.join(map(str, changed))}; run finetune with the same "
                               "options as before, or start anew from the snapshot's caffemodel with --weights")
-        files = {"solver": str(plan.path("solver.prototxt")), "net": str(plan.path("train_val.prototxt"))}
-        files = {k: v for k, v in files.items() if Path(v).is_file()}
-        solver = caffe_pb2.SolverParameter()
-        from tunewiz.caffe.prototxt import parse_text
-
-        parse_text(plan.files["solver.prototxt"], solver)
-        learnable = start_mod.learnable_shapes(tv, chw)
-        plan.section("resume checks", start_mod.check_snapshot(plan.snapshot, learnable, solver, files))
-        return
-    report = start_mod.transfer_report(plan.weights, tv, chw)
-    plan.section("weights transfer (" + ", ".join(plan.weights) + ")", report.lines())
+        present = {k: str(out / n) for k, n in (("solver", "solver.prototxt"), ("net", "train_val.prototxt"))
+                   if (out / n).is_file()}
+        learnable = start_mod.learnable_shapes(net.net, net.chw)
+        return [Section("resume checks", start_mod.check_snapshot(net.snapshot, learnable, solver.solver, present))]
+    if not net.weights:
+        raise OptionsError("give --weights, --model or --snapshot: where training starts")
+    report = start_mod.transfer_report(net.weights, net.net, net.chw)
     if report.mismatch:
         raise RecipeError("the weights do not fit the net: " + "; ".join(report.mismatch))
+    return [Section("weights transfer (" + ", ".join(net.weights) + ")", report.lines())]
+
+
+def plan_finetune(opts: FinetuneOptions) -> FinetunePlan:
+    """Every stage; the plan holds the copies in memory (``tunewiz.recipe.run.write_plan`` writes them)."""
+    _need(opts, "out")
+    if not opts.start_kind:
+        raise OptionsError("give --weights, --model or --snapshot: where training starts")
+    net = plan_net(opts)
+    solver = plan_solver(opts, net)
+    start = plan_start(opts, net, solver)
+    plan = FinetunePlan(Path(opts.out), options=opts, weights=net.weights, snapshot=net.snapshot)
+    plan.sections = net.sections + solver.sections + start
+    plan.warnings = net.warnings + solver.warnings
+    plan.schedule = solver.schedule
+    plan.files["train_val.prototxt"] = to_text(net.net)
+    plan.sources["train_val.prototxt"] = net.net_path
+    if net.deploy is not None:
+        plan.files["deploy.prototxt"] = to_text(net.deploy)
+        plan.sources["deploy.prototxt"] = net.deploy_path
+    plan.files["solver.prototxt"] = to_text(solver.solver)
+    if net.solver_path is not None:  # else written from Caffe's fine-tuning defaults
+        plan.sources["solver.prototxt"] = net.solver_path
+    return plan

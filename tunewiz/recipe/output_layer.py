@@ -113,6 +113,25 @@ def find_output_layer(net: caffe_pb2.NetParameter, name: str | None = None) -> O
     return OutputLayer(ref.name, ref.type, _num_output(ref), why)
 
 
+def heads_of_losses(net: caffe_pb2.NetParameter) -> list[OutputLayer]:
+    """For every loss of the TRAIN net (file order), the nearest layer with parameters feeding it;
+    each head once (GoogLeNet: loss1/classifier, loss2/classifier, loss3/classifier)."""
+    refs = layers_of(net, TRAIN)
+    labels = _label_blobs(refs)
+    heads: list[OutputLayer] = []
+    for i, loss in enumerate(refs):
+        if not _is_loss(loss):
+            continue
+        found, path = _walk_back(refs, i, labels)
+        if not found or any(h.name == refs[found[-1]].name for h in heads):
+            continue
+        ref = refs[found[-1]]
+        via = f" through {', '.join(path)}" if path else ""
+        heads.append(OutputLayer(ref.name, ref.type, _num_output(ref),
+                                 f"{_describe(ref)} feeds the loss '{loss.name}' ({loss.type}){via}"))
+    return heads
+
+
 def _main_loss(refs: list[LayerRef], losses: list[int]) -> int:
     """The loss with the largest weight; the last one on ties (GoogLeNet's loss3)."""
     def weight(i: int) -> float:

@@ -30,6 +30,7 @@ class FinetunePlan:
     schedule: list[tuple[int, float]] = field(default_factory=list)
     weights: list[str] = field(default_factory=list)
     snapshot: str | None = None
+    options: object = None  # the FinetuneOptions it was made from (kept in finetune.json)
 
     def section(self, title: str, lines: list[str]) -> None:
         if lines:

@@ -16,14 +16,37 @@ from tunewiz.recipe.plan import FinetunePlan
 from tunewiz.recipe.start import FINGERPRINT, fingerprint
 
 
+def changed_copies(out_dir: Path, files: dict[str, str]) -> list[Path]:
+    """Files of ``files`` (name -> text) that already exist in ``out_dir`` with other content."""
+    changed = []
+    for name, text in files.items():
+        p = Path(out_dir) / name
+        if p.exists() and p.read_text(errors="replace") != text:
+            changed.append(p)
+    return changed
+
+
 def conflicts(plan: FinetunePlan) -> list[Path]:
     """Copies that already exist with other content."""
-    out = []
-    for name, text in plan.files.items():
-        p = plan.path(name)
-        if p.exists() and p.read_text(errors="replace") != text:
-            out.append(p)
-    return out
+    return changed_copies(plan.out_dir, plan.files)
+
+
+def read_options(path: str | os.PathLike):
+    """The :class:`FinetuneOptions` kept in a run folder's ``finetune.json`` (or the file itself)."""
+    from tunewiz.recipe.options import FinetuneOptions
+
+    p = Path(path)
+    p = p / FINGERPRINT if p.is_dir() else p
+    try:
+        record = json.loads(p.read_text())
+    except OSError as exc:
+        raise RecipeError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise RecipeError(f"{p}: not JSON ({exc})") from None
+    if not isinstance(record, dict) or "options" not in record:
+        raise RecipeError(f"{p}: holds no fine-tune options (written by an older tunewiz?); run finetune with "
+                          "its flags once")
+    return FinetuneOptions.from_json(record["options"], str(p))
 
 
 def write_plan(plan: FinetunePlan, overwrite: bool = False) -> list[Path]:
@@ -50,5 +73,19 @@ def write_plan(plan: FinetunePlan, overwrite: bool = False) -> list[Path]:
         written.append(p)
     record = fingerprint([plan.path(n) for n in plan.files])
     record["sources"] = {n: str(s) for n, s in plan.sources.items()}
+    if plan.options is not None:
+        record["options"] = plan.options.to_json()
     (plan.out_dir / FINGERPRINT).write_text(json.dumps(record, indent=1) + "\n")
     return written
+
+
+write = write_plan
+
+
+def plan_and_write(options, overwrite: bool = False) -> FinetunePlan:
+    """``plan_finetune`` then ``write_plan``: the copies and finetune.json for ``options``; returns the plan."""
+    from tunewiz.recipe.finetune import plan_finetune
+
+    plan = plan_finetune(options)
+    write_plan(plan, overwrite=overwrite)
+    return plan

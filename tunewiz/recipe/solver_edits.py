@@ -6,7 +6,8 @@
   scratch (default 10; the article goes up to 100 — the plan shows both);
 * ``max_iter``, ``snapshot`` (never past ``max_iter``);
 * ``stepsize`` and every ``stepvalue`` scaled by ``new max_iter / old max_iter``, so the
-  schedule keeps its shape (``step``: ``lr = base_lr * gamma ^ floor(iter / stepsize)``);
+  schedule keeps its shape (``step``: ``lr = base_lr * gamma ^ floor(iter / stepsize)``), but with
+  at most two drops before the end (the lr ends at least at ``base_lr * gamma^2``);
 * ``test_iter = ceil(validation records / TEST batch_size)`` (Caffe tests ``test_iter``
   batches, so this covers the validation set once);
 * ``solver_mode`` of this run (CPU / GPU).
@@ -98,7 +99,13 @@ def _divide_lr(s, src, divisor: float, plan: SolverPlan) -> None:
     plan.alternatives = {d: float(f"{base / d:.6g}") for d in sorted({10, 100, int(divisor)} if divisor == int(divisor) else {10, 100})}
 
 
+MAX_DROPS = 2  # a shortened schedule ends at base_lr * gamma^2 at the lowest, never base_lr * gamma^4
+
+
 def _set_max_iter(s, src, max_iter: int, plan: SolverPlan) -> None:
+    """max_iter, and the one rule for its steps: stepsize/stepvalue scale with max_iter, but the lr drops
+    at most MAX_DROPS times before the end (scaling 450,000 -> 20 iterations in proportion would drop
+    a step policy's lr four times, to 1e-7 by iteration 16, and nothing would be learned)."""
     if max_iter <= 0:
         raise RecipeError(f"--max-iter must be > 0 (got {max_iter})")
     old = src.max_iter
@@ -108,12 +115,21 @@ def _set_max_iter(s, src, max_iter: int, plan: SolverPlan) -> None:
     ratio = max_iter / old
     if s.lr_policy in ("step", "sigmoid") and s.stepsize:
         new = max(1, round(s.stepsize * ratio))
-        _set(s, "stepsize", new, plan, f"scaled ×{ratio:g} with max_iter")
+        why = f"scaled ×{ratio:g} with max_iter"
+        least = (max_iter - 1) // (MAX_DROPS + 1) + 1
+        if s.lr_policy == "step" and new < least:
+            new, why = least, f"{why}, then raised so the lr drops at most {MAX_DROPS} times"
+        _set(s, "stepsize", new, plan, why)
     if s.stepvalue:
-        new_values = [max(1, round(v * ratio)) for v in s.stepvalue]
-        plan.changes.append(f"stepvalue: {list(s.stepvalue)} -> {new_values} (scaled ×{ratio:g} with max_iter)")
+        scaled = [max(1, round(v * ratio)) for v in s.stepvalue]
+        inside = [v for v in scaled if v < max_iter]
+        why = f"scaled ×{ratio:g} with max_iter"
+        if len(inside) > MAX_DROPS:
+            scaled = inside[-MAX_DROPS:] + [v for v in scaled if v >= max_iter]
+            why += f", the last {MAX_DROPS} kept so the lr drops at most {MAX_DROPS} times"
+        plan.changes.append(f"stepvalue: {list(s.stepvalue)} -> {scaled} ({why})")
         del s.stepvalue[:]
-        s.stepvalue.extend(new_values)
+        s.stepvalue.extend(scaled)
 
 
 def _set_test_iter(s, val_records: int, val_batch: int, plan: SolverPlan) -> None:

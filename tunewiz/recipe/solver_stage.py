@@ -1,0 +1,115 @@
+"""The solver stage: the solver copy for one :class:`FinetuneOptions` and its edited net (pure).
+
+``tunewiz.recipe.solver_edits.edit_solver`` makes the recipe's edits (net path, snapshot prefix,
+base_lr ÷ divisor, max_iter with its one stepsize rule, snapshot, test_iter over the validation
+set, solver_mode); then the options that set a field outright (``--base-lr``, ``--stepsize``,
+``--stepvalue``, ``--test-iter``, ``--test-interval``, ``--iter-size``) are applied, each once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.prototxt import read_solver_text
+from tunewiz.errors import TunewizError
+from tunewiz.recipe.from_deploy import default_solver
+from tunewiz.recipe.layers import RecipeError
+from tunewiz.recipe.options import FinetuneOptions
+from tunewiz.recipe.plan import Section
+from tunewiz.recipe.solver_edits import edit_solver, schedule_preview
+
+
+@dataclass
+class SolverStage:
+    """The solver copy, what changed, the lr schedule."""
+
+    solver: caffe_pb2.SolverParameter
+    sections: list[Section] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    schedule: list[tuple[int, float]] = field(default_factory=list)
+
+
+def default_mode() -> str:
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def _test_batch(net) -> int:
+    from tunewiz.recipe.data_edits import data_layers
+
+    ref = next((r for r in data_layers(net) if r.in_phase(caffe_pb2.TEST)), None)
+    if ref is None:
+        return 0
+    return ref.msg.image_data_param.batch_size if ref.type == "ImageData" else ref.msg.data_param.batch_size
+
+
+def _outright(opts: FinetuneOptions, s: caffe_pb2.SolverParameter) -> list[str]:
+    """The fields an option sets outright; returns the change lines."""
+    lines = []
+
+    def put(name: str, value, why: str) -> None:
+        old = getattr(s, name)
+        if s.HasField(name) and old == value:
+            return
+        setattr(s, name, value)
+        shown = f"{old:g}" if isinstance(old, float) else str(old)
+        lines.append(f"{name}: {shown if s.HasField(name) else '(unset)'} -> {value:g} ({why})")
+
+    if opts.base_lr is not None:
+        put("base_lr", opts.base_lr, "--base-lr")
+    if opts.stepsize is not None:
+        if s.lr_policy not in ("step", "sigmoid"):
+            raise RecipeError(f"--stepsize {opts.stepsize}: the solver's lr_policy is {s.lr_policy!r}, which has "
+                              "no stepsize (step and sigmoid do)")
+        put("stepsize", opts.stepsize, "--stepsize")
+    if opts.stepvalue:
+        if s.lr_policy != "multistep":
+            raise RecipeError(f"--stepvalue: the solver's lr_policy is {s.lr_policy!r}; stepvalue is multistep's")
+        lines.append(f"stepvalue: {list(s.stepvalue)} -> {list(opts.stepvalue)} (--stepvalue)")
+        del s.stepvalue[:]
+        s.stepvalue.extend(opts.stepvalue)
+    if opts.test_iter is not None:
+        lines.append(f"test_iter: {list(s.test_iter) or '(unset)'} -> [{opts.test_iter}] (--test-iter)")
+        del s.test_iter[:]
+        s.test_iter.append(opts.test_iter)
+    if opts.test_interval is not None:
+        put("test_interval", opts.test_interval, "--test-interval")
+    return lines
+
+
+def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
+    """The solver copy for ``net`` (a :class:`tunewiz.recipe.finetune.NetPlan`). Nothing is written."""
+    from tunewiz.recipe.finetune import run_name
+
+    if net.solver_path is not None:
+        src = read_solver_text(net.solver_path)
+    elif net.from_deploy:
+        src = default_solver()
+    else:
+        raise RecipeError("give --solver (a solver prototxt); the model folder has none")
+    out = Path(opts.out)
+    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / run_name(opts)),
+                        lr_divisor=opts.lr_divisor, max_iter=opts.max_iter, snapshot=opts.snapshot_every,
+                        val_records=net.val_count, val_batch=_test_batch(net.net) or None,
+                        solver_mode=opts.mode or default_mode())
+    changes = sp.changes + _outright(opts, s)
+    iter_size = opts.iter_size or net.iter_size
+    if iter_size != max(src.iter_size, 1):
+        why = "--iter-size" if opts.iter_size else "keeps the effective batch"
+        changes.append(f"iter_size: {max(src.iter_size, 1)} -> {iter_size} ({why})")
+        s.iter_size = iter_size
+    if s.snapshot > s.max_iter > 0:
+        s.snapshot = s.max_iter
+    if net.solver_path is None:
+        changes.insert(0, "solver written from Caffe's fine-tuning defaults (SGD, momentum 0.9, weight_decay "
+                          "0.0005, step policy, gamma 0.1, from-scratch base_lr 0.01): the model came without one")
+    stage = SolverStage(s, warnings=list(sp.warnings))
+    alts = ", ".join(f"÷{d:g}: {lr:g}" for d, lr in sp.alternatives.items())
+    stage.sections.append(Section("solver", changes + [f"base_lr choices: {alts}"]))
+    try:
+        stage.schedule = schedule_preview(s)
+    except TunewizError as exc:  # Caffe would stop at the first update: say it now
+        stage.warnings.append(f"learning-rate schedule: {exc}")
+    return stage
