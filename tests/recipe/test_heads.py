@@ -89,3 +89,20 @@ def test_a_net_frozen_everywhere_is_refused_in_the_plan(tmp_path, monkeypatch):
                            keep_lr_mult=True)
     with pytest.raises(NothingToLearn, match="depends on nothing that learns.*has lr_mult 0"):
         plan_net(opts)
+
+
+def test_a_head_sharing_its_weights_cannot_be_resized():
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.prototxt import parse_text
+
+    net = parse_text('''name: "siamese"
+layer { name: "data" type: "DummyData" top: "a" top: "b" top: "label"
+  dummy_data_param { shape { dim: 2 dim: 4 } shape { dim: 2 dim: 4 } shape { dim: 2 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "a" top: "fa" param { name: "w" } param { name: "bias" }
+  inner_product_param { num_output: 5 } }
+layer { name: "ip_p" type: "InnerProduct" bottom: "b" top: "fb" param { name: "w" } param { name: "bias" }
+  inner_product_param { num_output: 5 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fa" bottom: "label" top: "loss" }
+''', caffe_pb2.NetParameter())
+    with pytest.raises(RecipeError, match="head 'ip' shares its weights .* with ip_p"):
+        change_heads(net, 3)

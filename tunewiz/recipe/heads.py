@@ -57,6 +57,8 @@ def change_heads(train_val: caffe_pb2.NetParameter, num_classes: int, *, run: st
         names = ", ".join(h.name for h in heads)
         raise RecipeError(f"--rename gives {len(renames)} name(s) for {len(heads)} head(s) ({names}); give one "
                           "new name per head, comma separated in that order, or leave --rename out")
+    for head in heads:
+        _check_not_shared(train_val, head.name)
     plan = HeadsPlan()
     for i, head in enumerate(heads):
         new = renames[i] if renames else default_name(head.name, run)
@@ -68,6 +70,22 @@ def change_heads(train_val: caffe_pb2.NetParameter, num_classes: int, *, run: st
     if deploy is not None:
         plan.accuracy += fix_accuracy(deploy, num_classes, "deploy")
     return plan
+
+
+def _param_names(ref) -> set[str]:
+    """The share names of a layer's blobs (V1: ``param: "name"``; V2: ``param { name: … }``)."""
+    names = list(ref.msg.param) if ref.v1 else [p.name for p in ref.msg.param]
+    return {n for n in names if n}
+
+
+def _check_not_shared(net: caffe_pb2.NetParameter, name: str) -> None:
+    """A head whose blobs are shared by name with another layer cannot change shape alone."""
+    shared = _param_names(next(r for r in layers_of(net) if r.name == name))
+    others = [r.name for r in layers_of(net) if r.name != name and shared & _param_names(r)]
+    if others:
+        raise RecipeError(f"head '{name}' shares its weights (param name {', '.join(sorted(shared))}) with "
+                          f"{', '.join(others)}: resizing it alone would break the sharing; remove the param name "
+                          "from both, or name another head with --output-layer")
 
 
 def fix_accuracy(net: caffe_pb2.NetParameter, num_classes: int, label: str = "train_val") -> list[str]:
