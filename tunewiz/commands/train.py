@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
 def _note_ignored(args) -> None:
     """One ``note:`` line per Caffe flag given that does nothing on this command (caffe is silent)."""
     for flag, (_, used_by) in CAFFE_FLAGS.items():
-        if args.command not in used_by and getattr(args, flag, None) is not None:
+        if args.command not in used_by and vars(args)[flag] is not None:
             print(f"note: -{flag} has no effect on tunewiz {args.command} (caffe {args.command} ignores it too)",
                   file=sys.stderr)
 
