@@ -2,12 +2,13 @@
 
 Gray records with weights made for colour (the normal walk's state), and records too small for the
 tiny LeNet (2x2 images); the report shows the whole message, the status line says Problem, Ctrl+N
-writes nothing.  The Net step (``core.edit_net``) stops with the same message.
+writes nothing.  The Net step (the recipe's ``plan_net`` via ``core.net_view``) stops with the same message.
 """
 from __future__ import annotations
 
 import copy
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -92,8 +93,8 @@ async def test_images_too_small_cannot_start(tiny_images, prepared):
     from tunewiz.wizard import core
 
     state = copy.copy(tiny_images)
-    state.net = core.load_net(state.net_src)  # the Net step would have stopped (see the next test)
-    state.solver = core.edit_solver(core.load_solver(state.solver_src), state, {})
+    # the Net step would have stopped (see the next test): stand-ins, so that Start runs its own check
+    state.net_plan, state.solver_stage = SimpleNamespace(net=object()), SimpleNamespace(solver=object())
     app = WizardApp(runs_root=state.runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_start(pilot, app, state)
@@ -110,4 +111,4 @@ def test_the_net_step_says_the_same(tiny_images, prepared):
     state = copy.copy(tiny_images)
     state.start_kind, state.start_path = "weights", str(prepared["weights"])
     with pytest.raises(DataFitError, match=r"1x2x2 .* net expects 1x8x8"):
-        core.edit_net(core.load_net(state.net_src), core.load_net(state.deploy_src), state)
+        core.net_view(core.net_options(state))

@@ -44,15 +44,14 @@ def make_caffemodel(out: Path, ip1: int = 16) -> Path:
 
 
 def state_at_start(prepared, run_name: str, max_iter: int | None = None):
-    """A fresh WizardState whose net and solver copies are made (as after step 4), for one test."""
+    """A fresh WizardState whose Net and Solver stages are planned (as after step 4), for one test."""
     import copy
 
     from tunewiz.wizard import core
 
     st = copy.copy(prepared["state"])
     st.run_name = run_name
-    edit = core.edit_net(core.load_net(st.net_src), core.load_net(st.deploy_src), st)
-    st.net, st.deploy = edit.net, edit.deploy
-    st.solver_overrides = {"max_iter": max_iter, "snapshot": max_iter} if max_iter else {}
-    st.solver = core.edit_solver(core.load_solver(st.solver_src), st, st.solver_overrides)
+    st.max_iter = st.snapshot_every = max_iter
+    st.net_plan = core.net_plan_for_solver(st)
+    st.solver_stage = core.solver_stages(st, st.net_plan)[1]
     return st

@@ -1,8 +1,13 @@
-"""The wizard's adapter to the recipe (steps 3-4): the net copy and its edits, the solver copy.
+"""The wizard's adapter to the recipe (steps 3-4): its choices as one ``FinetuneOptions``, the stages' previews.
 
-The screens call the headless core only through ``core_data`` (step 2), this module
-(steps 3-4) and ``core_run`` (start, results), imported lazily: torch and the engine are
-loaded only when a step needs them, so the first screen appears fast.
+The wizard has no edit of its own: :func:`options_for` turns ``WizardState`` into the recipe's
+contract, and the Net and Solver screens show what ``tunewiz.recipe.finetune.plan_net`` and
+``plan_solver`` make of it, the very stages Start runs (``plan_finetune``) before it writes.  What
+is left here is presentation (the layer table, the advice text, the diff).
+
+The screens call the headless core only through ``core_data`` (step 2), this module (steps 3-4)
+and ``core_run`` (start, results), imported lazily: torch and the engine are loaded only when a
+step needs them, so the first screen appears fast.
 """
 from __future__ import annotations
 
@@ -10,6 +15,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+
+TRAIN_VAL, DEPLOY, SOLVER = "train_val.prototxt", "deploy.prototxt", "solver.prototxt"
+
+
+# ---------------------------------------------------------------- the contract
+def options_for(st, kind: str | None = None, path: str | None = None):
+    """The ``FinetuneOptions`` of the wizard's choices so far.
+
+    ``kind``/``path`` name the start (Start's check); without them the start chosen earlier is used
+    when its files exist (the sample names its weights at step 1, and the Net step's data-fit check
+    needs them), else none: the Net and Solver stages do not need one.
+    """
+    from tunewiz.recipe.options import FinetuneOptions
+
+    if kind is None:
+        kind, path = st.start_kind, _existing(st.start_kind, st.start_path)
+    if st.new_mean and not st.mean_file:
+        raise TunewizError("the new data's mean was not computed: convert the images again (step 2), or keep "
+                           "the pretrained net's mean.")
+    return FinetuneOptions(
+        net=st.net_src or None, deploy=st.deploy_src or None, solver=st.solver_src or None,
+        weights=path if kind == "weights" else (), model=path if kind == "model" else None,
+        snapshot=path if kind == "snapshot" else None,
+        train_db=st.train_db, val_db=st.val_db, mean_file=st.mean_file if st.new_mean else None,
+        rename=st.new_name or None, freeze_through=st.freeze_through or None, gpu_memory=st.gpu_memory or None,
+        lr_divisor=st.lr_divisor, base_lr=st.base_lr, max_iter=st.max_iter or st.default_max_iter,
+        stepsize=st.stepsize, snapshot_every=st.snapshot_every, test_iter=st.test_iter,
+        test_interval=st.test_interval, out=str(st.run_dir),
+        # the recipe names a run after its folder by default: the flag only when the two differ
+        run_name=st.run_name if st.run_name != st.run_dir.name else None)
+
+
+def _existing(kind: str, path: str) -> str | None:
+    """``path`` when every file it names exists (a half-typed path must not stop the previews)."""
+    paths = [Path(p.strip()).expanduser() for p in (path or "").split(",") if p.strip()]
+    if not paths:
+        return None
+    ok = all(p.is_dir() for p in paths) if kind == "model" else all(p.is_file() for p in paths)
+    return path if ok else None
+
 
 # ---------------------------------------------------------------- step 3: net
 def load_net(path):
@@ -30,75 +75,52 @@ def find_output_layer(net):
     return out
 
 
+def source_mean(net) -> str:
+    """How the source net's data layers preprocess (what 'keep the pretrained net's mean' keeps)."""
+    from tunewiz.recipe.data_edits import data_layers
+
+    for ref in data_layers(net):
+        tp = ref.msg.transform_param
+        if tp.mean_file:
+            return f"it subtracts the mean file {tp.mean_file}"
+        if len(tp.mean_value):
+            return "it subtracts the mean values " + ",".join(f"{v:g}" for v in tp.mean_value)
+    return "it subtracts no mean"
+
+
 @dataclass
-class NetEdit:
-    net: object
-    deploy: object
+class NetView:
+    """What the Net screen shows of the recipe's ``NetPlan``."""
+
+    plan: object
     notes: list[str]
     rows: list[tuple] = field(default_factory=list)
-    advice: "Advice | None" = None
+    advice: str = ""
     diff: str = ""
 
 
-@dataclass
-class Advice:
-    batch_size: int
-    iter_size: int
-    changed: bool
-    text: str
+def net_options(st):
+    """The options the Net stage is planned on (made in the UI thread: a worker then reads no state)."""
+    if not st.train_db:
+        raise TunewizError("no data yet: go back to Data (Esc) and convert your images; the copy reads them.")
+    return options_for(st)
 
 
-def edit_net(source, deploy_source, st, memory: str = "") -> NetEdit:
-    """The recipe's edits, in ``build_plan``'s order, on copies: classes, data layers, batch, freeze."""
-    from tunewiz.recipe.classes import change_classes
-    from tunewiz.recipe.data_edits import DataPlan, check_data, point_data_layers, summarize_db
+def net_view(opts) -> NetView:
+    """The Net stage and its presentation: notes, layer rows, the batch advice, the diff of the copy."""
     from tunewiz.recipe.diff import unified_diff
-    from tunewiz.recipe.finetune import check_fit
-    from tunewiz.recipe.layers import clone
+    from tunewiz.recipe.finetune import plan_net, train_batch
 
-    tv, dep = clone(source), clone(deploy_source) if deploy_source is not None else None
-    cp = change_classes(tv, st.num_classes, run=st.run_name, deploy=dep, new_name=st.new_name or None)
-    notes = [cp.output.reason, cp.consequence] + cp.changes + cp.rewired + cp.warnings
-    chw = None
-    if st.train_db:
-        dp, summary = DataPlan(), summarize_db(st.train_db)
-        point_data_layers(tv, st.train_db, st.val_db, dp, mean_for(source, st))
-        check_fit(tv, _start_weights(st))  # data the net cannot take: finetune's fix-it message, before any shape
-        check_data(tv, summary, dp, dep)
-        notes += dp.changes + dp.warnings
-        chw = (summary.channels, summary.height, summary.width)
-    edit = NetEdit(tv, dep, notes)
-    edit.advice = advise_batch(tv, chw, memory)
-    if edit.advice.changed:
-        set_batch(tv, edit.advice.batch_size)
-    if st.freeze_through:
-        from tunewiz.recipe.freeze import freeze_through
-
-        counts = {k: [_prod(s) for s in v] for k, v in _param_shapes(tv, chw).items()} if chw else None
-        fp = freeze_through(tv, st.freeze_through, reference=clone(tv), param_counts=counts)
-        notes += fp.changes + [fp.summary()]
-    edit.rows = layer_rows(tv, chw)
-    edit.diff = unified_diff(source, tv, Path(st.net_src).name, "train_val.prototxt (copy)")
-    return edit
-
-
-def _start_weights(st) -> list[str]:
-    """The pretrained weights chosen so far (the sample names them before step 5), for the data-fit check."""
-    if st.start_kind != "weights" or not st.start_path:
-        return []
-    paths = [Path(p.strip()).expanduser() for p in st.start_path.split(",") if p.strip()]
-    return [str(p) for p in paths if p.is_file()]
-
-
-def mean_for(source, st) -> str | None:
-    """The new mean file, only where the source net subtracted a mean (keep the pretrained preprocessing)."""
-    from tunewiz.recipe.data_edits import data_layers
-
-    for ref in data_layers(source):
-        tp = ref.msg.transform_param
-        if tp.mean_file or len(tp.mean_value):
-            return st.mean_file or None
-    return None
+    plan = plan_net(opts)
+    notes = [line for sec in plan.sections if sec.title != "batch size" for line in sec.lines]
+    notes += [f"! {w}" for w in plan.warnings]
+    if plan.batch is not None:
+        advice = "\n".join(plan.batch.lines + [f"=> {plan.batch.summary}"])
+    else:
+        advice = (f"TRAIN batch_size {train_batch(plan.net)}. Type the GPU's free memory (e.g. 4G, or auto) "
+                  "and press Enter for the largest batch that fits.")
+    diff = unified_diff(plan.source, plan.net, plan.net_path.name, f"{TRAIN_VAL} (copy)")
+    return NetView(plan, notes, layer_rows(plan.net, plan.chw), advice, diff)
 
 
 def _prod(shape) -> int:
@@ -108,14 +130,9 @@ def _prod(shape) -> int:
     return n
 
 
-def _param_shapes(net, chw):
-    from tunewiz.recipe.start import param_shapes
-
-    return param_shapes(net, chw)
-
-
 def layer_rows(net, chw=None) -> list[tuple]:
     """(name, type, top shape, parameters, lr_mult, state) per TRAIN layer (shapes: the engine on 'meta')."""
+    from tunewiz.caffe import caffe_pb2
     from tunewiz.recipe.layers import layers_of
 
     tops, params = {}, {}
@@ -126,7 +143,7 @@ def layer_rows(net, chw=None) -> list[tuple]:
         tops = {w.name: [built.blob_shapes[t] for t in w.tops] for w in built.wirings}
         params = {layer.name: [tuple(b.shape) for b in layer.blobs] for layer in built.layers if len(layer.blobs)}
     rows = []
-    for ref in layers_of(net, _train()):
+    for ref in layers_of(net, caffe_pb2.TRAIN):
         mults = ref.multipliers()
         top = " ".join("x".join(map(str, s)) or "scalar" for s in tops.get(ref.name, [])) or "?"
         count = sum(_prod(s) for s in params[ref.name]) if ref.name in params else ("?" if mults else 0)
@@ -136,93 +153,38 @@ def layer_rows(net, chw=None) -> list[tuple]:
     return rows
 
 
-def _train():
-    from tunewiz.caffe import caffe_pb2
-
-    return caffe_pb2.TRAIN
-
-
-def _train_data_params(net) -> list:
-    from tunewiz.recipe.data_edits import data_layers
-
-    return [ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param
-            for ref in data_layers(net) if ref.in_phase(_train())]
-
-
-def train_batch(net) -> int:
-    params = _train_data_params(net)
-    return int(params[0].batch_size) if params else 0
-
-
-def set_batch(net, batch_size: int):
-    for p in _train_data_params(net):
-        p.batch_size = batch_size
-    return net
-
-
-def advise_batch(net, chw, memory: str) -> Advice:
-    """The recipe's batch advisor for a memory size like '8G' (empty: keep the batch)."""
-    batch = train_batch(net)
-    if not memory:
-        return Advice(batch, 1, False, f"TRAIN batch_size {batch}. Type the GPU's free memory (e.g. 4G) and "
-                                       "press Enter for the largest batch that fits.")
-    if not chw:
-        raise TunewizError("the batch advisor needs the image size: convert the data first (step 2).")
-    from tunewiz.recipe import batch as advisor
-
-    model = advisor.memory_model(net, chw)
-    advice = advisor.advise(model, advisor.parse_memory(memory), batch, 1)
-    return Advice(advice.batch_size, advice.iter_size, advice.changed,
-                  "\n".join(advice.lines + [f"=> {advice.summary}"]))
-
-
 # ---------------------------------------------------------------- step 4: solver
-TRAIN_VAL, DEPLOY, SOLVER = "train_val.prototxt", "deploy.prototxt", "solver.prototxt"
-
-
 def load_solver(path):
     from tunewiz.caffe.prototxt import read_solver_text
 
     return read_solver_text(Path(path).expanduser())
 
 
-def _test_batch(net) -> int:
-    from tunewiz.caffe import caffe_pb2
-    from tunewiz.recipe.data_edits import data_layers
-
-    for ref in data_layers(net):
-        if ref.in_phase(caffe_pb2.TEST) and not ref.in_phase(caffe_pb2.TRAIN):
-            p = ref.msg.data_param if ref.type == "Data" else ref.msg.image_data_param
-            return int(p.batch_size)
-    return 0
+# The Solver screen's fields: the solver's names, each with the FinetuneOptions field that sets it.
+SOLVER_FIELDS = {"base_lr": "base_lr", "max_iter": "max_iter", "snapshot": "snapshot_every",
+                 "stepsize": "stepsize", "test_iter": "test_iter", "test_interval": "test_interval"}
+OUTRIGHT = ("base_lr", "stepsize", "test_iter", "test_interval")  # set outright; the rest shape the proposal
 
 
-def edit_solver(source, st, overrides: dict):
-    """The recipe's solver copy (paths absolute, into the run folder), then the user's edits."""
-    from tunewiz.recipe.solver_edits import edit_solver as recipe_edit
+def net_plan_for_solver(st):
+    """The Net stage the solver is planned on: the Net screen's, unless the source solver changed since
+    (the net stage reads the source solver's iter_size and type for the batch)."""
+    from tunewiz.recipe.finetune import plan_net
 
-    run = st.run_dir.resolve()
-    val_batch = _test_batch(st.net) if st.net is not None else 0
-    solver, _plan = recipe_edit(
-        source, net_path=str(run / TRAIN_VAL), snapshot_prefix=str(run / st.run_name),
-        lr_divisor=st.lr_divisor, max_iter=overrides.get("max_iter", st.default_max_iter),
-        snapshot=overrides.get("snapshot"),
-        val_records=st.val_count or None, val_batch=val_batch or None)
-    if "base_lr" in overrides:
-        solver.base_lr = overrides["base_lr"]
-    if "stepsize" in overrides and solver.lr_policy in ("step", "sigmoid"):
-        solver.stepsize = overrides["stepsize"]
-    if "test_iter" in overrides and len(solver.test_iter):
-        solver.test_iter[0] = overrides["test_iter"]
-    if "test_interval" in overrides:
-        solver.test_interval = overrides["test_interval"]
-    if st.iter_size > 1:
-        solver.iter_size = st.iter_size
-    if solver.max_iter <= 0:
-        raise TunewizError("max_iter must be at least 1.")
-    if solver.snapshot > solver.max_iter:
-        solver.snapshot = solver.max_iter
-    return solver
+    opts = net_options(st)
+    plan = st.net_plan
+    if plan is None or str(plan.solver_path or "") != str(opts.solver or ""):
+        plan = st.net_plan = plan_net(opts)
+    return plan
+
+
+def solver_stages(st, net_plan):
+    """(the recipe's proposal: the user's max_iter/snapshot only, the stage with every edit)."""
+    from tunewiz.recipe.finetune import plan_solver
+
+    opts = options_for(st)
+    proposal = plan_solver(opts.replace(**{name: None for name in OUTRIGHT}), net_plan)
+    return proposal, plan_solver(opts, net_plan)
 
 
 def lr_points(solver, points: int = 41) -> list[tuple[int, float]]:

@@ -1,18 +1,16 @@
 """The wizard's adapter for the last steps: start checks, writing, launching, results.
 
-Start uses the recipe's own ``build_plan`` (what ``tunewiz finetune`` runs) with options
-made from the wizard's choices, so the wizard and the command write the same files.
+Start runs the recipe's ``plan_finetune`` (what ``tunewiz finetune`` runs) on ``core.options_for``
+of the wizard's choices and writes with ``write_plan``, so the wizard and the command write the same
+files; the Done screen's command is those options' own command line.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard.core import SOLVER, TRAIN_VAL, find_output_layer, load_net, mean_for
-
-EXTRA_FIELDS = ("base_lr", "stepsize", "test_iter", "test_interval")
+from tunewiz.wizard.core import SOLVER, TRAIN_VAL, find_output_layer, load_net, options_for
 
 
 @dataclass
@@ -23,39 +21,28 @@ class StartCheck:
     plan: object = None
 
 
-def finetune_options(st, kind: str, path: str) -> SimpleNamespace:
-    """The ``tunewiz finetune`` arguments that match the wizard's choices."""
-    ov = st.solver_overrides
-    return SimpleNamespace(
-        net=st.net_src, deploy=st.deploy_src or None, solver=st.solver_src,
-        weights=path if kind == "weights" else None, model=path if kind == "model" else None,
-        snapshot=path if kind == "snapshot" else None, train_db=st.train_db, val_db=st.val_db, classes=None,
-        output_layer=None, rename=st.new_name or None, keep_lr_mult=False,
-        freeze_through=st.freeze_through or None, batch_size=None, gpu_memory=st.gpu_memory or None,
-        lr_divisor=st.lr_divisor, max_iter=ov.get("max_iter", st.default_max_iter), snapshot_every=ov.get("snapshot"),
-        mean_file=mean_for(load_net(st.net_src), st), mean_value=None, mode=None, run_name=st.run_name,
-        out=str(st.run_dir.resolve()), overwrite=False, diff=False, dry_run=False, train=False)
+def start_options(st, kind: str, path: str):
+    """The options Start checks and writes (made in the UI thread; the check then reads no state)."""
+    return options_for(st, kind, path)
 
 
-def check_start(kind: str, path: str, st) -> StartCheck:
-    """Build the whole plan (edits + the transfer report or the snapshot checks); nothing is written."""
+def check_start(opts) -> StartCheck:
+    """Every stage of the recipe (edits + the transfer report or the snapshot checks); nothing is written."""
     from tunewiz.engine.datafit import DataFitError
-    from tunewiz.recipe.finetune import build_plan
+    from tunewiz.recipe.finetune import plan_finetune
 
     try:
-        if kind == "weights":
-            for w in (p.strip() for p in path.split(",")):
-                if w and not Path(w).expanduser().is_file():
-                    return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
-        plan = build_plan(finetune_options(st, kind, path), st.run_name)
-        lines = _apply_extra_edits(plan, st.solver_overrides)
+        for w in opts.weights:
+            if not Path(w).is_file():
+                return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
+        plan = plan_finetune(opts)
         first = ("weights transfer", "resume checks", "model folder")  # what this step checks, on top
         plan.sections.sort(key=lambda sec: not sec.title.startswith(first))
     except DataFitError as exc:  # long: the report shows it whole, the status line its start
         return StartCheck(False, fit_lines(str(exc), exc.records), str(exc))
     except TunewizError as exc:
         return StartCheck(False, [], str(exc))
-    return StartCheck(True, plan.render().splitlines() + lines, plan=plan)
+    return StartCheck(True, plan.render().splitlines(), plan=plan)
 
 
 def fit_lines(message: str, records=None) -> list[str]:
@@ -73,28 +60,6 @@ def fit_lines(message: str, records=None) -> list[str]:
     return lines
 
 
-def _apply_extra_edits(plan, overrides: dict) -> list[str]:
-    """The solver fields the user edited beyond finetune's options (base_lr, stepsize, test_*)."""
-    from tunewiz.caffe import caffe_pb2
-    from tunewiz.caffe.prototxt import parse_text, to_text
-
-    solver = parse_text(plan.files[SOLVER], caffe_pb2.SolverParameter())
-    lines = []
-    for name in EXTRA_FIELDS:
-        if name not in overrides:
-            continue
-        value = overrides[name]
-        if name == "test_iter":
-            if len(solver.test_iter) and solver.test_iter[0] != value:
-                lines.append(f"test_iter: {solver.test_iter[0]} -> {value} (edited in the wizard)")
-                solver.test_iter[0] = value
-        elif f"{getattr(solver, name):g}" != f"{value:g}" and not (name == "stepsize" and not solver.stepsize):
-            lines.append(f"{name}: {getattr(solver, name):g} -> {value:g} (edited in the wizard)")
-            setattr(solver, name, value)
-    plan.files[SOLVER] = to_text(solver)
-    return ["== solver fields edited in the wizard"] + [f"  {line}" for line in lines] if lines else []
-
-
 def start_run(st, check: StartCheck) -> int:
     """Write the plan's copies (the recipe's one writing step) and start ``tunewiz train`` detached."""
     from tunewiz.recipe.run import write_plan
@@ -105,9 +70,10 @@ def start_run(st, check: StartCheck) -> int:
         raise TunewizError(f"{st.run_dir} has trained already: start a new run (Welcome, another run name), "
                            "or resume this one from its panel (R) or with a snapshot.")
     write_plan(plan, overwrite=False)
+    st.options = plan.options
     st.written = {name: str(plan.path(name)) for name in plan.files}
     return launch.start_training(st.run_dir, plan.path(SOLVER), weights=plan.weights or None,
-                                 snapshot=plan.snapshot or None)
+                                 snapshot=plan.snapshot or None, numerics=plan.options.numerics)
 
 
 # ---------------------------------------------------------------- step 7: done
@@ -122,51 +88,50 @@ def short_path(path) -> str:
     return str(rel) if str(rel) != "." else "."
 
 
+def run_options(st, run_dir):
+    """The FinetuneOptions a run folder was made with: its finetune.json, else the ones the wizard started
+    it with; None for a folder made otherwise (an older tunewiz, or by hand)."""
+    from tunewiz.recipe.run import read_options
+    from tunewiz.recipe.start import FINGERPRINT
+
+    run_dir = Path(run_dir).resolve()
+    if (run_dir / FINGERPRINT).is_file():
+        try:
+            return read_options(run_dir)
+        except TunewizError:  # written before finetune.json held the options: the wizard's, if they are this run's
+            pass
+    opts = st.options
+    return opts if opts is not None and Path(opts.out) == run_dir else None
+
+
+def finetune_lines(opts) -> str:
+    """``opts.command_line(train=True)`` with paths relative to the current folder, one flag per line."""
+    import shlex
+
+    words = shlex.split(opts.command_line(train=True, path_text=short_path))
+    return " \\\n    ".join([" ".join(words[:2])] + [shlex.quote(w) for w in words[2:]])
+
+
 def command_lines(st, run_dir) -> str:
     """The equivalent ``tunewiz finetune …`` and ``caffe train …`` command lines.
 
     One flag per line (``\\`` continuations) and paths relative to the current folder, so that at
-    80 columns no line wraps inside a flag and a copied command still runs.
+    80 columns no line wraps inside a flag and a copied command still runs.  The finetune line is the
+    run's own options (every choice made in the wizard is a flag), so it makes the same run folder.
     """
     import shlex
 
     from tunewiz.wizard.launch import read_launch
 
-    def q(path) -> str:
-        return shlex.quote(short_path(path))
-
     run_dir = Path(run_dir).resolve()
+    opts = run_options(st, run_dir)
     launched = read_launch(run_dir)
-    weights = ",".join(short_path(w) for w in launched.get("weights") or []) or (
-        short_path(st.start_path) if st.start_kind == "weights" else "")
-    snapshot = launched.get("snapshot") or ""
-    start = f"--snapshot {q(snapshot)}" if snapshot else f"--weights {shlex.quote(weights or 'W.caffemodel')}"
-    lines = []
-    extra = ", ".join(f"{k} {v:g}" for k, v in st.solver_overrides.items() if k in EXTRA_FIELDS)
-    if st.net_src and st.solver_src:
-        parts = ["tunewiz finetune", f"--net {q(st.net_src)}"]
-        if st.deploy_src:
-            parts.append(f"--deploy {q(st.deploy_src)}")
-        parts += [f"--solver {q(st.solver_src)}", start]
-        if st.train_db:
-            parts += [f"--train-db {q(st.train_db)}", f"--val-db {q(st.val_db)}"]
-        if st.new_name:
-            parts.append(f"--rename {st.new_name}")
-        if st.freeze_through:
-            parts.append(f"--freeze-through {st.freeze_through}")
-        if st.gpu_memory:
-            parts.append(f"--gpu-memory {st.gpu_memory}")
-        parts += [f"--lr-divisor {st.lr_divisor:g}"]
-        max_iter = st.solver_overrides.get("max_iter", st.default_max_iter)
-        if max_iter:
-            parts.append(f"--max-iter {max_iter}")
-        if "snapshot" in st.solver_overrides:
-            parts.append(f"--snapshot-every {st.solver_overrides['snapshot']}")
-        parts += [f"--out {q(run_dir)}", "--train"]
-        lines.append(" \\\n    ".join(parts))
-        if extra:
-            lines.append(f"# then in {SOLVER}: {extra} (edited in the wizard)")
-    solver = q(launched.get("solver") or run_dir / SOLVER)
+    weights = ",".join(short_path(w) for w in launched.get("weights") or (opts.weights if opts else ()))
+    snapshot = launched.get("snapshot") or (opts.snapshot if opts else "")
+    start = (f"--snapshot {shlex.quote(short_path(snapshot))}" if snapshot else
+             f"--weights {shlex.quote(weights or 'W.caffemodel')}")
+    lines = [finetune_lines(opts)] if opts is not None else []
+    solver = shlex.quote(short_path(launched.get("solver") or run_dir / SOLVER))
     for tool in ("caffe train", "tunewiz train"):
         lines.append(f"{tool} \\\n    --solver {solver} \\\n    {start}")
     return "\n".join(lines)

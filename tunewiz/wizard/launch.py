@@ -24,8 +24,10 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 
 
-def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_dir=None) -> list[str]:
-    """The ``tunewiz train`` command line for a solver and weights or snapshot."""
+def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_dir=None,
+                  numerics: str = "caffe") -> list[str]:
+    """The ``tunewiz train`` command line for a solver and weights or snapshot (``numerics``: the run's
+    ``FinetuneOptions.numerics``, on the CPU Caffe's summation order or torch's kernels)."""
     cmd = [sys.executable, "-m", "tunewiz", "train", "--solver", str(Path(solver).resolve())]
     if run_dir is not None:
         cmd += ["--run_dir", str(Path(run_dir).resolve())]
@@ -33,7 +35,7 @@ def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_di
         cmd += ["--weights", ",".join(str(Path(p).resolve()) for p in _listed(weights))]
     if snapshot:
         cmd += ["--snapshot", str(Path(snapshot).resolve())]
-    return cmd
+    return cmd + ["--numerics", numerics]
 
 
 def _listed(paths) -> list:
@@ -50,13 +52,24 @@ def read_launch(run_dir) -> dict:
         return {}
 
 
-def start_training(run_dir, solver, weights=None, snapshot=None) -> int:
+def run_numerics(run_dir) -> str:
+    """The numerics a run folder was made with (its finetune.json's options), for a resume; Caffe's order
+    for a folder that holds none."""
+    from tunewiz.recipe.run import read_options
+
+    try:
+        return read_options(run_dir).numerics
+    except TunewizError:  # no finetune.json, or one from before it held the options
+        return "caffe"
+
+
+def start_training(run_dir, solver, weights=None, snapshot=None, numerics: str = "caffe") -> int:
     """Start the trainer detached; return its pid (also written to ``train.pid``)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_running(run_dir):
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
-    cmd = train_command(solver, weights, snapshot, run_dir)
+    cmd = train_command(solver, weights, snapshot, run_dir, numerics)
     proc = spawn_detached(cmd, run_dir)
     record = {"command": cmd, "solver": str(Path(solver).resolve()), "pid": proc.pid,
               "weights": [str(Path(p).resolve()) for p in _listed(weights)],

@@ -31,23 +31,27 @@ class WizardState:
     # step 3: net
     net_src: str = ""
     deploy_src: str = ""
-    net: object = None  # edited NetParameter (train_val)
-    deploy: object = None  # edited NetParameter (deploy) or None
+    net_plan: object = None  # the recipe's NetPlan (tunewiz.recipe.finetune.plan_net) the Net screen shows
     output_layer: str = ""
     new_name: str = ""
     freeze_through: str = ""
-    batch_size: int = 0
-    iter_size: int = 1
     gpu_memory: str = ""
-    # step 4: solver
+    new_mean: bool = False  # use the Data step's mean instead of the pretrained net's preprocessing
+    # step 4: solver; None = the recipe's proposal, a value = the user's own edit (FinetuneOptions' names)
     solver_src: str = ""
-    solver: object = None  # edited SolverParameter
+    solver_stage: object = None  # the recipe's SolverStage (plan_solver) the Solver screen shows
     lr_divisor: float = 10.0
-    solver_overrides: dict = field(default_factory=dict)
+    base_lr: float | None = None
+    max_iter: int | None = None
+    snapshot_every: int | None = None
+    stepsize: int | None = None
+    test_iter: int | None = None
+    test_interval: int | None = None
     default_max_iter: int | None = None  # the sample's proposal (None: keep the solver's)
     # step 5: start
     start_kind: str = "weights"  # weights | model | snapshot
     start_path: str = ""
+    options: object = None  # the FinetuneOptions the run was started with (the Done screen's command)
     written: dict = field(default_factory=dict)  # name -> path of the files written
 
     @property
@@ -57,6 +61,16 @@ class WizardState:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def net(self):
+        """The edited train_val copy (the Net stage's result, never edited here), or None."""
+        return self.net_plan.net if self.net_plan is not None else None
+
+    @property
+    def solver(self):
+        """The edited solver copy (the Solver stage's result), or None."""
+        return self.solver_stage.solver if self.solver_stage is not None else None
 
     def use_sample(self) -> None:
         """Fill the inputs from the bundled sample (LeNet on digits 0-4 -> 5-9)."""

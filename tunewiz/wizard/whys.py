@@ -35,6 +35,14 @@ WHY: dict[str, tuple[str, str]] = {
         "features and trains faster with less data. The more your new data differs from the "
         "old (say, X-rays instead of photos), the more layers you should leave trainable.",
     ),
+    "mean": (
+        "Whose mean: the pretrained net's or my data's?",
+        "The pretrained weights learned from inputs with their own mean subtracted (or none), "
+        "so by default the copy keeps that preprocessing: the first layers then see what they "
+        "were trained on. Subtract the new data's mean instead when your images differ a lot "
+        "from the original ones, e.g. gray or medical images. 'tunewiz finetune' does the same: "
+        "--mean-file gives the new mean.",
+    ),
     "batch": (
         "Why a smaller batch on a weaker GPU, and what is iter_size?",
         "Each image in a batch needs memory for every layer's output, so a large batch may "
@@ -77,7 +85,7 @@ WHY: dict[str, tuple[str, str]] = {
 SCREEN_WHYS: dict[str, tuple[str, ...]] = {
     "welcome": ("finetune",),
     "data": ("data",),
-    "net": ("rename", "freeze", "batch"),
+    "net": ("rename", "freeze", "batch", "mean"),
     "solver": ("lr",),
     "start": ("start",),
     "train": ("train",),

@@ -48,7 +48,7 @@ class StepScreen(Screen):
         return "Next > (Ctrl+N)"
 
     def on_mount(self) -> None:
-        if self.app.size.width >= 110 and getattr(self.app, "why_default", True):
+        if self.app.size.width >= 110 and self.app.why_default:
             self.action_why()
 
     # ------------------------------------------------------------ status line

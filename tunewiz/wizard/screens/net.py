@@ -1,14 +1,23 @@
-"""Step 3, Net: copy the train_val (and deploy), change the classes, freeze, batch size, diff."""
+"""Step 3, Net: copy the train_val (and deploy), change the classes, freeze, batch size, the mean, diff.
+
+Every preview is the recipe's Net stage (``core.net_view`` -> ``tunewiz.recipe.finetune.plan_net``) on
+the wizard's choices, the same stage Start runs before it writes.
+"""
 from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
 from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
+from tunewiz.wizard.widgets.toggles import TickBox
+
+MEAN_WHY = ("The pretrained weights learned inputs preprocessed their way (their mean subtracted, if any), so "
+            "the copy keeps that preprocessing; the new data's mean helps when your images differ a lot from "
+            "the original ones (e.g. gray or medical images).")
 
 
 COLUMNS = ("", "layer", "type", "top shape", "params", "lr_mult", "state")  # "": '>' on the cursor row
@@ -46,6 +55,7 @@ class NetScreen(StepScreen):
         self.source = None  # the source NetParameter (never edited)
         self.pending = False
         self.deploy_source = None
+        self.generation = 0  # a slower, older preview must not overwrite a newer one
 
     def compose_body(self):
         yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder.")
@@ -68,6 +78,10 @@ class NetScreen(StepScreen):
             yield Label("GPU memory")
             yield Input("", placeholder="e.g. 8G (empty: keep batch)", id="gpu-memory", compact=True)
         yield Static("", id="batch-advice")
+        yield Static("Mean (preprocessing)", classes="section")
+        yield TickBox("subtract the new data's mean instead of the pretrained net's", self.state.new_mean,
+                      id="new-mean", disabled=not self.state.mean_file)
+        yield Static("", id="mean-note")
         yield Static("What changed (diff of the copy against the source)", classes="section")
         yield Static("", id="diff", markup=False)
 
@@ -99,6 +113,11 @@ class NetScreen(StepScreen):
         elif event.input.id in ("new-name", "gpu-memory"):
             self.refresh_plan()
 
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "new-mean" and event.value != self.state.new_mean:
+            self.state.new_mean = event.value
+            self.refresh_plan()
+
     def load(self) -> None:
         st = self.state
         st.net_src = self.query_one("#net-src", Input).value.strip()
@@ -124,47 +143,66 @@ class NetScreen(StepScreen):
             f"Output layer: [b]{found.name}[/b] ({found.description}); {found.reason}\n"
             f"New class count from step 2: [b]{st.num_classes or '? (no data yet)'}[/b]"
         )
+        self._mean_note(core.source_mean(self.source))
         self.refresh_plan()
         self.query_one(LayerTable).focus()
+
+    def _mean_note(self, source_mean: str) -> None:
+        st = self.state
+        chosen = (f"Chosen: the new data's mean, {st.mean_file}." if st.new_mean else
+                  f"Chosen: the pretrained net's preprocessing ({source_mean}).")
+        missing = "" if st.mean_file else " (The new data's mean was not computed in step 2.)"
+        self.query_one("#mean-note", Static).update(f"{MEAN_WHY}{missing}\n{chosen}")
 
     def freeze(self, layer: str) -> None:
         self.state.freeze_through = layer
         self.refresh_plan()
 
     def refresh_plan(self) -> None:
-        """Re-apply the recipe's edits to the source (in a worker: shapes need the engine)."""
+        """The recipe's Net stage on the current choices (in a worker: shapes need the engine)."""
         if self.source is None:
             return
         st = self.state
         st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
-        memory = self.query_one("#gpu-memory", Input).value.strip()
-        st.gpu_memory = memory
+        st.gpu_memory = self.query_one("#gpu-memory", Input).value.strip()
+        self._mean_note(core.source_mean(self.source))
+        st.net_plan = None  # the old plan is not what these choices make
+        self.generation += 1
+        what = f"plan:{self.generation}"
+        try:
+            opts = core.net_options(st)
+        except TunewizError as exc:
+            self.pending = False
+            self.problem(str(exc))
+            return
         self.pending = True
         self.say("Applying the edits (shape inference)...")
-        source, deploy = self.source, self.deploy_source
-        self.run_worker(lambda: self._plan_work(source, deploy, memory), thread=True, exclusive=True, group="plan")
+        self.run_worker(lambda: self._plan_work(what, opts), thread=True, exclusive=True, group="plan")
 
-    def _plan_work(self, source, deploy, memory: str) -> None:
+    def _plan_work(self, what: str, opts) -> None:
         try:
-            self.post_message(WorkDone("plan", core.edit_net(source, deploy, self.state, memory)))
+            self.post_message(WorkDone(what, core.net_view(opts)))
         except TunewizError as exc:
-            self.post_message(WorkFailed("plan", str(exc)))
+            self.post_message(WorkFailed(what, str(exc)))
 
     def on_work_done(self, msg: WorkDone) -> None:
+        if msg.what != f"plan:{self.generation}":
+            return
         self.pending = False
-        st, edit = self.state, msg.result
-        st.net, st.deploy = edit.net, edit.deploy
-        st.batch_size, st.iter_size = edit.advice.batch_size, edit.advice.iter_size
-        self._fill_table(edit.rows)
-        self.query_one("#freeze-report", Static).update("\n".join(edit.notes))
-        self.query_one("#batch-advice", Static).update(edit.advice.text)
-        self.query_one("#diff", Static).update(edit.diff or "(no change)")
+        st, view = self.state, msg.result
+        st.net_plan = view.plan
+        self._fill_table(view.rows)
+        self.query_one("#freeze-report", Static).update("\n".join(view.notes))
+        self.query_one("#batch-advice", Static).update(view.advice)
+        self.query_one("#diff", Static).update(view.diff or "(no change)")
         frozen = f"; frozen through {st.freeze_through}" if st.freeze_through else ""
         self.say(f"Copy ready: {st.output_layer} -> {st.new_name} with {st.num_classes} outputs{frozen}.")
 
     def on_work_failed(self, msg: WorkFailed) -> None:
+        if msg.what != f"plan:{self.generation}":
+            return
         self.pending = False
-        self.state.net = None
+        self.state.net_plan = None
         self.problem(msg.error)
 
     def _fill_table(self, rows: list[tuple]) -> None:

@@ -1,4 +1,9 @@
-"""Step 4, Solver: copy the solver, the recipe's values pre-filled and editable, the lr schedule."""
+"""Step 4, Solver: copy the solver, the recipe's values pre-filled and editable, the lr schedule.
+
+The values shown are the recipe's Solver stage (``tunewiz.recipe.finetune.plan_solver``) on the Net
+stage; a field the user changes becomes that ``FinetuneOptions`` field (``--base-lr``, ``--max-iter``…),
+so Start and the Done screen's command make the very same solver.
+"""
 from __future__ import annotations
 
 from textual.containers import Horizontal
@@ -8,7 +13,7 @@ from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
 from tunewiz.wizard.screens.base import StepScreen
 
-FIELDS = ("base_lr", "max_iter", "snapshot", "stepsize", "test_iter", "test_interval")
+FIELDS = tuple(core.SOLVER_FIELDS)  # the solver's own names; each sets one FinetuneOptions field
 
 
 class SolverScreen(StepScreen):
@@ -17,6 +22,7 @@ class SolverScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.source = None
+        self.net_plan = None  # the Net stage this solver is planned on
         self.proposed: dict[str, str] = {}
 
     def compose_body(self):
@@ -35,9 +41,15 @@ class SolverScreen(StepScreen):
             with Horizontal(classes="row"):
                 for name in pair:
                     yield Label(name)
-                    yield Input("", id=f"f-{name}", classes="opt", compact=True)
+                    yield Input(self._own(name), id=f"f-{name}", classes="opt", compact=True)
         yield Static("", id="solver-notes")
         yield LinePlot(id="lr-plot", classes="plot")
+        yield Static("", id="solver-changes")
+
+    def _own(self, name: str) -> str:
+        """The user's own value of a field (kept when the screen is made again), else empty."""
+        value = getattr(self.state, core.SOLVER_FIELDS[name])
+        return "" if value is None else _fmt(value)
 
     def on_mount(self) -> None:
         if self.state.solver_src:
@@ -82,13 +94,20 @@ class SolverScreen(StepScreen):
             return
         try:
             self.source = core.load_solver(st.solver_src)
+            self.net_plan = core.net_plan_for_solver(st)
         except TunewizError as exc:
+            self.source = None
             self.problem(str(exc))
             return
         s = self.source
         self.query_one("#source-values", Static).update(
             f"source: base_lr {s.base_lr:g}, lr_policy {s.lr_policy or 'fixed'}, max_iter {s.max_iter}, "
             f"snapshot {s.snapshot}")
+        with self.prevent(Input.Changed):  # a field showing the old proposal is not the user's edit
+            for name in FIELDS:
+                field = self.query_one(f"#f-{name}", Input)
+                if name in self.proposed and field.value.strip() == self.proposed[name]:
+                    field.value = ""
         self.proposed = {}
         self.recompute()
 
@@ -100,36 +119,44 @@ class SolverScreen(StepScreen):
             if not text or text == self.proposed.get(name):
                 continue
             try:
-                values[name] = float(text) if name == "base_lr" else int(float(text))
+                value = float(text) if name == "base_lr" else int(text)
             except ValueError:
-                raise TunewizError(f"{name} must be a number (got '{text}').") from None
+                what = "a number" if name == "base_lr" else "a whole number"
+                raise TunewizError(f"{name} must be {what} (got '{text}').") from None
+            if not value > 0:
+                raise TunewizError(f"{name} must be more than 0 (got '{text}').")
+            values[name] = value
         return values
 
     def recompute(self, quiet: bool = False) -> None:
-        """The recipe's proposal for the fields the user did not edit, then the solver with the edits."""
+        """The recipe's proposal for the fields the user did not edit, then the Solver stage with the edits."""
+        st = self.state
         try:
             edited = self._edited()
-            base = core.edit_solver(self.source, self.state, {k: v for k, v in edited.items()
-                                                               if k in ("max_iter", "snapshot")})
+            for name, option in core.SOLVER_FIELDS.items():
+                setattr(st, option, edited.get(name))
+            proposal, stage = core.solver_stages(st, self.net_plan)
             with self.prevent(Input.Changed):
                 for name in FIELDS:
                     if name not in edited:
-                        value = getattr(base, name, 0)
+                        value = getattr(proposal.solver, name)
                         if name == "test_iter":
                             value = value[0] if len(value) else 0
                         self.proposed[name] = _fmt(value)
                         self.query_one(f"#f-{name}", Input).value = self.proposed[name]
-            solver = core.edit_solver(self.source, self.state, edited)
-            points = core.lr_points(solver)
+            points = core.lr_points(stage.solver)
         except TunewizError as exc:
+            st.solver_stage = None  # Next is refused until the fields make a solver again
             self.problem(str(exc))
             return
-        self.state.solver, self.state.solver_overrides = solver, edited
+        st.solver_stage, solver = stage, stage.solver
         self.query_one("#lr-plot").show_lines(
             [("learning rate", [p[0] for p in points], [p[1] for p in points], "braille")],
             f"lr schedule ({solver.lr_policy or 'fixed'})")
         self.query_one("#solver-notes", Static).update(
             f"net: {solver.net}\nsnapshot_prefix: {solver.snapshot_prefix}")
+        changes = [line for sec in stage.sections for line in sec.lines] + [f"! {w}" for w in stage.warnings]
+        self.query_one("#solver-changes", Static).update("\n".join(changes))
         if not quiet:
             own = f"; your edits: {', '.join(edited)}" if edited else ""
             self.say(f"base_lr {solver.base_lr:g} for {solver.max_iter} iterations{own}.")

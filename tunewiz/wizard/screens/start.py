@@ -83,14 +83,18 @@ class StartScreen(StepScreen):
         if st.net is None or st.solver is None:
             self.problem("the net or solver copy is missing: go back (Esc) to Net and Solver first.")
             return
+        try:
+            opts = core.start_options(st, st.start_kind, st.start_path)
+        except TunewizError as exc:
+            self.problem(str(exc))
+            return
         self.checking = True
         self.say("Checking (building the net, reading the file)...")
-        kind, path = st.start_kind, st.start_path
-        self.run_worker(lambda: self._check_work(kind, path), thread=True, exclusive=True, group="check")
+        self.run_worker(lambda: self._check_work(opts), thread=True, exclusive=True, group="check")
 
-    def _check_work(self, kind: str, path: str) -> None:
+    def _check_work(self, opts) -> None:
         try:
-            self.post_message(WorkDone("check", core.check_start(kind, path, self.state)))
+            self.post_message(WorkDone("check", core.check_start(opts)))
         except TunewizError as exc:
             self.post_message(WorkFailed("check", str(exc)))
 

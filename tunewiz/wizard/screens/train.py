@@ -196,7 +196,8 @@ class TrainScreen(StepScreen):
             self.problem("nothing to resume: this run folder has no .solverstate snapshot and solver.prototxt.")
             return
         try:
-            launch.start_training(self.run_dir, solver, snapshot=states[-1])
+            launch.start_training(self.run_dir, solver, snapshot=states[-1],
+                                  numerics=launch.run_numerics(self.run_dir))
         except TunewizError as exc:
             self.problem(str(exc))
             return
