@@ -83,3 +83,19 @@ def test_train_command_uses_absolute_paths(tmp_path):
     assert cmd[1:4] == ["-m", "tunewiz", "train"]
     assert os.path.isabs(cmd[cmd.index("--solver") + 1])
     assert all(os.path.isabs(p) for p in cmd[cmd.index("--weights") + 1].split(","))
+
+
+def test_the_trainer_gets_the_runs_numerics(tmp_path):
+    """The wizard launches ``tunewiz train --numerics`` with the run's FinetuneOptions.numerics; a resume reads
+    them back from the run folder's finetune.json (Caffe's order for a folder that holds none)."""
+    import json
+
+    from tunewiz.recipe.options import FinetuneOptions
+
+    cmd = launch.train_command("s.prototxt", weights=["a.caffemodel"], numerics="torch")
+    assert cmd[cmd.index("--numerics") + 1] == "torch"
+    assert launch.run_numerics(tmp_path) == "caffe"
+    opts = FinetuneOptions(net="n", solver="s", weights="w", train_db="t", val_db="v", out=str(tmp_path),
+                           numerics="torch")
+    (tmp_path / "finetune.json").write_text(json.dumps({"sha256": {}, "options": opts.to_json()}))
+    assert launch.run_numerics(tmp_path) == "torch"
