@@ -76,7 +76,7 @@ def test_finetune_cli_gpu_memory_shrinks_batch(net, tmp_path, monkeypatch, capsy
 
     monkeypatch.chdir(tmp_path)
     make_db(tmp_path / "tr", [0, 1] * 4)
-    make_db(tmp_path / "va", [0, 1] * 4)
+    make_db(tmp_path / "va", [0, 1] * 15)  # more than the TEST batch of 25: sizing keeps it
     make_caffemodel(tmp_path / "w.caffemodel")
     m = memory_model(net("lenet_train_val.prototxt"), (1, 19, 19))
     free = int((m.fixed_bytes + 5 * m.per_image_bytes) / 0.9) + 1  # 5 images fit, batch is 16

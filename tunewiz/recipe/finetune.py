@@ -27,6 +27,7 @@ from tunewiz.recipe.heads import change_heads
 from tunewiz.recipe.layers import RecipeError, check_editable, clone
 from tunewiz.recipe.options import FinetuneOptions, OptionsError
 from tunewiz.recipe.plan import FinetunePlan, Section
+from tunewiz.recipe.sizing import test_batch_lines
 from tunewiz.recipe.solver_stage import SolverStage, plan_solver
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
@@ -48,6 +49,7 @@ class NetPlan:
     chw: tuple[int, int, int]
     val_count: int
     iter_size: int
+    train_count: int = 0
     from_deploy: bool = False  # the train_val was written from a deploy (no solver needed either)
     batch: batch_mod.BatchAdvice | None = None
     sections: list[Section] = field(default_factory=list)
@@ -161,7 +163,7 @@ def plan_net(opts: FinetuneOptions) -> NetPlan:
         tv = clone(src_tv)
     dep = clone(src_dep) if src_dep is not None else None
     plan = NetPlan(net_path, deploy_path, solver_path, weights, snapshot, src_tv, tv, dep, chw, val_sum.count, 1,
-                   from_deploy=from_deploy, sections=sections)
+                   train_count=train_sum.count, from_deploy=from_deploy, sections=sections)
     plan.section("data", [f"training: {train_sum.path} ({train_sum.backend}, {train_sum.count} images, "
                           f"{chw[0]}x{chw[1]}x{chw[2]}, {n} classes)",
                           f"validation: {val_sum.path} ({val_sum.count} images)"])
@@ -180,6 +182,7 @@ def plan_net(opts: FinetuneOptions) -> NetPlan:
                           "--mean-file gives the new data's mean instead, for data far from the original's)")
     check_fit(tv, weights)  # first: its message has the sizes, channels and the conversion line
     check_data(tv, train_sum, dp, dep)
+    dp.changes += test_batch_lines(tv, val_sum.count, opts.test_batch_size)
     plan.section("data layers", dp.changes)
     plan.warnings += dp.warnings
 

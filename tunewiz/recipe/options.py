@@ -82,7 +82,8 @@ class FinetuneOptions:
     base_lr: float | None = field(default=None, metadata=_opt(
         "--base-lr", "set base_lr outright (instead of dividing the source's)", "float"))
     max_iter: int | None = field(default=None, metadata=_opt(
-        "--max-iter", "new max_iter (stepsize/stepvalue scale with it, at most two lr drops)", "int"))
+        "--max-iter", "new max_iter (default: about 20 epochs of the new data when the solver's is far longer; "
+        "stepsize/stepvalue scale with it, at most two lr drops)", "int"))
     stepsize: int | None = field(default=None, metadata=_opt("--stepsize", "set stepsize outright", "int"))
     stepvalue: tuple[int, ...] = field(default=(), metadata=_opt("--stepvalue", "set the multistep stepvalues "
                                                                  "outright, comma separated", "ints"))
@@ -91,7 +92,10 @@ class FinetuneOptions:
     test_iter: int | None = field(default=None, metadata=_opt(
         "--test-iter", "TEST batches per test (default: the validation set once)", "int"))
     test_interval: int | None = field(default=None, metadata=_opt(
-        "--test-interval", "iterations between tests", "int"))
+        "--test-interval", "iterations between tests (default: about once an epoch when the solver tests "
+        "less often)", "int"))
+    test_batch_size: int | None = field(default=None, metadata=_opt(
+        "--test-batch-size", "TEST batch_size (default: the net's, at most the validation set)", "int"))
     # run
     numerics: str = field(default="caffe", metadata=_opt(
         "--numerics", "on the CPU: caffe = Caffe's own summation order, torch = torch's kernels (faster)",
@@ -207,7 +211,7 @@ def _validate(o: FinetuneOptions) -> None:
         raise OptionsError("give --batch-size or --gpu-memory, not both (the advisor picks the batch from "
                            "the memory)")
     for name in ("classes", "batch_size", "iter_size", "max_iter", "stepsize", "snapshot_every", "test_iter",
-                 "test_interval"):
+                 "test_interval", "test_batch_size"):
         value = getattr(o, name)
         if value is not None and value < (2 if name == "classes" else 1):
             raise OptionsError(f"--{name.replace('_', '-')} must be at least {2 if name == 'classes' else 1} "

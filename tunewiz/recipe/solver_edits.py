@@ -39,14 +39,14 @@ class SolverPlan:
 def edit_solver(src: caffe_pb2.SolverParameter, *, net_path: str, snapshot_prefix: str,
                 lr_divisor: float = 10.0, max_iter: int | None = None, snapshot: int | None = None,
                 val_records: int | None = None, val_batch: int | None = None,
-                solver_mode: str | None = None) -> tuple[caffe_pb2.SolverParameter, SolverPlan]:
+                solver_mode: str | None = None, max_iter_why: str = "") -> tuple[caffe_pb2.SolverParameter, SolverPlan]:
     """A new solver edited from ``src`` (left untouched), and the plan saying what changed."""
     s, plan = clone(src), SolverPlan()
     _set_net(s, net_path, plan)
     _set(s, "snapshot_prefix", snapshot_prefix, plan, "snapshots go into the run folder")
     _divide_lr(s, src, lr_divisor, plan)
     if max_iter is not None:
-        _set_max_iter(s, src, max_iter, plan)
+        _set_max_iter(s, src, max_iter, plan, max_iter_why)
     if snapshot is not None:
         _set(s, "snapshot", snapshot, plan, "")
     if s.snapshot > s.max_iter > 0:
@@ -102,14 +102,14 @@ def _divide_lr(s, src, divisor: float, plan: SolverPlan) -> None:
 MAX_DROPS = 2  # a shortened schedule ends at base_lr * gamma^2 at the lowest, never base_lr * gamma^4
 
 
-def _set_max_iter(s, src, max_iter: int, plan: SolverPlan) -> None:
+def _set_max_iter(s, src, max_iter: int, plan: SolverPlan, why: str = "") -> None:
     """max_iter, and the one rule for its steps: stepsize/stepvalue scale with max_iter, but the lr drops
     at most MAX_DROPS times before the end (scaling 450,000 -> 20 iterations in proportion would drop
     a step policy's lr four times, to 1e-7 by iteration 16, and nothing would be learned)."""
     if max_iter <= 0:
         raise RecipeError(f"--max-iter must be > 0 (got {max_iter})")
     old = src.max_iter
-    _set(s, "max_iter", max_iter, plan, "")
+    _set(s, "max_iter", max_iter, plan, why)
     if old <= 0 or old == max_iter:
         return
     ratio = max_iter / old

@@ -14,6 +14,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import read_solver_text
 from tunewiz.errors import TunewizError
 from tunewiz.recipe.from_deploy import default_solver
+from tunewiz.recipe import sizing
 from tunewiz.recipe.layers import RecipeError
 from tunewiz.recipe.options import FinetuneOptions
 from tunewiz.recipe.plan import Section
@@ -81,7 +82,7 @@ def _outright(opts: FinetuneOptions, s: caffe_pb2.SolverParameter) -> list[str]:
 
 def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
     """The solver copy for ``net`` (a :class:`tunewiz.recipe.finetune.NetPlan`). Nothing is written."""
-    from tunewiz.recipe.finetune import run_name
+    from tunewiz.recipe.finetune import run_name, train_batch
 
     if net.solver_path is not None:
         src = read_solver_text(net.solver_path)
@@ -90,16 +91,25 @@ def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
     else:
         raise RecipeError("give --solver (a solver prototxt); the model folder has none")
     out = Path(opts.out)
-    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / run_name(opts)),
-                        lr_divisor=opts.lr_divisor, max_iter=opts.max_iter, snapshot=opts.snapshot_every,
-                        val_records=net.val_count, val_batch=_test_batch(net.net) or None,
-                        solver_mode=opts.mode or default_mode())
-    changes = sp.changes + _outright(opts, s)
     iter_size = opts.iter_size or net.iter_size
+    effective = train_batch(net.net) * iter_size
+    per_epoch = sizing.iterations_per_epoch(net.train_count, train_batch(net.net), iter_size)
+    max_iter, why = opts.max_iter, ""
+    if max_iter is None and net.train_count:
+        max_iter, why = sizing.proposed_max_iter(src.max_iter, per_epoch, net.train_count, effective) or (None, "")
+    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / run_name(opts)),
+                        lr_divisor=opts.lr_divisor, max_iter=max_iter, snapshot=opts.snapshot_every,
+                        val_records=net.val_count, val_batch=_test_batch(net.net) or None,
+                        solver_mode=opts.mode or default_mode(), max_iter_why=why)
+    changes = sp.changes + _outright(opts, s)
     if iter_size != max(src.iter_size, 1):
         why = "--iter-size" if opts.iter_size else "keeps the effective batch"
         changes.append(f"iter_size: {max(src.iter_size, 1)} -> {iter_size} ({why})")
         s.iter_size = iter_size
+    interval = sizing.proposed_test_interval(s, per_epoch) if opts.test_interval is None and net.train_count else None
+    if interval:
+        changes.append(f"test_interval: {s.test_interval or '(unset)'} -> {interval[0]} ({interval[1]})")
+        s.test_interval = interval[0]
     if s.snapshot > s.max_iter > 0:
         s.snapshot = s.max_iter
     if net.solver_path is None:
