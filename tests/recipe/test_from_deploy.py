@@ -100,3 +100,35 @@ def test_zoo_deploys_get_a_cropping_train_val(tmp_path, monkeypatch, model, side
     assert not net.net.layer[1].transform_param.mirror
     loss = next(l for l in net.net.layer if l.type == "SoftmaxWithLoss")
     assert loss.bottom[1] == "label" and loss.bottom[0].startswith(logits.split("/")[0])
+
+
+def test_a_resnet_style_deploy_with_batchnorm_and_scale_trains(tmp_path, monkeypatch, capsys):
+    """Deploy-only, BatchNorm/Scale, pretrained weights written by tunewiz itself: plan, write, train."""
+    import torch
+
+    from tests.recipe.resnet_style import resnet_deploy
+    from tunewiz.caffe.prototxt import parse_text
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.engine.net import Net
+    from tunewiz.engine.weights import save_caffemodel
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deploy.prototxt").write_text(resnet_deploy())
+    net = Net(parse_text(resnet_deploy(), caffe_pb2.NetParameter()), "TEST", device="cpu")
+    for layer in net.layers:  # pretrained-like statistics: variance 1, scale factor 1 (zeros would blow up)
+        if layer.param.type == "BatchNorm":
+            with torch.no_grad():
+                layer.blobs[1].fill_(1.0), layer.blobs[2].fill_(1.0)
+    save_caffemodel(net, tmp_path / "resnet.caffemodel")
+    net.close()
+    make_db(tmp_path / "t", [0, 1, 2] * 4, shape=(3, 36, 36))
+    make_db(tmp_path / "v", [0, 1, 2] * 2, shape=(3, 36, 36), seed=1)
+    assert main(["finetune", "--net", "deploy.prototxt", "--weights", "resnet.caffemodel", "--train-db", "t",
+                 "--val-db", "v", "--out", "run", "--mode", "cpu", "--mean-value", "104,117,123", "--scale",
+                 "0.017", "--train"]) == 0
+    out = capsys.readouterr()
+    tv = read_net_text(tmp_path / "run" / "train_val.prototxt")
+    assert tv.layer[0].transform_param.crop_size == 32 and tv.layer[0].transform_param.mirror
+    assert [l.name for l in tv.layer if l.type == "InnerProduct"] == ["fc1000_run"]
+    assert "copied from the weights: conv1, bn_conv1, scale_conv1" in out.out
+    assert "Test net output #0: accuracy" in out.err and (tmp_path / "run" / "run_iter_20.caffemodel").is_file()
