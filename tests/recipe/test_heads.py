@@ -106,3 +106,27 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fa" bottom: "label" top: "
 ''', caffe_pb2.NetParameter())
     with pytest.raises(RecipeError, match="head 'ip' shares its weights .* with ip_p"):
         change_heads(net, 3)
+
+
+def test_the_kept_mean_must_exist_and_is_named_absolutely(tmp_path, monkeypatch):
+    """Model Zoo train_vals name Caffe's data/ilsvrc12/imagenet_mean.binaryproto: missing, the plan says how to
+    give it; present, the copy names it by its absolute path (training may run from anywhere)."""
+    import numpy as np
+
+    from tunewiz.caffe.binaryproto import write_blob
+    from tunewiz.recipe.finetune import plan_net
+    from tunewiz.recipe.options import FinetuneOptions
+
+    monkeypatch.chdir(tmp_path)
+    make_db(tmp_path / "t", [0, 1, 2] * 2, shape=(3, 256, 256))
+    make_db(tmp_path / "v", [0, 1, 2], shape=(3, 256, 256), seed=1)
+    opts = FinetuneOptions(net=str(ZOO / "bvlc_reference_caffenet" / "train_val.prototxt"), train_db="t",
+                           val_db="v", out="run")
+    with pytest.raises(RecipeError, match="subtracts mean_file data/ilsvrc12/imagenet_mean.binaryproto, which is "
+                                          "not here.*--mean-value"):
+        plan_net(opts)
+    (tmp_path / "data" / "ilsvrc12").mkdir(parents=True)
+    write_blob(tmp_path / "data/ilsvrc12/imagenet_mean.binaryproto", np.full((1, 3, 256, 256), 110, np.float32))
+    net = plan_net(opts)
+    means = {r.msg.transform_param.mean_file for r in layers_of(net.net) if r.type == "Data"}
+    assert means == {str(tmp_path / "data/ilsvrc12/imagenet_mean.binaryproto")}

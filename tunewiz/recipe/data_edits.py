@@ -130,6 +130,8 @@ def point_data_layers(net, train_source: str, val_source: str, plan: DataPlan,
         _set_source(ref, source, plan)
         if mean_file is not None or mean_value is not None:
             _set_mean(ref, mean_file, mean_value, plan)
+        else:
+            _pin_kept_mean(ref, plan)
 
 
 def _set_source(ref: LayerRef, source: str, plan: DataPlan) -> None:
@@ -167,6 +169,16 @@ def _image_data_to_data(ref: LayerRef, plan: DataPlan) -> None:
         ref.msg.type = "Data"
     ref.msg.data_param.batch_size = batch
     plan.changes.append(f"{ref.name} ({ref.phases()}): ImageData -> Data (reads a database now)")
+
+
+def _pin_kept_mean(ref: LayerRef, plan: DataPlan) -> None:
+    """The pretrained net's mean file, kept, named by its absolute path like every other input of the
+    copy (a relative one would be looked for wherever training runs)."""
+    tp = _transform(ref)
+    if tp.mean_file and not os.path.isabs(tp.mean_file) and os.path.exists(tp.mean_file):
+        plan.changes.append(f"{ref.name} ({ref.phases()}): mean_file {tp.mean_file} -> {os.path.abspath(tp.mean_file)} "
+                            "(kept; named from anywhere)")
+        tp.mean_file = os.path.abspath(tp.mean_file)
 
 
 def _set_mean(ref: LayerRef, mean_file, mean_value, plan: DataPlan) -> None:
@@ -237,8 +249,12 @@ def _check_preprocessing(ref: LayerRef, tp, train: DBSummary, plan: DataPlan) ->
             plan.warnings.append(f"{train.path}: the first image's mean level is {train.mean_level:.3f} — "
                                  "it looks like 0-1 data, but the net expects 0-255")
     if tp.mean_file and not os.path.exists(tp.mean_file):
-        plan.warnings.append(f"mean_file {tp.mean_file} does not exist (relative to the working directory); "
-                             "make it with 'tunewiz compute-image-mean' or give --mean-value")
+        raise RecipeError(
+            f"layer '{ref.name}' subtracts mean_file {tp.mean_file}, which is not here (Caffe reads it relative to "
+            "the folder training runs in; Model Zoo nets name Caffe's own data/ilsvrc12/imagenet_mean.binaryproto, "
+            "fetched by Caffe's data/ilsvrc12/get_ilsvrc_aux.sh). Give the pretrained net's mean with --mean-file "
+            "PATH, or its per-channel values with --mean-value (104,117,123 for Caffe's ImageNet models), or "
+            "choose the new data's mean (--mean-file of 'tunewiz compute-image-mean')")
     elif tp.mean_file and not train.encoded:
         _check_mean_size(ref, tp.mean_file, train)
 
