@@ -132,3 +132,26 @@ def test_a_resnet_style_deploy_with_batchnorm_and_scale_trains(tmp_path, monkeyp
     assert [l.name for l in tv.layer if l.type == "InnerProduct"] == ["fc1000_run"]
     assert "copied from the weights: conv1, bn_conv1, scale_conv1" in out.out
     assert "Test net output #0: accuracy" in out.err and (tmp_path / "run" / "run_iter_20.caffemodel").is_file()
+
+
+def test_mean_values_for_other_channels_are_refused_in_the_plan(work, capsys):
+    """Three ImageNet means for a gray deploy: Caffe would stop at the first batch; the plan says it first."""
+    assert _finetune(FIX / "recipe" / "lenet_v1_deploy.prototxt", "--mean-value", "104,117,123") != 0
+    err = capsys.readouterr().err
+    assert "the deploy takes 1 channel(s), so give 1 value or 1" in err and "Traceback" not in err
+    assert not (work / "run").exists()
+
+
+def test_a_model_folder_with_a_deploy_only(work, capsys):
+    """--model on a folder released as deploy + caffemodel: the deploy is the net, train_val and solver written."""
+    import shutil
+
+    zoo = work / "zoo"
+    zoo.mkdir()
+    shutil.copy(FIX / "recipe" / "lenet_v1_deploy.prototxt", zoo / "deploy.prototxt")
+    shutil.copy(work / "w.caffemodel", zoo / "w.caffemodel")
+    assert main(["finetune", "--model", "zoo", "--train-db", "train_lmdb", "--val-db", "val_lmdb", "--out", "run",
+                 "--mode", "cpu", "--mean-value", "0", "--scale", "0.00390625"]) == 0
+    assert "train_val written from the deploy" in capsys.readouterr().out
+    assert [l.type for l in read_net_text(work / "run" / "train_val.prototxt").layer][:2] == ["Data", "Data"]
+    assert read_solver_text(work / "run" / "solver.prototxt").lr_policy == "step"

@@ -58,3 +58,37 @@ def test_the_net_step_needs_data(tmp_path):
     st.train_db = ""
     with pytest.raises(TunewizError, match="no data yet"):
         core.net_options(st)
+
+
+def test_a_deploys_preprocessing_is_asked_then_passed(tmp_path):
+    st = _state(tmp_path)
+    st.net_src, st.deploy_src, st.solver_src, st.net_kind = str(SAMPLE_DIR / "lenet_deploy.prototxt"), "", "", "deploy"
+    with pytest.raises(TunewizError, match="Pretrained preprocessing"):  # a deploy does not record it
+        core.options_for(st)
+    st.preprocessing, st.scale = "imagenet", 0.017
+    opts = core.options_for(st)
+    assert (opts.mean_value, opts.mean_file, opts.scale) == ((104.0, 117.0, 123.0), None, 0.017)
+    assert opts.solver is None and opts.deploy is None  # the recipe writes both from the deploy
+    st.preprocessing = "mean_file"
+    with pytest.raises(TunewizError, match="own mean file"):
+        core.options_for(st)
+    st.preprocessing_mean = str(tmp_path / "model_mean.binaryproto")
+    assert core.options_for(st).mean_file == st.preprocessing_mean
+    st.preprocessing, st.scale = "none", None
+    assert core.options_for(st).mean_value == (0.0,)
+    st.mean_file, st.new_mean = str(tmp_path / "mean.binaryproto"), True  # the new data's mean wins
+    assert (core.options_for(st).mean_file, core.options_for(st).mean_value) == (st.mean_file, ())
+
+
+def test_a_train_vals_own_preprocessing_is_kept(tmp_path):
+    st = _state(tmp_path)
+    st.net_kind, st.preprocessing, st.scale = "train_val", "imagenet", 0.5  # left from a deploy loaded before
+    opts = core.options_for(st)
+    assert (opts.mean_value, opts.mean_file, opts.scale) == ((), None, None)
+
+
+def test_numerics_is_the_states_choice(tmp_path):
+    st = _state(tmp_path)
+    assert core.options_for(st).numerics == "caffe"
+    st.numerics = "torch"
+    assert "--numerics=torch" in core.options_for(st).command_line(train=True)

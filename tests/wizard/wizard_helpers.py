@@ -55,3 +55,28 @@ def state_at_start(prepared, run_name: str, max_iter: int | None = None):
     st.net_plan = core.net_plan_for_solver(st)
     st.solver_stage = core.solver_stages(st, st.net_plan)[1]
     return st
+
+
+def make_deploy_zoo(folder: Path, deploy: Path) -> Path:
+    """A Model Zoo folder released as a deploy + caffemodel + readme.md (sha1) only, as many models are;
+    the weights are written by tunewiz from the deploy itself (xavier fillers: no two units alike)."""
+    import hashlib
+    import shutil
+
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.prototxt import read_net_text
+    from tunewiz.engine.net import Net
+    from tunewiz.engine.weights import save_caffemodel
+
+    folder.mkdir(parents=True)
+    shutil.copy(deploy, folder / "deploy.prototxt")
+    param = read_net_text(deploy)
+    for layer in param.layer:
+        if layer.type in ("Convolution", "InnerProduct"):
+            getattr(layer, "convolution_param" if layer.type == "Convolution" else "inner_product_param") \
+                .weight_filler.type = "xavier"
+    save_caffemodel(Net(param, caffe_pb2.TEST, device="cpu", seed=1), folder / "weights.caffemodel")
+    sha1 = hashlib.sha1((folder / "weights.caffemodel").read_bytes()).hexdigest()
+    (folder / "readme.md").write_text(f"---\nname: Deploy-only LeNet\ncaffemodel: weights.caffemodel\n"
+                                      f"sha1: {sha1}\n---\nPreprocessing: gray pixels scaled by 1/256.\n")
+    return folder

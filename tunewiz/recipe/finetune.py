@@ -73,10 +73,12 @@ def _sources(opts: FinetuneOptions, sections: list[Section]):
     if opts.model:
         folder = start_mod.read_model_folder(opts.model)
         sections.append(Section("model folder", list(folder.lines)))
-        net, deploy, solver = net or folder.train_val, deploy or folder.deploy, solver or folder.solver
+        # a folder released with a deploy only: the train_val is written from it (from_deploy)
+        net = net or folder.train_val or folder.deploy
+        deploy, solver = deploy or folder.deploy, solver or folder.solver
         weights = [str(folder.caffemodel)]
     if not net:
-        raise RecipeError("give --net (a train_val prototxt); the model folder has none")
+        raise RecipeError("give --net (a train_val or deploy prototxt); the model folder has none")
     return Path(net), Path(deploy) if deploy else None, Path(solver) if solver else None, weights, snapshot
 
 

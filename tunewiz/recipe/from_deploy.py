@@ -72,6 +72,9 @@ def _transform(shape, chw, mean_file, mean_value, scale) -> tuple[caffe_pb2.Tran
     if rc != c:
         raise RecipeError(f"the deploy takes {c} channel(s), the records have {rc}: convert the images "
                           f"{'without' if c == 3 else 'with'} --gray")
+    if len(mean_value) not in (0, 1, c):  # Caffe stops at the first batch: "Specify either 1 mean_value or as many"
+        raise RecipeError(f"--mean-value {','.join(f'{v:g}' for v in mean_value)}: the deploy takes {c} channel(s), "
+                          f"so give 1 value or {c} (104,117,123 is for colour BGR ImageNet models)")
     if (rh, rw) != (h, w):
         if h != w or rh < h or rw < w:
             raise RecipeError(f"the deploy takes {h}x{w} images, the records are {rh}x{rw}: convert them at "

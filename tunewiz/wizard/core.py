@@ -17,6 +17,12 @@ from pathlib import Path
 from tunewiz.errors import TunewizError
 
 TRAIN_VAL, DEPLOY, SOLVER = "train_val.prototxt", "deploy.prototxt", "solver.prototxt"
+# A deploy's pretrained preprocessing (WizardState.preprocessing) as the recipe's mean_value; 'mean_file'
+# takes the model's own file instead (the common choices of recipe.from_deploy.PREPROCESSING).
+MEAN_VALUES = {"imagenet": (104.0, 117.0, 123.0), "none": (0.0,)}
+ASK_PREPROCESSING = ("the net is a deploy, which does not say how its weights' images were preprocessed: "
+                     "choose it under 'Pretrained preprocessing' (Caffe ImageNet: mean 104/117/123; the model's "
+                     "own mean file; or nothing subtracted).")  # 3 lines of the status at 80 columns
 
 
 # ---------------------------------------------------------------- the contract
@@ -38,13 +44,35 @@ def options_for(st, kind: str | None = None, path: str | None = None):
         net=st.net_src or None, deploy=st.deploy_src or None, solver=st.solver_src or None,
         weights=path if kind == "weights" else (), model=path if kind == "model" else None,
         snapshot=path if kind == "snapshot" else None,
-        train_db=st.train_db, val_db=st.val_db, mean_file=st.mean_file if st.new_mean else None,
+        train_db=st.train_db, val_db=st.val_db, **_mean(st),
         rename=st.new_name or None, freeze_through=st.freeze_through or None, gpu_memory=st.gpu_memory or None,
         lr_divisor=st.lr_divisor, base_lr=st.base_lr, max_iter=st.max_iter or st.default_max_iter,
         stepsize=st.stepsize, snapshot_every=st.snapshot_every, test_iter=st.test_iter,
-        test_interval=st.test_interval, out=str(st.run_dir),
+        test_interval=st.test_interval, out=str(st.run_dir), numerics=st.numerics,
         # the recipe names a run after its folder by default: the flag only when the two differ
         run_name=st.run_name if st.run_name != st.run_dir.name else None)
+
+
+def _mean(st) -> dict:
+    """mean_file / mean_value / scale: the new data's mean when chosen, else for a deploy the pretrained
+    preprocessing the user named (a train_val states its own, which the recipe keeps)."""
+    if st.net_kind != "deploy":
+        return {"mean_file": st.mean_file} if st.new_mean else {}
+    if st.new_mean:  # the deploy's scale still holds: the weights learned pixels of that range
+        return {"mean_file": st.mean_file, "scale": st.scale}
+    return pretrained_preprocessing(st)
+
+
+def pretrained_preprocessing(st) -> dict:
+    """A deploy's pretrained preprocessing as chosen on the Net screen (raises until it is chosen)."""
+    if st.preprocessing == "mean_file":
+        if not st.preprocessing_mean:
+            raise TunewizError("type the model's own mean file (.binaryproto) under 'Pretrained preprocessing', "
+                               "or choose another preprocessing.")
+        return {"mean_file": st.preprocessing_mean, "scale": st.scale}
+    if st.preprocessing not in MEAN_VALUES:
+        raise TunewizError(ASK_PREPROCESSING)
+    return {"mean_value": MEAN_VALUES[st.preprocessing], "scale": st.scale}
 
 
 def _existing(kind: str, path: str) -> str | None:
@@ -66,6 +94,13 @@ def load_net(path):
     return net
 
 
+def net_kind(net, path) -> str:
+    """'deploy' (the recipe writes its train_val) or 'train_val'; a RecipeError for anything else."""
+    from tunewiz.recipe.from_deploy import kind_of
+
+    return kind_of(net, str(path))
+
+
 def find_output_layer(net):
     """The recipe's output layer (name, type, num_output, reason) plus a one-line description."""
     from tunewiz.recipe.output_layer import find_output_layer as find
@@ -75,10 +110,20 @@ def find_output_layer(net):
     return out
 
 
-def source_mean(net) -> str:
-    """How the source net's data layers preprocess (what 'keep the pretrained net's mean' keeps)."""
+def source_mean(net, st=None) -> str:
+    """How the source net's data layers preprocess (what 'keep the pretrained net's mean' keeps); for a
+    deploy, which records none, the preprocessing chosen in ``st``."""
     from tunewiz.recipe.data_edits import data_layers
 
+    if st is not None and st.net_kind == "deploy":
+        try:
+            given = pretrained_preprocessing(st)
+        except TunewizError:
+            return "a deploy records none: choose it under 'Pretrained preprocessing'"
+        scale = f", scale {st.scale:g}" if st.scale else ""
+        if given.get("mean_file"):
+            return f"it subtracts the mean file {given['mean_file']}{scale}"
+        return "it subtracts the mean values " + ",".join(f"{v:g}" for v in given["mean_value"]) + scale
     for ref in data_layers(net):
         tp = ref.msg.transform_param
         if tp.mean_file:
@@ -164,6 +209,13 @@ def load_solver(path):
 SOLVER_FIELDS = {"base_lr": "base_lr", "max_iter": "max_iter", "snapshot": "snapshot_every",
                  "stepsize": "stepsize", "test_iter": "test_iter", "test_interval": "test_interval"}
 OUTRIGHT = ("base_lr", "stepsize", "test_iter", "test_interval")  # set outright; the rest shape the proposal
+
+
+def default_solver():
+    """The solver the recipe writes for a deploy given without one (Caffe's fine-tuning defaults)."""
+    from tunewiz.recipe.from_deploy import default_solver as defaults
+
+    return defaults()
 
 
 def net_plan_for_solver(st):

@@ -200,10 +200,14 @@ def use_model_folder(st, folder: str) -> list[str]:
     from tunewiz.recipe.start import read_model_folder
 
     model = read_model_folder(Path(folder).expanduser())
-    if model.train_val is None:
-        raise TunewizError(f"{folder}: no train_val prototxt in the folder; start a new fine-tune and pick one.")
-    st.net_src = str(model.train_val)
-    st.deploy_src = str(model.deploy or "")
+    if model.train_val is None and model.deploy is None:
+        raise TunewizError(f"{folder}: no train_val or deploy prototxt in the folder; start a new fine-tune and "
+                           "pick the net.")
+    # a deploy alone is the net source: the recipe writes its train_val (and the deploy copy) from it
+    st.net_src = str(model.train_val or model.deploy)
+    st.deploy_src = str(model.deploy or "") if model.train_val else ""
     st.solver_src = str(model.solver or "")
     st.start_kind, st.start_path = "model", str(model.folder)
-    return list(model.lines)
+    made = [] if model.train_val else [f"no train_val: it is written from {model.deploy.name} (the Net step asks "
+                                       "the preprocessing its weights learned)"]
+    return list(model.lines) + made

@@ -31,6 +31,12 @@ class WizardState:
     # step 3: net
     net_src: str = ""
     deploy_src: str = ""
+    net_kind: str = ""  # 'train_val' or 'deploy' (recipe.from_deploy.kind_of on the loaded source)
+    # a deploy's pretrained preprocessing, which it does not record: '' (not chosen yet), 'imagenet',
+    # 'mean_file' (the model's own, in preprocessing_mean) or 'none'; scale optional (core.PREPROCESSING)
+    preprocessing: str = ""
+    preprocessing_mean: str = ""
+    scale: float | None = None
     net_plan: object = None  # the recipe's NetPlan (tunewiz.recipe.finetune.plan_net) the Net screen shows
     output_layer: str = ""
     new_name: str = ""
@@ -48,6 +54,7 @@ class WizardState:
     test_iter: int | None = None
     test_interval: int | None = None
     default_max_iter: int | None = None  # the sample's proposal (None: keep the solver's)
+    numerics: str = "caffe"  # FinetuneOptions.numerics: Caffe's summation order, or torch's kernels
     # step 5: start
     start_kind: str = "weights"  # weights | model | snapshot
     start_path: str = ""

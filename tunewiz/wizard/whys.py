@@ -43,6 +43,15 @@ WHY: dict[str, tuple[str, str]] = {
         "from the original ones, e.g. gray or medical images. 'tunewiz finetune' does the same: "
         "--mean-file gives the new mean.",
     ),
+    "deploy": (
+        "My model came with a deploy file only: what then?",
+        "A deploy file describes the net for classifying one image, without data or loss layers; the "
+        "wizard writes the train_val from it (Data layers reading your databases, a loss and an accuracy) "
+        "and, without a solver, Caffe's usual fine-tuning solver. What a deploy does not record is how the "
+        "images were preprocessed when its weights were trained, so you say it: the wrong mean or scale "
+        "makes the pretrained features meaningless. The model's readme usually tells; Caffe's ImageNet "
+        "models subtract 104/117/123 from BGR pixels in 0-255.",
+    ),
     "batch": (
         "Why a smaller batch on a weaker GPU, and what is iter_size?",
         "Each image in a batch needs memory for every layer's output, so a large batch may "
@@ -56,6 +65,13 @@ WHY: dict[str, tuple[str, str]] = {
         "in the first steps; that is why base_lr is divided by 10 (or up to 100). The new "
         "last layer has lr_mult 10/20, so it still learns fast. During training the policy "
         "lowers the rate further so the weights settle instead of jumping around.",
+    ),
+    "numerics": (
+        "Caffe's order or torch's kernels?",
+        "On the CPU, tunewiz can add up each layer's sums in Caffe's own order, so its numbers match a real "
+        "Caffe run to the last bit; that is the default, and what the tests compare with Caffe. Torch's own "
+        "kernels are several times faster on large nets and differ only in those last bits, which do not "
+        "change what the net learns. Choose them for speed when exact agreement with Caffe does not matter.",
     ),
     "start": (
         "Weights or snapshot?",
@@ -85,8 +101,8 @@ WHY: dict[str, tuple[str, str]] = {
 SCREEN_WHYS: dict[str, tuple[str, ...]] = {
     "welcome": ("finetune",),
     "data": ("data",),
-    "net": ("rename", "freeze", "batch", "mean"),
-    "solver": ("lr",),
+    "net": ("rename", "freeze", "batch", "mean", "deploy"),
+    "solver": ("lr", "numerics"),
     "start": ("start",),
     "train": ("train",),
     "done": ("done",),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
 from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
+from tunewiz.wizard.widgets.preprocessing import PreprocessingBox
 from tunewiz.wizard.widgets.toggles import TickBox
 
 MEAN_WHY = ("The pretrained weights learned inputs preprocessed their way (their mean subtracted, if any), so "
@@ -58,14 +59,17 @@ class NetScreen(StepScreen):
         self.generation = 0  # a slower, older preview must not overwrite a newer one
 
     def compose_body(self):
-        yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder.")
+        yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder. "
+                     "A deploy alone will do: its train_val is written from it.")
         with Horizontal(classes="row"):
-            yield Input(self.state.net_src, placeholder="train_val.prototxt", id="net-src", compact=True)
+            yield Input(self.state.net_src, placeholder="train_val.prototxt (or a deploy.prototxt)", id="net-src",
+                        compact=True)
             yield Button("Pick", id="pick-net", compact=True)
         with Horizontal(classes="row"):
             yield Input(self.state.deploy_src, placeholder="deploy.prototxt (optional)", id="deploy-src", compact=True)
             yield Button("Pick", id="pick-deploy", compact=True)
             yield Button("Load", id="load", compact=True)
+        yield PreprocessingBox(self.state, id="pre-box")  # shown for a deploy only (load)
         yield Static("", id="output-layer")
         with Horizontal(classes="row"):
             yield Label("new name")
@@ -87,6 +91,7 @@ class NetScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one(LayerTable).add_columns(*COLUMNS)
+        self.query_one(PreprocessingBox).display = self.state.net_kind == "deploy"
         if self.state.net_src:
             self.load()
         else:
@@ -110,8 +115,15 @@ class NetScreen(StepScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id in ("net-src", "deploy-src"):
             self.load()
-        elif event.input.id in ("new-name", "gpu-memory"):
+        elif event.input.id in ("new-name", "gpu-memory", "pre-mean-file", "pre-scale"):
             self.refresh_plan()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "pre-choice":
+            box = self.query_one(PreprocessingBox)
+            box.show_mean_row()
+            if box.choice() != self.state.preprocessing:
+                self.refresh_plan()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "new-mean" and event.value != self.state.new_mean:
@@ -123,16 +135,19 @@ class NetScreen(StepScreen):
         st.net_src = self.query_one("#net-src", Input).value.strip()
         st.deploy_src = self.query_one("#deploy-src", Input).value.strip()
         if not st.net_src:
-            self.problem("no net yet: type or pick the source train_val.prototxt.")
+            self.problem("no net yet: type or pick the source train_val.prototxt (or deploy.prototxt).")
             return
         try:
             self.source = core.load_net(st.net_src)
             self.deploy_source = core.load_net(st.deploy_src) if st.deploy_src else None
+            st.net_kind = core.net_kind(self.source, st.net_src)
             found = core.find_output_layer(self.source)
         except TunewizError as exc:
             self.source = None
             self.problem(str(exc))
             return
+        box = self.query_one(PreprocessingBox)
+        box.display = st.net_kind == "deploy"
         if st.output_layer and st.output_layer != found.name:
             st.new_name = ""
         st.output_layer = found.name
@@ -143,9 +158,11 @@ class NetScreen(StepScreen):
             f"Output layer: [b]{found.name}[/b] ({found.description}); {found.reason}\n"
             f"New class count from step 2: [b]{st.num_classes or '? (no data yet)'}[/b]"
         )
-        self._mean_note(core.source_mean(self.source))
         self.refresh_plan()
-        self.query_one(LayerTable).focus()
+        if box.display and not st.preprocessing:  # the question to answer first
+            self.query_one("#pre-choice", Select).focus()
+        else:
+            self.query_one(LayerTable).focus()
 
     def _mean_note(self, source_mean: str) -> None:
         st = self.state
@@ -165,7 +182,14 @@ class NetScreen(StepScreen):
         st = self.state
         st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
         st.gpu_memory = self.query_one("#gpu-memory", Input).value.strip()
-        self._mean_note(core.source_mean(self.source))
+        if st.net_kind == "deploy":
+            try:
+                st.preprocessing, st.preprocessing_mean, st.scale = self.query_one(PreprocessingBox).read()
+            except ValueError as exc:
+                st.net_plan, self.pending = None, False
+                self.problem(str(exc))
+                return
+        self._mean_note(core.source_mean(self.source, st))
         st.net_plan = None  # the old plan is not what these choices make
         self.generation += 1
         what = f"plan:{self.generation}"
@@ -221,7 +245,7 @@ class NetScreen(StepScreen):
 
     def validate(self) -> str | None:
         if self.source is None:
-            return "no net loaded: type or pick the source train_val.prototxt and press Load."
+            return "no net loaded: type or pick the source train_val (or deploy) prototxt and press Load."
         if not self.state.num_classes:
             return "the class count is unknown: go back to Data (Esc) and convert your images."
         if self.pending:

@@ -14,6 +14,12 @@ from tunewiz.wizard import core
 from tunewiz.wizard.screens.base import StepScreen
 
 FIELDS = tuple(core.SOLVER_FIELDS)  # the solver's own names; each sets one FinetuneOptions field
+NUMERICS = [("Caffe's exact order (default)", "caffe"), ("torch kernels (faster on the CPU)", "torch")]
+NUMERICS_WHY = ("On the CPU, Caffe's own summation order reproduces Caffe's numbers to the last bit; torch's "
+                "kernels are several times faster and differ only in those last bits.")
+DEFAULTS = ("no source solver: the recipe writes Caffe's fine-tuning defaults (SGD, momentum 0.9, weight_decay "
+            "0.0005, lr_policy step, gamma 0.1, base_lr 0.01 from scratch, divided below), as for a model "
+            "released without one")
 
 
 class SolverScreen(StepScreen):
@@ -29,7 +35,7 @@ class SolverScreen(StepScreen):
         from tunewiz.wizard.widgets.plots import LinePlot
 
         with Horizontal(classes="row"):
-            yield Input(self.state.solver_src, placeholder="source solver.prototxt", id="solver-src", compact=True)
+            yield Input(self.state.solver_src, placeholder=self._placeholder(), id="solver-src", compact=True)
             yield Button("Pick", id="pick", compact=True)
             yield Button("Load", id="load", compact=True)
         with Horizontal(classes="row"):
@@ -45,6 +51,14 @@ class SolverScreen(StepScreen):
         yield Static("", id="solver-notes")
         yield LinePlot(id="lr-plot", classes="plot")
         yield Static("", id="solver-changes")
+        yield Static("Numerics (how the CPU sums)", classes="section")
+        yield Select(NUMERICS, value=self.state.numerics, allow_blank=False, id="numerics", compact=True)
+        yield Static(NUMERICS_WHY, id="numerics-why")
+
+    def _placeholder(self) -> str:
+        if self.state.net_kind == "deploy":
+            return "solver.prototxt (empty: defaults)"
+        return "source solver.prototxt"
 
     def _own(self, name: str) -> str:
         """The user's own value of a field (kept when the screen is made again), else empty."""
@@ -52,7 +66,7 @@ class SolverScreen(StepScreen):
         return "" if value is None else _fmt(value)
 
     def on_mount(self) -> None:
-        if self.state.solver_src:
+        if self.state.solver_src or self.state.net_kind == "deploy":  # a deploy needs no solver
             self.load()
         else:
             self.query_one("#solver-src", Input).focus()
@@ -71,7 +85,11 @@ class SolverScreen(StepScreen):
             self.load()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "divisor" and self.source is not None:
+        if event.select.id == "numerics" and event.value != self.state.numerics:
+            self.state.numerics = str(event.value)
+            self.say(f"numerics: {dict((v, k) for k, v in NUMERICS)[self.state.numerics]}; the trainer runs "
+                     f"with --numerics {self.state.numerics}.")
+        elif event.select.id == "divisor" and self.source is not None:
             self.state.lr_divisor = float(event.value)
             self.recompute()
 
@@ -89,11 +107,11 @@ class SolverScreen(StepScreen):
     def load(self) -> None:
         st = self.state
         st.solver_src = self.query_one("#solver-src", Input).value.strip()
-        if not st.solver_src:
+        if not st.solver_src and st.net_kind != "deploy":
             self.problem("no solver yet: type or pick the source solver.prototxt.")
             return
         try:
-            self.source = core.load_solver(st.solver_src)
+            self.source = core.load_solver(st.solver_src) if st.solver_src else core.default_solver()
             self.net_plan = core.net_plan_for_solver(st)
         except TunewizError as exc:
             self.source = None
@@ -101,7 +119,8 @@ class SolverScreen(StepScreen):
             return
         s = self.source
         self.query_one("#source-values", Static).update(
-            f"source: base_lr {s.base_lr:g}, lr_policy {s.lr_policy or 'fixed'}, max_iter {s.max_iter}, "
+            ("" if st.solver_src else DEFAULTS + ".\n")
+            + f"source: base_lr {s.base_lr:g}, lr_policy {s.lr_policy or 'fixed'}, max_iter {s.max_iter}, "
             f"snapshot {s.snapshot}")
         with self.prevent(Input.Changed):  # a field showing the old proposal is not the user's edit
             for name in FIELDS:
