@@ -63,12 +63,15 @@ async def _net_step(pilot, app) -> None:
     assert st.net_kind == "deploy" and st.net is None
     await pilot.press("ctrl+n")  # refused, in words
     await pilot.pause()
-    assert type(app.screen).__name__ == "NetScreen" and "Problem" in text(app, "#status")
+    assert type(app.screen).__name__ == "NetScreen" and "Pretrained preprocessing" in text(app, "#status")
     await choose(pilot, app, "#pre-choice", 3)  # prompt, ImageNet, own mean file, nothing subtracted
     assert st.preprocessing == "none"
-    await set_input(pilot, app, "#pre-scale", "0.00390625")
+    await set_input(pilot, app, "#pre-scale", "0.00390625", submit=False)  # typed, Enter not pressed:
+    await until(pilot, lambda: not app.screen.pending and st.net is not None, what="the copy from the deploy")
+    await pilot.press("ctrl+n")  # Next applies it first (and stays): the copy must be what was typed
+    assert type(app.screen).__name__ == "NetScreen"
     await until(pilot, lambda: not app.screen.pending and st.net is not None and st.scale == 0.00390625,
-                what="the copy from the deploy")
+                what="the copy with the scale")
     assert "it subtracts the mean values 0, scale 0.00390625" in text(app, "#mean-note")
     assert "train_val written from the deploy" in text(app, "#freeze-report")
 

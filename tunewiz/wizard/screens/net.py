@@ -248,8 +248,26 @@ class NetScreen(StepScreen):
             return "no net loaded: type or pick the source train_val (or deploy) prototxt and press Load."
         if not self.state.num_classes:
             return "the class count is unknown: go back to Data (Esc) and convert your images."
+        if self.state.net_kind == "deploy":
+            problem = self._preprocessing_problem()
+            if problem:
+                return problem
         if self.pending:
             return "the edits are still being applied; try again in a moment."
         if self.state.net is None:
             return "the copy could not be made; see the message above."
+        return None
+
+    def _preprocessing_problem(self) -> str | None:
+        """A deploy's preprocessing not chosen yet, or typed but not applied (Enter not pressed)."""
+        st = self.state
+        try:
+            shown = self.query_one(PreprocessingBox).read()
+            if not st.new_mean:
+                core.pretrained_preprocessing(st)
+        except (ValueError, TunewizError) as exc:
+            return str(exc)
+        if shown != (st.preprocessing, st.preprocessing_mean, st.scale):
+            self.refresh_plan()
+            return "applying the preprocessing as typed; press Ctrl+N again when the copy is ready."
         return None
