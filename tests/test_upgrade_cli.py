@@ -196,3 +196,46 @@ def test_upgrades_stay_light(tmp_path):
             "assert not heavy, heavy\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command, src", [
+    ("upgrade-net-text", "lenet_v1_deploy.upgraded.prototxt"),
+    ("upgrade-solver-text", "solver_v1.upgraded.prototxt"),
+    ("upgrade-net-binary", "lenet_v1.upgraded.caffemodel"),
+])
+def test_in_place_on_a_current_file_refuses_and_leaves_it(tmp_path, capsys, command, src):
+    """``--force IN IN`` with nothing to upgrade: exit != 0, one line, IN byte for byte as it was."""
+    path = tmp_path / src
+    data = (FIX / src).read_bytes()
+    path.write_bytes(b"# my notes\n" + data if src.endswith(".prototxt") else data)
+    before = path.read_bytes()
+    assert main([command, "--force", str(path), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tunewiz: error: {path}: already in the latest proto format; nothing to upgrade, the file is " \
+                  "left as it was\n"
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [src]
+
+
+def test_in_place_upgrade_keeps_comments_or_refuses(tmp_path, capsys):
+    commented = tmp_path / "net.prototxt"
+    commented.write_text("# conv1 as in the paper\n" + (FIX / "lenet_v1_deploy.prototxt").read_text())
+    before = commented.read_bytes()
+    assert main(["upgrade-net-text", "--force", str(commented), str(commented)]) == 2
+    err = capsys.readouterr().err
+    assert "would drop its # comments; nothing was written" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and commented.read_bytes() == before
+    plain = tmp_path / "plain.prototxt"  # no comment to lose: the in-place upgrade is done
+    plain.write_text((FIX / "lenet_v1_deploy.prototxt").read_text().replace('"#"', '"x"'))
+    assert main(["upgrade-net-text", "--force", "--quiet", str(plain), str(plain)]) == 0
+    assert prototxt.read_net_text(plain) == prototxt.read_net_text(FIX / "lenet_v1_deploy.upgraded.prototxt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.prototxt", "plain.prototxt"]
+
+
+def test_a_hash_inside_a_string_is_not_a_comment(tmp_path):
+    from tunewiz.commands.upgrade import _has_comments
+
+    path = tmp_path / "n.prototxt"
+    for text, found in (('name: "a#b" # real\n', True), ('name: "a#b"\nlayer { name: \'c\\\'#\' }\n', False),
+                        ('name: "unclosed\n# comment\n', True)):
+        path.write_text(text)
+        assert _has_comments(str(path)) is found, text

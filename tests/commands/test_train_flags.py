@@ -76,7 +76,7 @@ def test_train_as_caffe_writes_it(tmp_path, monkeypatch, capsys):
 
     torch's numerics: the exact path limits the BLAS pools loaded when it first runs, and this test
     runs before tests/data loads OpenCV's own OpenBLAS (which test_exact_cpu then finds unlimited)."""
-    root = workdir(tmp_path, "sgd_inv")
+    root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     solver = root / "sgd_inv" / "solver.prototxt"
     text = solver.read_text()
     for old, new in (("max_iter: 50", "max_iter: 2"), ("snapshot: 25", "snapshot: 0"),

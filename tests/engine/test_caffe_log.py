@@ -164,7 +164,7 @@ def test_faults_warnings_and_errors_keep_the_prefix(tmp_path, monkeypatch, capsy
     """A NaN stop (with snapshots before it), a Python warning and a fault's traceback: all prefixed."""
     from tunewiz.engine.net import Net
 
-    root = workdir(tmp_path, "sgd_inv")
+    root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     monkeypatch.chdir(root)
     real = Net.forward
 
@@ -190,7 +190,8 @@ def test_faults_warnings_and_errors_keep_the_prefix(tmp_path, monkeypatch, capsy
         self._calls = getattr(self, "_calls", 0) + 1
         return real(self, inputs, retain_grad)
     monkeypatch.setattr(Net, "forward", broken)
-    solver = _solver(root, "sgd_inv", test_interval=1000, test_initialization=False)
+    solver = _solver(root, "sgd_inv", test_interval=1000, test_initialization=False,
+                     snapshot_prefix="sgd_inv/bug")  # a new run: not beside the NaN run's snapshots
     assert main(["train", "--solver", solver, "--weights", "init.caffemodel", "--run_dir", "bug"]) == 1
     err = capsys.readouterr().err
     text = (root / "bug" / "train.log").read_text()

@@ -70,7 +70,7 @@ def parse_log(path: Path):
 
 
 def test_train_cli_writes_caffe_log_events_and_snapshots(tmp_path, monkeypatch):
-    root = workdir(tmp_path, "sgd_inv")
+    root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     monkeypatch.chdir(root)
     solver = _solver(root, "sgd_inv", max_iter=12, snapshot=6)
     assert main(["train", "--solver", solver, "--weights", "init.caffemodel", "--run_dir", "run"]) == 0
@@ -196,7 +196,7 @@ def test_disk_full_during_snapshot_keeps_the_previous_one(tmp_path, monkeypatch)
     real = snap._write_fsync
 
     def full(path, data):
-        if "iter_25" in str(path) and str(path).endswith(f"solverstate.tmp{os.getpid()}"):
+        if "iter_25" in str(path) and f".solverstate.tunewiz-{os.getpid()}-" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
     monkeypatch.setattr(snap, "_write_fsync", full)
@@ -227,7 +227,7 @@ def test_cuda_out_of_memory_suggests_batch_and_iter_size(tmp_path, monkeypatch):
 
 
 def test_signals_snapshot_then_stop(tmp_path):
-    root = workdir(tmp_path, "sgd_inv")
+    root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     solver = _solver(root, "sgd_inv", max_iter=100000, snapshot=0, test_initialization=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "tunewiz", "train", "--solver", solver, "--weights",
@@ -344,7 +344,8 @@ def test_signal_effects_are_what_the_flags_say(sigint, sighup):
 
     stop, snap = threading.Event(), threading.Event()
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in a background job
-    restore = _signals(argparse.Namespace(sigint_effect=sigint, sighup_effect=sighup), stop, snap)
+    restore = _signals(argparse.Namespace(sigint_effect=sigint, sighup_effect=sighup, sigterm_effect="stop"),
+                       stop, snap)
     try:
         for sig, effect in ((signal.SIGINT, sigint), (signal.SIGHUP, sighup)):
             stop.clear(), snap.clear()

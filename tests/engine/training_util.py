@@ -16,15 +16,19 @@ from tunewiz.engine.trainer import TrainConfig, train
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 
 
-def workdir(tmp_path: Path, *runs: str) -> Path:
-    """A training/ folder for Caffe's relative paths: data + init linked, the runs' inputs copied."""
+def workdir(tmp_path: Path, *runs: str, caffe_snapshots: bool = True) -> Path:
+    """A training/ folder for Caffe's relative paths: data + init linked, the runs' inputs copied.
+
+    ``caffe_snapshots=False`` leaves out the Caffe snapshots a run's fixture keeps (``<run>_iter_N.*``):
+    ``tunewiz train`` refuses to start a new run beside another run's snapshots."""
     root = tmp_path / "training"
     root.mkdir()
     (root / "data").symlink_to(FIX / "data")
     for name in ("init.caffemodel", "train_val.prototxt"):
         (root / name).symlink_to(FIX / name)
     for run in runs:
-        shutil.copytree(FIX / run, root / run)
+        shutil.copytree(FIX / run, root / run,
+                        ignore=None if caffe_snapshots else shutil.ignore_patterns(f"{run}_iter_*"))
     return root
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from tunewiz.caffe.tempfiles import make_temp
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 _FIXED = {I64: 8, I32: 4}
@@ -212,7 +213,7 @@ def atomic_write(path: str | os.PathLike, parts: Iterable) -> None:
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if target.exists() and not target.is_file():
         raise OSError(errno.EINVAL, "not a regular file; give a file name to write", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    fd, tmp = make_temp(target)  # named as tunewiz's, with our pid: a later run can clear it if we are killed
     try:
         with os.fdopen(fd, "wb") as out:
             for part in parts:

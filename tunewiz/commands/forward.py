@@ -1,12 +1,13 @@
 """``tunewiz forward``: one forward pass of a net, blobs saved to .npz (pycaffe's ``net.forward()``).
 
     tunewiz forward --model NET.prototxt [--weights W.caffemodel[,W2.caffemodel]]
-                    --input NAME=FILE.npy ... [--phase TEST] --output OUT.npz [--blobs a,b,...]
+                    --input NAME=FILE.npy ... [--phase TEST] --output OUT.npz [--force] [--blobs a,b,...]
 
 Input layers take their arrays from ``--input`` (every Input top needs one); Data/ImageData
 layers read their next batch from their source (paths relative to the working directory, as
 Caffe). The .npz holds the named blobs (default: all) after the pass, float32, keyed by blob
-name; for in-place blobs the value after the last in-place layer, as pycaffe shows them.
+name; for in-place blobs the value after the last in-place layer, as pycaffe shows them.  An existing
+OUT.npz is refused (before any work) unless ``--force``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> Non
     parser.add_argument("--phase", default="TEST", type=str.upper, choices=["TRAIN", "TEST"],
                         help="which phase of the net to build (default TEST)")
     parser.add_argument("--output", required=True, metavar="OUT.npz", help="where to save the blobs")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT.npz if it exists")
     parser.add_argument("--blobs", default="", metavar="a,b,...", help="blobs to save (default: all)")
     parser.add_argument("--seed", type=int, default=None, help="seed for fillers of layers without weights")
     parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
@@ -36,8 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> Non
 
 
 def _inputs(specs: list[str]) -> dict:
-    import numpy as np
-
     arrays = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -45,11 +45,29 @@ def _inputs(specs: list[str]) -> dict:
             raise TunewizError(f"--input '{spec}': write it as NAME=FILE.npy (e.g. data=batch.npy)")
         if not Path(path).is_file():
             raise TunewizError(f"--input {name}: file '{path}' does not exist")
-        try:
-            arrays[name] = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise TunewizError(f"--input {name}: '{path}' is not a .npy array ({exc})") from None
+        arrays[name] = _load_npy(name, path)
     return arrays
+
+
+def _load_npy(name: str, path: str):
+    """One .npy array; anything else (text, an .npz, a pickle) is named, with how to make a .npy."""
+    import numpy as np
+
+    stem = Path(path).stem + ("_array" if Path(path).suffix == ".npy" else "")  # never suggest writing over it
+    make = (f"make one with numpy.save('{stem}.npy', array) (e.g. array = numpy.loadtxt('{path}', "
+            "dtype='float32').reshape(N, C, H, W) for numbers in a text file)")
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if head.startswith(b"PK\x03\x04"):
+        raise TunewizError(f"--input {name}: '{path}' is an .npz archive (several arrays), not a .npy array; save "
+                           f"the one array for {name} with numpy.save('{stem}.npy', archive['KEY'])")
+    if head != b"\x93NUMPY":
+        raise TunewizError(f"--input {name}: '{path}' is not a .npy array (no numpy header); {make}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # a damaged .npy, or one of Python objects
+        why = "it holds Python objects, not numbers" if "pickle" in str(exc) else f"damaged: {exc}"
+        raise TunewizError(f"--input {name}: '{path}' is not a .npy array of numbers ({why}); {make}") from None
 
 
 def _needed_inputs(net) -> list[str]:
@@ -74,16 +92,31 @@ def _check_inputs(net, arrays: dict) -> None:
                                f"Input declares {want}")
 
 
+def _check_output(path: str, force: bool) -> None:
+    """Before any work: a folder that exists, and no file there unless --force."""
+    target = Path(path)
+    if target.is_dir():
+        raise TunewizError(f"--output {path}: is a folder; give the name of the .npz file to write")
+    if not target.parent.is_dir():
+        raise TunewizError(f"--output: folder '{target.parent}' does not exist")
+    if target.exists() and not force:
+        raise TunewizError(f"--output {path} already exists: give --force to overwrite it, or another name")
+
+
 def _save(path: str, blobs: dict) -> None:
     import numpy as np
 
+    from tunewiz.caffe.tempfiles import temp_path
+
     target = Path(path)
-    if not target.parent.exists():
-        raise TunewizError(f"--output: folder '{target.parent}' does not exist")
-    tmp = target.with_name(f".{target.name}.partial")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **blobs)
-    os.replace(tmp, target)
+    tmp = temp_path(target)  # renamed only once complete: a kill leaves OUT as it was
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **blobs)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from tunewiz.engine.net import Net
     from tunewiz.engine.weights import copy_trained_layers
 
+    _check_output(args.output, args.force)
     arrays = _inputs(args.input)
     net = Net(read_net(args.model), args.phase, seed=args.seed)
     _check_inputs(net, arrays)

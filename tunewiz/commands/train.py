@@ -2,6 +2,7 @@
 
     tunewiz train --solver S.prototxt [--weights a.caffemodel[,b...] | --snapshot x.solverstate]
                   [--gpu 0|1|all] [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
+                  [--sigterm_effect stop|snapshot|none]
                   [--level N] [--stage a,b] [--run_dir DIR] [--numerics caffe|torch]
     tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0] [--numerics ...]
     tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0] [--numerics ...]
@@ -15,6 +16,12 @@ in Caffe's format to stderr and ``<run_dir>/train.log`` and appends events to
 everything ``train`` says on stderr carries glog's prefix — errors (``E``), Python warnings (``W``),
 the traceback of a fault (``F``) — so ``caffe train``-style ``2>&1 | tee`` logs stay readable by
 Caffe's ``tools/extra/parse_log.py``.
+
+A run folder, and the folder of the solver's snapshot_prefix, belong to one trainer at a time (a lock:
+a second trainer is refused with the owner's pid and command), and a new run never writes over another
+run's snapshots: it is refused before training, with the ways out (:mod:`tunewiz.engine.runguard`).
+SIGTERM (schedulers, ``timeout``, systemd) does what ``--sigterm_effect`` says: by default what Caffe's
+SIGINT does (snapshot, then stop), so a job killed at its time limit keeps its progress.
 """
 from __future__ import annotations
 
@@ -74,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
         parser.add_argument(f"--{flag}", required=_REQUIRED[name] == flag, **options)
     if name == "train":
         parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
+        parser.add_argument("--sigterm_effect", default="stop", choices=EFFECTS,  # not caffe's: caffe dies
+                            help="what SIGTERM (kill, timeout, a scheduler) does (default: stop, with a snapshot)")
     parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
                         help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
                              "AdaGrad/RMSProp/Adam to follow Caffe; about Caffe's speed), torch = torch's kernels "
@@ -133,7 +142,8 @@ def _device(gpu: str, sp=None, log=None) -> str:
 
 
 def _signals(args, stop: threading.Event, snap: threading.Event):
-    """Caffe's SignalHandler: SIGINT/SIGHUP -> stop / snapshot / nothing.  Returns a restore function."""
+    """Caffe's SignalHandler: SIGINT/SIGHUP -> stop / snapshot / nothing; SIGTERM too (caffe dies of it, losing
+    the work since the last snapshot).  Returns a restore function."""
     def handler_for(effect):
         def handle(signum, frame):
             if effect == "stop":
@@ -143,7 +153,8 @@ def _signals(args, stop: threading.Event, snap: threading.Event):
         return handle
 
     old = {}
-    for sig, effect in ((signal.SIGINT, args.sigint_effect), (getattr(signal, "SIGHUP", None), args.sighup_effect)):
+    for sig, effect in ((signal.SIGINT, args.sigint_effect), (getattr(signal, "SIGHUP", None), args.sighup_effect),
+                        (signal.SIGTERM, args.sigterm_effect)):
         if sig is not None:
             try:
                 old[sig] = signal.signal(sig, handler_for(effect))
@@ -157,6 +168,7 @@ def _train(args) -> int:
 
     from tunewiz.caffe.netio import read_solver
     from tunewiz.engine.caffelog import CaffeLog
+    from tunewiz.engine.runguard import claim_run
     from tunewiz.engine.trainer import TrainConfig, Trainer
     from tunewiz.engine.trainnets import log_notes
 
@@ -173,8 +185,15 @@ def _train(args) -> int:
     sp.ClearField("weights")
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = CaffeLog(run_dir / "train.log")
+    # before the log opens: a refused trainer must not write a line into the owner's train.log
+    claim = claim_run(run_dir, sp, args.solver, args.snapshot or None)
+    try:
+        log = CaffeLog(run_dir / "train.log")
+    except BaseException:
+        claim.release()
+        raise
     log_notes(log, notes)  # Caffe's solver upgrade lines, as caffe train prints them
+    claim.log_to(log)
     stop, snap = threading.Event(), threading.Event()
     restore = _signals(args, stop, snap)
     try:
@@ -196,6 +215,7 @@ def _train(args) -> int:
     finally:
         restore()
         log.close()
+        claim.release()
 
 
 def _test_or_time(args) -> int:
@@ -211,6 +231,9 @@ def _test_or_time(args) -> int:
 
     if args.command == "test" and not args.weights:
         raise TunewizError("Need model weights to score: give --weights W.caffemodel (as caffe test).")
+    if args.iterations <= 0:  # caffe runs no batch and prints nan (test) or divides by zero (time)
+        raise TunewizError(f"--iterations {args.iterations}: give a number of iterations above 0 (e.g. "
+                           f"--iterations 50, the default).")
     log = CaffeLog(None)
     device = prepare_device(_device(args.gpu, None, log))
     net_param = read_net(args.model)

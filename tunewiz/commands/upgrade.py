@@ -5,7 +5,9 @@ The same work as Caffe's ``upgrade_net_proto_text``, ``upgrade_net_proto_binary`
 (:mod:`tunewiz.caffe.upgrade`), print Caffe's log lines, write OUT.  Like Caffe, a
 file that needs no upgrade is reported ("File already in latest proto format") and
 written unchanged.  Unlike Caffe, an existing OUT is kept unless ``--force`` is
-given, and nothing is written when IN cannot be read or upgraded.
+given, and nothing is written when IN cannot be read or upgraded.  IN as its own OUT
+(``--force IN IN``) is refused when there is nothing to upgrade (exit 2, IN untouched) and,
+for the text formats, when IN holds ``#`` comments: the rewrite would drop them.
 """
 from __future__ import annotations
 
@@ -85,10 +87,47 @@ def _write(name: str, path: str, message) -> None:
         netio.write_solver(path, message)
 
 
+def _in_place(args: argparse.Namespace) -> bool:
+    try:
+        return os.path.samefile(args.input, args.output)
+    except OSError:  # one of them does not exist: not the same file
+        return False
+
+
+def _has_comments(path: str) -> bool:
+    """Whether a prototxt holds a ``#`` comment outside a quoted string."""
+    quote, escaped = None, False
+    for ch in Path(path).read_text(encoding="utf-8", errors="replace"):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch in (quote, "\n"):
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return True
+    return False
+
+
+def _check_in_place(name: str, path: str, report: UpgradeReport) -> None:
+    """IN written over itself: only when there is something to upgrade and nothing (comments) to lose."""
+    if not report.upgraded:
+        raise TunewizError(f"{path}: already in the latest proto format; nothing to upgrade, the file is left "
+                           "as it was")
+    if name != "upgrade-net-binary" and _has_comments(path):
+        raise TunewizError(f"{path}: upgrading it in place would drop its # comments; nothing was written. Write "
+                           f"the upgraded file elsewhere (tunewiz {name} {path} NEW.prototxt) and compare")
+
+
 def run(args: argparse.Namespace) -> int:
     name = args.command
     _check_output(args)
     message, report = _upgrade(name, args.input)
+    if _in_place(args):
+        _check_in_place(name, args.input, report)
     notes = list(report.notes)
     if not report.upgraded:
         notes.append(Note("error", f"File already in latest proto format: {args.input}"))

@@ -12,7 +12,9 @@ without a sidecar (Caffe's) resumes as Caffe would: data cursors back at the fir
 fresh smoothed-loss window.
 
 Every file is written to a temporary name, then renamed (``os.replace``) once all of them are
-complete, so a kill or a full disk during a snapshot leaves the previous snapshot whole.
+complete, so a kill or a full disk during a snapshot leaves the previous snapshot whole.  The temporaries
+are named as :mod:`tunewiz.caffe.tempfiles` says, so those of a killed trainer are removed by the next
+one (:mod:`tunewiz.engine.runguard`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.tempfiles import temp_path
 from tunewiz.errors import TunewizError
 
 SIDECAR_SUFFIX = ".tunewiz.json"
@@ -96,7 +99,7 @@ def write_snapshot(root, prefix: str, it: int, write_model, state: caffe_pb2.Sol
     try:
         for name, data in payloads:
             final = resolve(root, name)
-            temp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+            temp = temp_path(final)  # tunewiz's name with our pid: the next trainer clears it if we are killed
             temps.append((temp, final))
             if callable(data):
                 data(temp)

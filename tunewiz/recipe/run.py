@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from tunewiz.caffe.tempfiles import temp_path
 from tunewiz.recipe.layers import RecipeError
 from tunewiz.recipe.plan import FinetunePlan
 from tunewiz.recipe.start import FINGERPRINT, fingerprint
@@ -67,7 +68,7 @@ def write_plan(plan: FinetunePlan, overwrite: bool = False) -> list[Path]:
         p = plan.path(name)
         if p.exists() and p.read_text(errors="replace") == text:
             continue
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+        tmp = temp_path(p)  # tunewiz's name with our pid: a trainer in this folder clears it if we are killed
         tmp.write_text(text)
         os.replace(tmp, p)
         written.append(p)
