@@ -182,3 +182,23 @@ def test_missing_start_or_data_is_one_line(work, capsys):
     del argv[i:i + 2]
     assert main(argv) != 0
     assert "give --val-db" in capsys.readouterr().err
+
+
+def test_out_folder_of_a_running_training_is_not_rewritten(work, capsys):
+    """A trainer holds runs/flickr (played here by this process's lock): its copies are left as they are."""
+    import hashlib
+
+    from tunewiz.engine.runlock import lock_folder
+
+    assert main(_args()) == 0
+    capsys.readouterr()
+    run = work / "runs" / "flickr"
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
+    with lock_folder(run, str):
+        assert main(_args("--lr-divisor", "100", "--overwrite")) == 2
+        err = capsys.readouterr().err
+        before["tunewiz.lock"] = hashlib.sha256((run / "tunewiz.lock").read_bytes()).hexdigest()  # the owner's
+        assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()} == before
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "is the run folder of a training that is running: pid" in err and "nothing was written" in err
+    assert main(_args("--lr-divisor", "100", "--overwrite")) == 0

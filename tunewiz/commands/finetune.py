@@ -54,6 +54,7 @@ def run(args) -> int:
     if args.dry_run:
         print("(dry run: nothing written)")
         return 0
+    _check_not_training(plan.out_dir)
     written = write_plan(plan, overwrite=args.overwrite)
     for p in written:
         print(f"wrote {p}")
@@ -62,6 +63,17 @@ def run(args) -> int:
               (f"--snapshot {plan.snapshot}" if plan.snapshot else f"--weights {','.join(plan.weights)}"))
         return 0
     return _train(plan)
+
+
+def _check_not_training(out_dir) -> None:
+    """A trainer running in --out reads these copies (and writes there): never rewrite them under it."""
+    from tunewiz.engine.runlock import folder_owner
+
+    owner = folder_owner(out_dir)
+    if owner is not None:
+        stop = f", stop it (kill -INT {owner.pid})" if owner.pid else ""
+        raise TunewizError(f"--out {out_dir} is the run folder of a training that is running: {owner.describe()}; "
+                           f"nothing was written. Wait for it to end{stop}, or give another --out")
 
 
 def _train(plan) -> int:
