@@ -41,6 +41,30 @@ def convert(tmp_path: Path, mode: str, workers: int = 0, **extra) -> tuple[str, 
     return db, events
 
 
+def snapshot(*roots) -> dict:
+    """sha256 of every regular file under ``roots``: what a refused command must leave unchanged."""
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for root in roots for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def cli_error(capsys, *argv) -> tuple[str, str]:
+    """Run ``tunewiz *argv``, which must fail with one ``tunewiz: error:`` line and no traceback.
+
+    Returns that line and the whole stderr (warnings before it).
+    """
+    from tunewiz.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert rc != 0, (out, err)
+    assert "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if line.startswith("tunewiz: error:")]
+    assert len(errors) == 1, err
+    return errors[0], err
+
+
 @pytest.fixture
 def fx() -> Path:
     return FX
@@ -51,4 +75,5 @@ def dh():
     """The helpers above, as one object (test modules cannot import conftest in importlib mode)."""
     import types
 
-    return types.SimpleNamespace(FX=FX, MODES=MODES, records_tsv=records_tsv, caffe_db=caffe_db, convert=convert)
+    return types.SimpleNamespace(FX=FX, MODES=MODES, records_tsv=records_tsv, caffe_db=caffe_db, convert=convert,
+                                 snapshot=snapshot, cli_error=cli_error)

@@ -61,7 +61,8 @@ def test_unreadable_images_skipped_with_warning_and_gaps(dh, tmp_path):
     skipped = [e for e in events if isinstance(e, Skipped)]
     assert [(e.line, e.path) for e in skipped] == [(6, "c_stripes/not_an_image.jpg"),
                                                    (12, "a_circles/missing_file.png")]
-    assert all("Could not open or find file" in e.reason for e in skipped)
+    assert skipped[0].reason.startswith("cannot decode") and "not an image OpenCV reads" in skipped[0].reason
+    assert skipped[1].reason.startswith("Could not open or find file")  # Caffe's words for a missing file
     assert events[-1].skipped == 2 and events[-1].records == 24 and events[-1].classes == 3
     keys = [k.decode()[:8] for k, _ in _records(db)]
     assert "00000005" not in keys and "00000011" not in keys and "00000017" in keys

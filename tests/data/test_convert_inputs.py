@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tunewiz.data import db as dbmod
+from tunewiz.data import db_write
 from tunewiz.data import imageset
 from tunewiz.data.db import DBReader
 from tunewiz.data.datum import parse_datum
@@ -120,7 +120,7 @@ def test_stop_event_ends_and_removes_the_unfinished_db(dh, tmp_path):
 def test_lmdb_map_grows_when_full(dh, tmp_path, monkeypatch, commit_every):
     import lmdb
 
-    monkeypatch.setattr(dbmod, "_INITIAL_MAP", 64 * 1024)
+    monkeypatch.setattr(db_write, "_INITIAL_MAP", 64 * 1024)
     monkeypatch.setattr(imageset, "COMMIT_EVERY", commit_every)
     db, events = dh.convert(tmp_path, "raw_32x32", resize_height=64, resize_width=64)
     assert events[-1].records == 24
@@ -160,9 +160,9 @@ def test_cli_error_after_the_progress_bar_is_one_line_of_its_own(dh, tmp_path, c
 def test_one_writer_commits_every_commit_every_records(dh, tmp_path, monkeypatch):
     puts, commits = [], []
     monkeypatch.setattr(imageset, "COMMIT_EVERY", 5)
-    real_put, real_commit = dbmod.DBWriter.put, dbmod.DBWriter.commit
-    monkeypatch.setattr(dbmod.DBWriter, "put", lambda self, k, v: (puts.append(k), real_put(self, k, v)))
-    monkeypatch.setattr(dbmod.DBWriter, "commit", lambda self: (commits.append(len(puts)), real_commit(self)))
+    real_put, real_commit = db_write.DBWriter.put, db_write.DBWriter.commit
+    monkeypatch.setattr(db_write.DBWriter, "put", lambda self, k, v: (puts.append(k), real_put(self, k, v)))
+    monkeypatch.setattr(db_write.DBWriter, "commit", lambda self: (commits.append(len(puts)), real_commit(self)))
     db, events = dh.convert(tmp_path, "raw_32x32", workers=2)
     assert events[-1].records == 24 and commits == [5, 10, 15, 20, 24]  # the last one at close
     with DBReader(db) as r:

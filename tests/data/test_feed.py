@@ -219,3 +219,11 @@ def test_data_layer_source_errors_name_the_layer(tmp_path):
     env.close()
     with pytest.raises(TunewizError, match=r"layer 'data' \(Data\): record '00000000_a.png' is not a Caffe Datum"):
         make_feed(_encoded_layer(str(tmp_path / "junk"), 0), 0)
+
+
+def test_image_data_list_that_is_a_fifo_is_refused_without_waiting(dh, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "list.fifo")
+    with pytest.raises(TunewizError, match=r"cannot read the list 'list.fifo': .*not a regular file.*as in Caffe"):
+        make_feed(_image_data_layer(dh, listfile="list.fifo"), 0, root=str(tmp_path))

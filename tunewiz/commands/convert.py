@@ -65,12 +65,15 @@ def run(args: argparse.Namespace) -> int:
         events = im.convert_list(args.root, args.paths[0], args.paths[1], opts)
     else:
         events = im.convert_folders(args.root, args.paths[0], opts, args.val_fraction, args.val_db)
-    return _show(events)
+    return _show(events, folders=len(args.paths) == 1)
 
 
-def _show(events) -> int:
-    """Draw the events; Ctrl-C or an error ends the generator (its ``finally`` removes the partial DB)."""
-    state = {"line_open": False}
+def _show(events, folders: bool = False) -> int:
+    """Draw the events; Ctrl-C or an error ends the generator (its ``finally`` removes the partial DB).
+
+    ``folders``: class-folder input, whose skipped images have no list line to name.
+    """
+    state = {"line_open": False, "folders": folders}
     try:
         return _show_events(events, state)
     finally:
@@ -97,7 +100,8 @@ def _show_events(events, state: dict) -> int:
         elif isinstance(ev, im_types.Note):
             print(ev.message, file=err)
         elif isinstance(ev, im_types.Skipped):
-            print(f"warning: line {ev.line}: {ev.reason} (skipped)", file=err)
+            where = "" if state["folders"] else f"line {ev.line}: "  # the reason names the file
+            print(f"warning: {where}{ev.reason} (skipped)", file=err)
         elif isinstance(ev, im_types.Finished):
             print(f"{ev.db}: {ev.records} records, {ev.skipped} skipped, {ev.classes} classes, "
                   f"{ev.seconds:.2f} s ({ev.records / max(ev.seconds, 1e-9):.0f} img/s)")

@@ -10,7 +10,7 @@ to ``(inspect(path) -> dict, format(dict) -> list[str])``; add an entry with
 :func:`register`.  The dict must be JSON-serializable; ``--json`` prints a list
 with one such dict per FILE (keys ``file``, ``kind``, ``what`` always present).
 ``--shapes`` asks ``tunewiz.engine.shapes.describe(net_param, phase)`` (imported
-only then) for the blob shapes of a net.
+only then) for the blob shapes of a net.  Exit status 1 when a report has a ``problem`` (an empty database).
 """
 from __future__ import annotations
 
@@ -54,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
         reports.append(_shapes(Path(args.shapes), args.phase))
     if args.json:
         print(json.dumps(reports, indent=2, default=_plain))
-        return 0
+        return int(any(r.get("problem") for r in reports))  # an empty database: 1
     for i, report in enumerate(reports):
         if i:
             print()
         kind = report["kind"]
         formatter = _shapes_lines if kind == "shapes" else INSPECTORS.get(kind, (None, _generic_lines))[1]
         print("\n".join(formatter(report)))
-    return 0
+    return int(any(r.get("problem") for r in reports))
 
 
 def inspect_path(path: Path) -> dict:

@@ -6,6 +6,7 @@
   LMDB is a directory holding ``data.mdb`` (+ ``lock.mdb``).
 * Writes go through transactions committed by the caller (convert_imageset: every 1000 records);
   when the LMDB map is full it is doubled and the transaction replayed (Caffe 1.0 does the same).
+* Writing a NEW database: ``tunewiz.data.db_write.DBWriter``.
 * LevelDB needs ``plyvel`` (the ``leveldb`` extra); it is imported only when a LevelDB is used.
 """
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 from tunewiz.errors import TunewizError
 
 BACKENDS = ("lmdb", "leveldb")
-_INITIAL_MAP = 1 << 26  # 64 MiB, doubled when full
 
 
 class DBError(TunewizError):
@@ -160,91 +160,3 @@ class DBReader:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class DBWriter:
-    """A NEW database: ``put`` records, ``commit`` them; refuses an existing path.
-
-    LMDB records go straight into the open write transaction (``writemap``: straight into the
-    file's pages, no second copy in memory); at close the file is cut back to its used pages.  Before
-    each put the writer checks that the map has room for it (overflow pages + slack, estimated
-    generously); when it has not, it commits early, doubles the map and carries on, so the map
-    grows instead of failing (the database's content does not depend on where commits fall).
-    """
-
-    def __init__(self, path: str, backend: str = "lmdb"):
-        backend = backend.lower()
-        if backend not in BACKENDS:
-            raise DBError(f"unknown backend {backend!r}: use lmdb or leveldb.")
-        if os.path.exists(path):
-            raise DBError(f"{path} already exists: choose a new DB_NAME or delete it first "
-                          "(an existing database is never overwritten).")
-        self.path, self.backend = path, backend
-        self._txn = None
-        if backend == "lmdb":
-            import lmdb
-
-            os.makedirs(path)
-            self._env = lmdb.open(path, map_size=_INITIAL_MAP, subdir=True, meminit=False, writemap=True)
-        else:
-            plyvel = _plyvel()
-            self._db = plyvel.DB(path, create_if_missing=True, error_if_exists=True,
-                                 write_buffer_size=64 << 20)
-
-    def put(self, key: bytes, value) -> None:
-        """Add a record (``value``: bytes or any buffer) to the open transaction."""
-        if self.backend == "leveldb":
-            if self._txn is None:
-                self._txn = self._db.write_batch()
-            self._txn.put(key, value if isinstance(value, bytes) else bytes(value))
-            return
-        need = _lmdb_bytes(key, value)
-        if self._txn is not None and self._used + need > self._room:
-            self.commit()
-        if self._txn is None:
-            self._begin(need)
-        self._txn.put(key, value)
-        self._used += need
-
-    def _begin(self, need: int) -> None:
-        info, stat = self._env.info(), self._env.stat()
-        room = info["map_size"] - (info["last_pgno"] + 1) * stat["psize"]
-        while room < 4 * need + (1 << 20):
-            self._env.set_mapsize(self._env.info()["map_size"] * 2)
-            info = self._env.info()
-            room = info["map_size"] - (info["last_pgno"] + 1) * stat["psize"]
-        self._room = room - (1 << 20)
-        self._used = 0
-        self._txn = self._env.begin(write=True)
-
-    def commit(self) -> None:
-        """Make the records put so far durable (one transaction)."""
-        if self._txn is None:
-            return
-        if self.backend == "lmdb":
-            self._txn.commit()
-        else:
-            self._txn.write()
-        self._txn = None
-
-    def abort(self) -> None:
-        """Drop the records put since the last commit."""
-        if self._txn is not None and self.backend == "lmdb":
-            self._txn.abort()
-        self._txn = None
-
-    def close(self) -> None:
-        self.commit()
-        if self.backend == "lmdb":
-            used = (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
-            self._env.close()
-            data = os.path.join(self.path, "data.mdb")
-            if os.path.getsize(data) > used:  # writemap grew the file to the map size: give it back
-                os.truncate(data, used)
-        else:
-            self._db.close()
-
-
-def _lmdb_bytes(key: bytes, value: bytes) -> int:
-    """Generous map space for one record: overflow pages for the value, key and node headers."""
-    return (memoryview(value).nbytes + 4095) // 4096 * 4096 * 3 // 2 + 2 * len(key) + 128

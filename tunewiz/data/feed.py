@@ -73,7 +73,7 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
 
 def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers) -> "Feed":
     """ImageDataLayer: ``path label`` lines (split at the last space), ``root_folder + path``."""
-    from tunewiz.data.listfile import parse_line
+    from tunewiz.data.listfile import ListFileError, parse_line, read_list_text
 
     ip = layer.image_data_param
     if (ip.new_height > 0) != (ip.new_width > 0):
@@ -82,11 +82,10 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
     if ip.batch_size <= 0:
         raise FeedError(f"{where}: image_data_param.batch_size must be > 0.")
     path = _resolve(ip.source, root)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read().splitlines()
-    except OSError as exc:
-        raise FeedError(f"{where}: cannot read the list {ip.source!r} ({exc}); paths are relative to "
+    try:  # a regular file of sane size: a FIFO would block, /dev/zero never end
+        text = read_list_text(path).splitlines()
+    except ListFileError as exc:
+        raise FeedError(f"{where}: cannot read the list {ip.source!r}: {exc} Paths are relative to "
                         "the folder you run from, as in Caffe.") from None
     lines = [parse_line(t.rstrip("\r"), ip.source, i + 1) for i, t in enumerate(text) if t.strip()]
     if not lines:

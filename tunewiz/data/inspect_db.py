@@ -2,6 +2,8 @@
 
 ``describe_db(path)`` walks every record (labels and raw shapes come from the Datum header;
 encoded records are decoded for their shape only for the first ``decode_limit`` of them).
+A database without records is reported as empty (``problem``), never as a usable one: it is what an
+interrupted or failed conversion leaves, and a Data layer cannot read it.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def describe_db(path: str, backend: str | None = None, decode_limit: int = 200) 
             else:
                 raw += 1
                 shapes[f"{datum.channels}x{datum.height}x{datum.width}"] += 1
-    return {
+    report = {
         "backend": backend_name,
         "records": encoded + raw,
         "classes": {str(k): v for k, v in sorted(labels.items())},
@@ -49,6 +51,10 @@ def describe_db(path: str, backend: str | None = None, decode_limit: int = 200) 
         "first_key": _text(first_key),
         "last_key": _text(last_key),
     }
+    if not report["records"]:
+        report["problem"] = ("the database is empty (0 records): a Data layer cannot read it; it is what an "
+                             "interrupted or failed conversion leaves: remove it and convert the images again")
+    return report
 
 
 def _text(key: bytes | None) -> str | None:
@@ -57,6 +63,8 @@ def _text(key: bytes | None) -> str | None:
 
 def format_db(report: dict) -> list[str]:
     """Lines for the terminal."""
+    if report.get("problem"):
+        return [f"{report.get('file', '')}: {report['backend'].upper()} database, EMPTY: {report['problem']}."]
     lines = [f"{report.get('file', '')}: {report['backend'].upper()} database, {report['records']} records "
              f"({report['raw']} raw, {report['encoded']} encoded)"]
     sampled = f" (first {sum(report['shapes'].values())} encoded records decoded)" if report["shapes_sampled"] else ""

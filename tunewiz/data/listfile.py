@@ -5,14 +5,22 @@ Caffe (convert_imageset, ImageData) splits each line at its LAST space:
 key is ``%08d_<path>`` where the number is the line's index (from 0) in the list.
 Beyond Caffe: a label that is not an integer stops with ``file:line`` (Caffe's ``atoi`` would
 silently read 0), an empty list is an error.  Blank lines keep their index (and are skipped).
+A list to convert must also be a regular file (a FIFO would block ``open``, ``/dev/zero`` never
+ends) of at most ``MAX_LIST_BYTES``, and its labels must be >= 0 (class numbers).
 """
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from tunewiz.data.datum import IMAGE_EXTENSIONS
 from tunewiz.errors import TunewizError
+
+# ImageNet's train list (1.28 M lines) is about 60 MB; 256 MiB is some 5 million images, i.e. ~1 GiB of
+# Python objects once parsed: a larger "list" is almost surely the wrong file, and reading it would
+# exhaust the memory before saying so.
+MAX_LIST_BYTES = 256 << 20
 
 
 class ListFileError(TunewizError):
@@ -42,15 +50,42 @@ def parse_line(line: str, source: str, lineno: int) -> tuple[str, int]:
                             "(each line is an image path, a space, and an integer label).") from None
 
 
-def read_list(source: str) -> list[Entry]:
-    """All entries of a list file, in order; blank lines keep their index but give no entry."""
+def read_list_text(source: str) -> str:
+    """The text of a list file; ListFileError (one line) for a missing, special, huge or binary file."""
     try:
-        with open(source, encoding="utf-8") as f:
-            lines = f.read().split("\n")
+        st = os.stat(source)  # before open(): opening a FIFO blocks until a writer comes
     except FileNotFoundError:
         raise ListFileError(f"{source}: list file not found.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ListFileError(f"{source}: cannot read the list file ({exc}).") from None
+    except OSError as exc:
+        raise ListFileError(f"{source}: cannot read the list file ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ListFileError(f"{source}: is a folder; give the list file (lines 'path label') instead.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ListFileError(f"{source}: not a regular file (a pipe or a device); save the list to a "
+                            "file (lines 'path label') and give that.")
+    if st.st_size > MAX_LIST_BYTES:
+        raise ListFileError(f"{source}: {st.st_size / (1 << 20):.0f} MiB is too large for a list of images "
+                            f"(at most {MAX_LIST_BYTES >> 20} MiB, some 5 million lines); is this the list file?")
+    try:
+        with open(source, "rb") as f:
+            data = f.read(MAX_LIST_BYTES + 1)  # bounded even if the file grows meanwhile
+        if len(data) > MAX_LIST_BYTES:
+            raise ListFileError(f"{source}: larger than {MAX_LIST_BYTES >> 20} MiB, too large for a list "
+                                "of images; is this the list file?")
+        return data.decode("utf-8")
+    except OSError as exc:
+        raise ListFileError(f"{source}: cannot read the list file ({exc.strerror or exc}).") from None
+    except UnicodeDecodeError as exc:
+        raise ListFileError(f"{source}: not a text list (byte {exc.start} is not UTF-8); give the list "
+                            "file (lines 'path label').") from None
+
+
+def read_list(source: str) -> list[Entry]:
+    """All entries of a list file, in order; blank lines keep their index but give no entry.
+
+    A negative label is refused (Caffe stores it, then SoftmaxWithLoss fails on it at training).
+    """
+    lines = read_list_text(source).split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # getline: a final newline does not start another line
     entries = []
@@ -59,6 +94,10 @@ def read_list(source: str) -> list[Entry]:
         if not line.strip():
             continue
         path, label = parse_line(line, source, index + 1)
+        if label < 0:
+            raise ListFileError(f"{source}:{index + 1}: the label {label} is negative; labels are class "
+                                "numbers 0, 1, 2, ... (a classifier needs 0 <= label < num_output): "
+                                "fix or remove that line.")
         entries.append(Entry(index, path, label))
     if not entries:
         raise ListFileError(f"{source}: the list is empty (expected lines 'path label').")
@@ -72,7 +111,9 @@ def class_folders(root: str) -> tuple[list[str], dict[str, list[str]]]:
     two classes are errors.
     """
     if not os.path.isdir(root):
-        raise ListFileError(f"{root}: not a folder.")
+        what = "it is a file" if os.path.exists(root) else "it does not exist"
+        raise ListFileError(f"{root}: not a folder ({what}); give the folder that holds one sub-folder "
+                            "of images per class.")
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if len(classes) < 2:
         raise ListFileError(f"{root}: found {len(classes)} class folder(s); a classifier needs at least "
