@@ -155,8 +155,31 @@ def test_syntax_error_has_file_line_column_and_text(tmp_path):
 
 
 def test_unclosed_block_at_the_end(tmp_path):
+    """Reported where the block that is not closed began (issue 12), not at the end of the file."""
     err = _error(_write(tmp_path, 'layer {\n  name: "a"\n  type: "ReLU"\n\n# end\n'))
-    assert err.line == 3 and "a '{' is never closed" in str(err)
+    assert (err.line, err.column) == (1, 1) and "a '{' that is never closed at `layer {`" in str(err)
+    assert "the file ends inside it" in str(err)
+
+
+@pytest.mark.parametrize("text,where,words", [
+    # a layer's '}' missing: protobuf stops at the next `layer {` (line 8), the block began at line 2
+    ('name: "n"\nlayer {\n  name: "d"\n  type: "Input"\n  top: "d"\n  input_param { shape { dim: 1 } }\n\n'
+     'layer {\n  name: "r"\n  type: "ReLU"\n  bottom: "d"\n  top: "d"\n}\n', (2, 1), ["before line 8", '"layer"']),
+    # a nested block's '}' missing: the field after it belongs to the layer, so the param block is the one
+    ('layer {\n  name: "c"\n  # a comment with { and "quotes\n  param { lr_mult: 1\n'
+     '  convolution_param { num_output: 2 }\n}\n', (4, 3), ["before line 5", "convolution_param"]),
+    # braces inside strings do not count
+    ('layer {\n  name: "a{"\n  type: "ReLU"\n\nlayer {\n  name: "b"\n}\n', (1, 1), ["before line 5"]),
+])
+def test_missing_brace_is_reported_where_the_block_began(tmp_path, text, where, words):
+    err = _error(_write(tmp_path, text))
+    assert (err.line, err.column) == where, str(err)
+    assert "never closed" in str(err) and all(w in str(err) for w in words), str(err)
+
+
+def test_a_misspelt_field_is_not_taken_for_a_missing_brace(tmp_path):
+    err = _error(_write(tmp_path, 'layer {\n  name: "a"\n  param { lr_mult: 1 naem: "x" }\n}\n'))
+    assert err.line == 3 and "never closed" not in str(err) and 'unknown field "naem"' in str(err)
 
 
 def test_unknown_field_names_the_nearest_valid_fields(tmp_path):

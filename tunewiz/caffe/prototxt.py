@@ -111,10 +111,35 @@ def parse_text(text: str, message: M, path: str = "<text>") -> M:
         lines = text.splitlines()
         snippet = lines[line - 1] if 0 < line <= len(lines) else ""
         reason, hint = _explain(raw)
-        if reason == 'Expected "}"' and not any(l.split("#")[0].strip() for l in lines[line:]):
+        at_end = reason == 'Expected "}"' and not any(l.split("#")[0].strip() for l in lines[line:])
+        if at_end:
             hint = "the file ends inside a block: a '{' is never closed"
-        raise PrototxtError(path, line, column, reason, snippet, hint) from None
+        unclosed = _unclosed(path, text, line, column, message, raw, at_end)
+        raise unclosed or PrototxtError(path, line, column, reason, snippet, hint) from None
     return message
+
+
+def _unclosed(path: str, text: str, line: int, column: int, message: Message, raw: str,
+              at_end: bool) -> PrototxtError | None:
+    """A missing '}' is reported where the block that is not closed began (protobuf stops further on, at
+    the first field that does not belong inside it); None when the error is not a missing '}'."""
+    from tunewiz.caffe.blockscan import open_blocks, unclosed
+
+    field = _UNKNOWN_FIELD.search(raw)
+    if field is None and not at_end:
+        return None
+    stack = open_blocks(text, line, column, message.DESCRIPTOR)
+    block = unclosed(stack, message.DESCRIPTOR, field.group(2) if field else None)
+    if block is None:
+        return None
+    lines = text.splitlines()
+    if at_end:
+        hint = "the file ends inside it: add its '}'"
+    else:
+        owner = field.group(1).split(".")[-1]
+        hint = (f"add its '}}' before line {line} (`{_excerpt(lines[line - 1], column)}`): the parser was still "
+                f"inside it there and stopped at unknown field \"{field.group(2)}\" in {owner}")
+    return PrototxtError(path, block.line, block.column, "a '{' that is never closed", lines[block.line - 1], hint)
 
 
 def _read_bytes(p: Path, what: str) -> bytes:

@@ -51,12 +51,12 @@ class ClassesPlan:
 
 
 def check_class_count(num_classes: int, where: str = "--classes") -> None:
-    """A classifier needs at least two classes."""
-    if num_classes < 1:
-        raise RecipeError(f"{where}: the class count must be at least 2 (got {num_classes})")
-    if num_classes == 1:
-        raise RecipeError(f"{where}: the data have only one class; a classifier needs at least 2 "
-                          "(check the list file or the class folders)")
+    """A classifier needs at least two classes.  The count checked here was given (``where``: the flag or
+    field that gave it); the data's own count is checked where it is read (``data_edits.classes_from_db``),
+    so this message never blames the data."""
+    if num_classes < 2:
+        raise RecipeError(f"{where} {num_classes}: {where} must be at least 2 (a classifier needs two classes or "
+                          "more); give the number of classes in the data, or leave it out to count them")
 
 
 def default_name(old: str, run: str) -> str:
