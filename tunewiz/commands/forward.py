@@ -124,12 +124,21 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from tunewiz.caffe.netio import read_net
+    from tunewiz.engine.memcheck import check_inference, guard
     from tunewiz.engine.net import Net
+    from tunewiz.engine.phasecheck import check_phase
     from tunewiz.engine.weights import copy_trained_layers
 
     _check_output(args.output, args.force)
     arrays = _inputs(args.input)
-    net = Net(read_net(args.model), args.phase, seed=args.seed)
+    net_param = read_net(args.model)
+    net_param.state.phase = 0 if args.phase == "TRAIN" else 1
+    other = "TRAIN" if args.phase == "TEST" else "TEST"
+    check_phase(net_param, args.model, f"run the {other} phase with --phase {other}")
+    # before anything is allocated: an Input shape or batch that cannot fit is one line with one that does
+    check_inference(net_param, "cpu", command="forward", where=args.model)
+    with guard(f"while building the {args.phase} net of {args.model}", "cpu"):
+        net = Net(net_param, args.phase, seed=args.seed)
     _check_inputs(net, arrays)
     net.set_numerics(args.numerics)
     if args.weights:
@@ -138,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
               f"({', '.join(report.new) or '-'}), {len(report.ignored)} ignored", file=sys.stderr)
     elif any(len(layer.blobs) for layer in net.layers):
         print("weights: none given; layers with params use their fillers", file=sys.stderr)
-    with torch.no_grad():
+    with torch.no_grad(), guard(f"while running the {args.phase} net of {args.model}", "cpu"):
         blobs = net.forward({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()})
     names = [b for b in args.blobs.split(",") if b] or list(blobs)
     unknown = [b for b in names if b not in blobs]

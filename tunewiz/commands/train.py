@@ -225,7 +225,9 @@ def _test_or_time(args) -> int:
     from tunewiz.engine.caffelog import CaffeLog
     from tunewiz.engine.datafit import check_data_fit
     from tunewiz.engine.devices import prepare_device
+    from tunewiz.engine.memcheck import check_inference, guard
     from tunewiz.engine.net import Net
+    from tunewiz.engine.phasecheck import check_phase
     from tunewiz.engine.timing import score_net, time_net
     from tunewiz.engine.trainnets import load_weights
 
@@ -240,17 +242,23 @@ def _test_or_time(args) -> int:
     net_param.state.phase, net_param.state.level = (0 if args.phase == "TRAIN" else 1), args.level
     net_param.state.stage.extend(_stages(args.stage))
     weights = [w for w in args.weights.split(",") if w]
+    other = "TRAIN" if args.phase == "TEST" else "TEST"
+    check_phase(net_param, args.model, f"{args.command} the {other} phase with --phase {other}")
     check_data_fit(net_param, weights=weights)  # records too small / other channels: one fix-it message
-    net = Net(net_param, args.phase, level=args.level, stages=_stages(args.stage), device=device)
+    # before anything is allocated: a batch or Input shape that cannot fit is one line with one that does
+    check_inference(net_param, device, command=args.command, iterations=args.iterations, where=args.model)
+    with guard(f"while building the {args.phase} net of {args.model}", device):
+        net = Net(net_param, args.phase, level=args.level, stages=_stages(args.stage), device=device)
     net.set_numerics(args.numerics)
     try:
-        if weights:
-            load_weights(net, weights, None, log)
-        if args.command == "test":
-            score_net(net, args.iterations, log)
-        else:
-            torch.set_grad_enabled(True)
-            time_net(net, args.iterations, log)
+        with guard(f"while running the {args.phase} net of {args.model}", device):
+            if weights:
+                load_weights(net, weights, None, log)
+            if args.command == "test":
+                score_net(net, args.iterations, log)
+            else:
+                torch.set_grad_enabled(True)
+                time_net(net, args.iterations, log)
     finally:
         net.close()
     return 0

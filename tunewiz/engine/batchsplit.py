@@ -16,7 +16,11 @@ class BatchTooSmall(TunewizError):
 
 def split(effective: int, limit: int) -> tuple[int, int]:
     """Largest divisor b of ``effective`` with b <= limit -> (b, effective // b); else (limit, ceil)."""
-    best = max(d for d in range(1, min(limit, effective) + 1) if effective % d == 0)
+    cap = min(limit, effective)
+    # divisors come in pairs (d, effective // d): walking to the square root finds them all, so a batch of
+    # millions is split at once (a walk to ``limit`` took seconds)
+    pairs = (x for d in range(1, math.isqrt(effective) + 1) if effective % d == 0 for x in (d, effective // d))
+    best = max(x for x in pairs if x <= cap)
     if best * 2 > limit or best == effective:
         return best, effective // best
     return limit, math.ceil(effective / limit)

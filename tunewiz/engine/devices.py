@@ -1,4 +1,4 @@
-"""Where training runs (CPU or one CUDA device) and what to say when the GPU runs out of memory.
+"""Where training runs (CPU or one CUDA device) and what to say when it runs out of memory.
 
 On CUDA, TF32 is switched off for matmul and cuDNN so that results stay close to Caffe's float32.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from tunewiz.engine import batchsplit
+from tunewiz.engine.memory import is_allocation_failure, refused_bytes, release
 from tunewiz.errors import TunewizError
 
 
@@ -35,12 +36,14 @@ def out_of_memory(exc: BaseException, sp=None, batch: int = 0, device=None):
     that keeps the effective batch ``batch_size * iter_size``), the rule the recipe's batch advisor
     uses too, so the CLI, the wizard and this message never disagree.
     """
-    oom = isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+    # the host's failures too (MemoryError, "DefaultCPUAllocator: can't allocate memory"): same advice
+    oom = is_allocation_failure(exc)
     if sp is None:
         return oom
-    what = (f"{device} ran out of memory with batch_size {batch} (iter_size {sp.iter_size}, effective batch "
-            f"{batch * sp.iter_size})")
+    release(exc)  # what the failed pass still holds, or even this message cannot be made
+    where = "the CPU" if torch.device(device).type == "cpu" else str(device)
+    what = (f"{where} ran out of memory with batch_size {batch} (iter_size {sp.iter_size}, effective batch "
+            f"{batch * sp.iter_size}){refused_bytes(exc)}")
     try:
         b, k = batchsplit.after_oom(batch, sp.iter_size)
     except batchsplit.BatchTooSmall as cant:  # batch_size 1: nothing smaller to try

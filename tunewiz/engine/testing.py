@@ -35,9 +35,13 @@ def run_test(trainer, index: int, net):
             request = trainer._request()
         if trainer.early_exit:
             break
-        with torch.no_grad():
-            blobs = net.forward()
-            iter_loss = F32(net.loss(blobs).item())
+        try:
+            with torch.no_grad():
+                blobs = net.forward()
+                iter_loss = F32(net.loss(blobs).item())
+        except Exception as exc:
+            _out_of_memory(exc, trainer, index, net)
+            raise
         if sp.test_compute_loss:
             loss = F32(loss + iter_loss)
         values = [(name, blobs[name].detach().reshape(-1).cpu().numpy().astype(F32)) for name in net.output_names]
@@ -50,6 +54,24 @@ def run_test(trainer, index: int, net):
         log.info("test_interrupted", "Test interrupted.")
         return None
     return _report(trainer, index, net, scores or [], loss, n)
+
+
+def _out_of_memory(exc, trainer, index: int, net) -> None:
+    """An allocation that failed in a test: the advice of ``batchsplit.after_oom`` for the TEST batch."""
+    from tunewiz.engine import batchsplit
+    from tunewiz.engine.memcheck import allocation_error
+    from tunewiz.engine.memory import is_allocation_failure
+
+    if not is_allocation_failure(exc):
+        return
+    batch = tn.batch_size(net)
+    try:
+        b, k = batchsplit.after_oom(batch)
+        advice = (f"Use batch_size {b} in the TEST data layer with test_iter {trainer.sp.test_iter[index] * k} "
+                  "in the solver, to test as many images.")
+    except batchsplit.BatchTooSmall as cant:
+        advice = f"{cant}."
+    raise allocation_error(exc, f"while testing net #{index} with batch_size {batch}", trainer.device, advice) from None
 
 
 def _report(trainer, index, net, scores, loss, n):

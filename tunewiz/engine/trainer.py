@@ -134,7 +134,7 @@ class Trainer:
         seed = sp.random_seed if sp.random_seed >= 0 else None
         if seed is not None:
             torch.manual_seed(seed)
-        self.net = tn.build_net(tn.train_net_param(sp, self.root, log), self.device, seed, self.root, self.cfg.weights)
+        self.net = tn.build_net(tn.train_net_param(sp, self.root, log), self.device, seed, self.root, self.cfg.weights, sp)
         if self.cfg.weights:
             tn.load_weights(self.net, self.cfg.weights, self.root, log)
         self.test_nets = []

@@ -20,6 +20,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import to_text
+from tunewiz.engine.phasecheck import check_phase
 from tunewiz.engine.snapshot import resolve
 from tunewiz.errors import TunewizError
 
@@ -32,11 +33,18 @@ class LabelError(TunewizError):
     """A label the output layer cannot take."""
 
 
-def _read_net(root, path: str, log=None) -> caffe_pb2.NetParameter:
+def _read_net(root, path: str, log=None, field: str = "net") -> caffe_pb2.NetParameter:
     from tunewiz.caffe.netio import read_net
 
     notes = []
-    net = read_net(resolve(root, path), notes)
+    where = resolve(root, path)
+    if not Path(path).is_absolute() and not where.exists():  # Caffe reads it from where it runs, not the solver's
+        folder = Path(root if root is not None else ".").resolve()
+        raise SolverSetupError(f'the solver\'s {field}: "{path}" is looked for as {folder / path}, which does not '
+                               f"exist: a relative path in a solver is read from the folder tunewiz runs in "
+                               f"({folder}), as in Caffe, not from the solver's folder. Run from the folder the "
+                               "solver's paths start at, or write the path absolute.")
+    net = read_net(where, notes)
     if log is not None:
         log_notes(log, notes)
     return net
@@ -61,11 +69,12 @@ def train_net_param(sp, root, log) -> caffe_pb2.NetParameter:
         net = copy.deepcopy(getattr(sp, field))
     else:
         log.info("train_net", f"Creating training net from {field.replace('_', ' ')} file: {getattr(sp, field)}")
-        net = _read_net(root, getattr(sp, field), log)
+        net = _read_net(root, getattr(sp, field), log, field)
     state = caffe_pb2.NetState(phase=caffe_pb2.TRAIN)
     state.MergeFrom(net.state)
     state.MergeFrom(sp.train_state)
     net.state.CopyFrom(state)
+    check_phase(net, getattr(sp, field) if field in ("net", "train_net") else f"the solver's {field}")
     return net
 
 
@@ -75,8 +84,15 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     if generic > 1:
         raise SolverSetupError("Both net_param and net may not be specified; keep one.")
     specific = len(sp.test_net_param) + len(sp.test_net)
+    if not generic and not specific and len(sp.test_iter):
+        raise SolverSetupError(f"the solver gives test_iter ({', '.join(map(str, sp.test_iter))}) but no net to test: "
+                               "train_net/train_net_param is the TRAIN net only. Fix: add test_net: with a net whose "
+                               "TEST phase reads the validation data (or use net: with a train_val net that has "
+                               "both phases), or remove test_iter and test_interval to train without testing.")
     if (generic and len(sp.test_iter) < specific) or (not generic and len(sp.test_iter) != specific):
-        raise SolverSetupError("test_iter must be specified for each test network.")
+        raise SolverSetupError(f"test_iter must be specified for each test network: the solver gives "
+                               f"{len(sp.test_iter)} test_iter for {specific} test nets (test_net/test_net_param); "
+                               "give one test_iter per test net, in their order.")
     sources: list[tuple[str, object]] = [("test_net_param", p) for p in sp.test_net_param]
     sources += [("test_net", f) for f in sp.test_net]
     instances = len(sp.test_iter) - specific
@@ -89,7 +105,7 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     for i, (kind, src) in enumerate(sources):
         if isinstance(src, str):
             log.info("test_net", f"Creating test net (#{i}) specified by {kind.replace('_', ' ')} file: {src}")
-            net = _read_net(root, src, log)
+            net = _read_net(root, src, log, kind)
         else:
             log.info("test_net", f"Creating test net (#{i}) specified by {kind}")
             net = copy.deepcopy(src)
@@ -98,22 +114,37 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
         if len(sp.test_state):
             state.MergeFrom(sp.test_state[i])
         net.state.CopyFrom(state)
+        named = src if isinstance(src, str) else f"the solver's {kind}"
+        check_phase(net, f"test net #{i} ({named}, for test_iter)",
+                    "remove test_iter and test_interval from the solver to train without testing")
         nets.append(net)
     return nets
 
 
-def build_net(net_param, device, seed, root, weights=()):
+def build_net(net_param, device, seed, root, weights=(), solver=None):
     """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
     (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message);
-    a TRAIN net must be able to learn (``tunewiz.engine.learning``)."""
+    a TRAIN net must be able to learn (``tunewiz.engine.learning``).  With ``solver`` (the TRAIN net's build)
+    the solver's nets must fit in memory first (``tunewiz.engine.memcheck``)."""
     from tunewiz.engine.datafit import check_data_fit
+    from tunewiz.engine.memcheck import allocation_error, check_training
+    from tunewiz.engine.memory import is_allocation_failure
     from tunewiz.engine.net import Net
 
     from tunewiz.engine.learning import check_can_learn
 
     check_data_fit(net_param, root=root, weights=[resolve(root, w) for w in weights])
+    if solver is not None:
+        check_training(solver, net_param, device, root)
     st = net_param.state
-    net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+    try:
+        net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+    except Exception as exc:  # the estimate passed (or was off) and an allocation failed anyway
+        if is_allocation_failure(exc):
+            phase = "TRAIN" if st.phase == caffe_pb2.TRAIN else "TEST"
+            raise allocation_error(exc, f"while building the {phase} net '{net_param.name or 'unnamed'}'",
+                                   device) from None
+        raise
     if st.phase == caffe_pb2.TRAIN:
         try:  # a net with no loss, or nothing learning before it: Caffe would "train" it unchanged
             check_can_learn(net, f"the TRAIN net ({net_param.name or 'unnamed'})")

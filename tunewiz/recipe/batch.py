@@ -1,6 +1,7 @@
 """Batch-size advisor: the largest batch_size that fits, and an iter_size that keeps the effective batch.
 
-Memory model (float32, 4 bytes a value), from shape inference of the TRAIN net:
+Memory model (float32, 4 bytes a value), from shape inference of the TRAIN net (counted by
+:mod:`tunewiz.engine.memfit`, as the trainer's memory check counts):
 
     fixed     = P * (1 weights + 1 gradients + h history)          P = learnable values
     per image = A * 2 (activation + its gradient)                  A = values of all blobs for one image
@@ -19,45 +20,13 @@ update is the same as on the bigger GPU (up to BatchNorm statistics, which see t
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from tunewiz.engine import batchsplit
+from tunewiz.engine.memfit import GPU_RESERVE, HISTORY, SAFETY, MemoryModel, values_of  # noqa: F401 - re-exported
+from tunewiz.engine.memory import MiB, human as _h
 from tunewiz.recipe.layers import RecipeError
-
-MiB = 1 << 20
-GPU_RESERVE = 512 * MiB
-SAFETY = 0.9
-HISTORY = {"SGD": 1, "Nesterov": 1, "AdaGrad": 1, "RMSProp": 1, "AdaDelta": 2, "Adam": 2}
-
-
-@dataclass
-class MemoryModel:
-    """Counts from shape inference (values, not bytes)."""
-
-    params: int
-    activations_per_image: int
-    history: int = 1
-    reserve: int = GPU_RESERVE
-
-    @property
-    def fixed_bytes(self) -> int:
-        return 4 * self.params * (2 + self.history) + self.reserve
-
-    @property
-    def per_image_bytes(self) -> int:
-        return 4 * self.activations_per_image * 2
-
-    def need(self, batch: int) -> int:
-        return self.fixed_bytes + batch * self.per_image_bytes
-
-    def lines(self) -> list[str]:
-        return [f"parameters: {self.params:,} values × (weights + gradients + {self.history} history) "
-                f"= {_h(4 * self.params * (2 + self.history))}",
-                f"activations: {self.activations_per_image:,} values per image × 2 (data + gradient) "
-                f"= {_h(self.per_image_bytes)} per image",
-                f"reserve (CUDA context, workspaces): {_h(self.reserve)}"]
 
 
 @dataclass
@@ -103,13 +72,6 @@ def memory_arg(text: str) -> int:
     return free_gpu_memory() if str(text).strip().lower() == "auto" else parse_memory(text)
 
 
-def _h(n: float) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", MiB), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
-
-
 def advise(model: MemoryModel, free_bytes: int, batch_size: int, iter_size: int = 1) -> BatchAdvice:
     """The largest batch that fits ``free_bytes`` (see the module docstring)."""
     effective = batch_size * max(iter_size, 1)
@@ -149,10 +111,4 @@ def memory_model(net_param, chw: tuple[int, int, int] | None = None, solver_type
 def _count(net_param, chw) -> tuple[int, int]:
     from tunewiz.recipe.shape_net import build_meta
 
-    net = build_meta(net_param, chw)
-    params = sum(info.param.numel() for info in net.learnable_params())
-    per_image = 0
-    for name, shape in net.blob_shapes.items():
-        if shape and shape[0] > 0:
-            per_image += math.prod(shape[1:]) if len(shape) > 1 else 1
-    return params, per_image
+    return values_of(build_meta(net_param, chw))
