@@ -307,4 +307,5 @@ def test_what_counts_as_an_allocation_failure():
     assert memory.is_allocation_failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert not memory.is_allocation_failure(RuntimeError("shape mismatch"))
     assert not memory.is_allocation_failure(ValueError("out of memory"))
-    assert memory.refused_bytes(RuntimeError("Tried to allocate 2.00 GiB")) == " (one allocation of 2.0 GiB was refused)"
+    refused = memory.refused_bytes(RuntimeError("Tried to allocate 2.00 GiB"))
+    assert refused == " (one allocation of 2.0 GiB was refused)"

@@ -23,7 +23,8 @@ def _net(without_test_data: bool = False, test_label: str = "label") -> str:
     if without_test_data:
         parts = [p for p in parts if "phase: TEST" not in p]
     text = "".join(parts)
-    return text.replace('  top: "label"\n  include { phase: TEST }', f'  top: "{test_label}"\n  include {{ phase: TEST }}')
+    return text.replace('  top: "label"\n  include { phase: TEST }',
+                        f'  top: "{test_label}"\n  include {{ phase: TEST }}')
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ def test_a_relative_net_path_says_where_it_was_looked_for(work, monkeypatch, cap
     monkeypatch.chdir(monkey_cwd)
     net = 'net: "sub/net.prototxt"\n' if field == "net" else 'train_net: "net.prototxt"\ntest_net: "sub/net.prototxt"\n'
     rc, line = _train(capsys, net + "test_iter: 1\ntest_interval: 1\n" + SOLVER)
-    assert rc == 2 and f'the solver\'s {field}: "sub/net.prototxt" is looked for as {monkey_cwd}/sub/net.prototxt' in line
+    looked = f'the solver\'s {field}: "sub/net.prototxt" is looked for as {monkey_cwd}/sub/net.prototxt'
+    assert rc == 2 and looked in line
     assert f"read from the folder tunewiz runs in ({monkey_cwd})" in line and "not from the solver's folder" in line
 
 
@@ -103,9 +105,10 @@ def test_finetune_classes_1_blames_the_flag_not_the_data(tmp_path, monkeypatch, 
     make_db(tmp_path / "train_lmdb", [0, 1, 2] * 4)
     make_db(tmp_path / "val_lmdb", [0, 1, 2] * 2, seed=1)
     make_caffemodel(tmp_path / "w.caffemodel")
-    rc = main(["finetune", "--net", str(fix / "lenet_train_val.prototxt"), "--deploy", str(fix / "lenet_deploy.prototxt"),
-               "--solver", str(fix / "sgd_inv_solver.prototxt"), "--weights", "w.caffemodel", "--train-db", "train_lmdb",
-               "--val-db", "val_lmdb", "--out", "runs/x", "--mode", "cpu", "--classes", "1"])
+    rc = main(["finetune", "--net", str(fix / "lenet_train_val.prototxt"), "--deploy",
+               str(fix / "lenet_deploy.prototxt"), "--solver", str(fix / "sgd_inv_solver.prototxt"),
+               "--weights", "w.caffemodel", "--train-db", "train_lmdb", "--val-db", "val_lmdb", "--out", "runs/x",
+               "--mode", "cpu", "--classes", "1"])
     line = _line(capsys.readouterr().err)
     assert rc == 2 and "--classes must be at least 2" in line and "data" not in line.split("error:", 1)[1]
     assert not Path("runs/x").exists()

@@ -12,7 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[A-Za-z_][\w.]*|[{}<>]|\n|[^\s{}<>#"\'A-Za-z_]+|[ \t\r\f\v]+')
+_TOKEN = re.compile(r"""\#[^\n]*                     # a comment, to the end of the line
+                        | "(?:[^"\\\n]|\\.)*"            # strings, with their escapes
+                        | '(?:[^'\\\n]|\\.)*'
+                        | [A-Za-z_][\w.]*                # identifiers (field names, enum values)
+                        | [{}<>] | \n
+                        | [^\s{}<>\#"'A-Za-z_]+ | [ \t\r\f\v]+   # anything else: numbers, ':', spaces""", re.X)
 
 
 @dataclass

@@ -214,7 +214,8 @@ def check_inference(net_param, device, *, command: str = "test", iterations: int
                   f"'{c.data_layer}' and --iterations {iterations * k}, to score "
                   f"{'the same' if b * k == c.batch else 'about as many'} images.")
     else:
-        advice = f"At most {fit:,} images fit in {SAFETY:.0%} of it: use batch_size {fit} or less in layer '{c.data_layer}'."
+        advice = (f"At most {fit:,} images fit in {SAFETY:.0%} of it: use batch_size {fit} or less in layer "
+                  f"'{c.data_layer}'.")
     what = f"the {c.phase} net '{c.name}'" + (f" ({where})" if where else "")
     raise _refusal(what, c, need, free, device, _terms(c, model, on_cpu), advice)
 
