@@ -6,9 +6,9 @@ Makes the data set with ../shared/bench/make_convert_set.py (or reuses --set), c
 prints images/s next to real Caffe's 390 images/s on the 2-core reference machine (target >= 1.8x).
 Also prints the peak RSS of this process and its workers.  Workers start from the fork server
 (``tunewiz.data.workers``), so they are not this process's children: their CPU time and RSS are
-counted only with ``TUNEWIZ_START_METHOD=fork`` (the start method is printed).  The main process's
-RSS includes the LMDB file pages it has mapped (writemap; page cache the kernel reclaims): its
-anonymous memory stays flat (about 21 MiB at 1,000 and at 6,000 images, /proc/self/status RssAnon).
+counted only with ``TUNEWIZ_START_METHOD=fork`` (the start method is printed).  LMDB is written
+without writemap (a full disk is then a write error, not SIGBUS): a transaction's dirty pages are held
+in memory until its commit, which happens at least every 64 MiB, so the anonymous memory stays bounded.
 """
 from __future__ import annotations
 
