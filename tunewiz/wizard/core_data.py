@@ -5,8 +5,13 @@ from a worker thread; this module only turns its events into what the screen sho
 """
 from __future__ import annotations
 
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tunewiz.data.db_write import first_missing, remove_made_folders
+from tunewiz.errors import TunewizError
 
 
 # ---------------------------------------------------------------- step 2: data
@@ -113,20 +118,62 @@ def convert_folder(root, out_dir, options: ConvertOptions, stop, total: int = 0)
     from tunewiz.data import imageset
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
+    made = _Made(out_dir, result.train_db, result.val_db, out_dir / "labels.txt")
     opts = _core_options(imageset, options)
-    events = imageset.convert_folders(str(root), str(result.train_db), opts, val_fraction=options.val_fraction,
-                                      val_db=str(result.val_db), stop=stop)
-    offset = 0
-    for ev in events:
-        offset = _fold(ev, result, offset, total)
-        if isinstance(offset, Progress):
-            yield offset
-            offset = offset.offset
-        elif type(ev).__name__ == "Finished":
-            result.labels_file = ev.labels_file or result.labels_file
+    with made.undone_unless_finished(result, stop):
+        events = imageset.convert_folders(str(root), str(result.train_db), opts,
+                                          val_fraction=options.val_fraction, val_db=str(result.val_db), stop=stop)
+        offset = 0
+        for ev in events:
+            offset = _fold(ev, result, offset, total)
+            if isinstance(offset, Progress):
+                yield offset
+                offset = offset.offset
+            elif type(ev).__name__ == "Finished":
+                result.labels_file = ev.labels_file or result.labels_file
     return result
+
+
+class ConversionFailed(TunewizError):
+    """A conversion that ended in an error; ``warnings`` are the images it skipped before (often the why:
+    "none of the N images could be read" is only understood with the reasons)."""
+
+    def __init__(self, message: str, warnings: list[str]) -> None:
+        super().__init__(message)
+        self.warnings = list(warnings)
+
+
+class _Made:
+    """What one conversion may create (the output folder, its databases, labels.txt), so that a failed or
+    cancelled one leaves nothing: a retry must not meet "already exists", nor an empty data folder."""
+
+    def __init__(self, out_dir: Path, *paths: Path) -> None:
+        self.out_dir, self.paths = out_dir, [p for p in paths if not p.exists()]  # never what was there
+        self.top = first_missing(str(out_dir))
+
+    @contextmanager
+    def undone_unless_finished(self, result: ConvertResult, stop):
+        try:
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TunewizError(f"cannot create {self.out_dir} ({exc.strerror or exc}); the run folder must "
+                                   "be writable (another runs folder: $TUNEWIZ_RUNS).") from None
+            yield
+        except TunewizError as exc:
+            self.undo()
+            raise ConversionFailed(str(exc), result.skipped_lines) from None
+        if stop is not None and stop.is_set():
+            self.undo()
+
+    def undo(self) -> None:
+        for path in self.paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+        remove_made_folders(str(self.out_dir), self.top)  # each only while empty
 
 
 def compute_mean(db, out_file, backend: str = "lmdb", stop=None) -> list[float]:
@@ -149,8 +196,6 @@ def scan_list(list_file, root, sample: int = 60) -> FolderScan:
     counts = Counter(e.label for e in entries)
     scan = FolderScan(Path(root).resolve(), [(str(label), counts[label]) for label in sorted(counts)])
     if len(counts) < 2:
-        from tunewiz.errors import TunewizError
-
         raise TunewizError(f"{list_file}: only one label ({entries[0].label}); a classifier needs at least two classes.")
     _sample_sizes(scan, [Path(root) / e.path for e in entries[:sample]])
     return scan
@@ -163,20 +208,26 @@ def default_root(list_file) -> Path:
 
 
 def convert_lists(train_list, val_list, root, out_dir, options: ConvertOptions, stop, total: int = 0):
-    """Yield :class:`Progress` while the data core converts both lists; return a ConvertResult."""
+    """Yield :class:`Progress` while the data core converts both lists; return a ConvertResult.
+
+    Two conversions, train then val: a val list that fails removes the train database made just before.
+    """
     from tunewiz.data import imageset
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(out_dir / f"train_{options.backend}", out_dir / f"val_{options.backend}")
+    made = _Made(out_dir, result.train_db, result.val_db)
     opts = _core_options(imageset, options)
-    offset = 0
-    for listed, db in ((train_list, result.train_db), (val_list, result.val_db)):
-        for ev in imageset.convert_list(str(root), str(listed), str(db), opts, stop):
-            offset = _fold(ev, result, offset, total)
-            if isinstance(offset, Progress):
-                yield offset
-                offset = offset.offset
+    with made.undone_unless_finished(result, stop):
+        offset = 0
+        for listed, db in ((train_list, result.train_db), (val_list, result.val_db)):
+            for ev in imageset.convert_list(str(root), str(listed), str(db), opts, stop):
+                offset = _fold(ev, result, offset, total)
+                if isinstance(offset, Progress):
+                    yield offset
+                    offset = offset.offset
+            if stop is not None and stop.is_set():
+                break
     return result
 
 
@@ -187,7 +238,7 @@ def _fold(ev, result: ConvertResult, offset: int, total: int):
         return Progress(offset + ev.done, max(total, offset + ev.total), result.skipped, ev.rate, offset=offset)
     if name == "Skipped":
         result.skipped += 1
-        result.skipped_lines.append(f"{ev.path}: {ev.reason}")
+        result.skipped_lines.append(_skipped_line(ev.path, ev.reason))
     elif name == "Finished":
         offset += ev.records + ev.skipped
         if Path(ev.db) == result.train_db:
@@ -196,3 +247,13 @@ def _fold(ev, result: ConvertResult, offset: int, total: int):
             result.val_count = ev.records
         result.seconds += ev.seconds
     return offset
+
+
+def _skipped_line(path: str, reason: str) -> str:
+    """The data core's reason with its full file name cut to the image's own path (at 80 columns the root
+    folder, the same on every line, would push the reason onto the next)."""
+    import re
+
+    if path and path in reason:
+        return re.sub(r"\S*" + re.escape(path), lambda _m: path, reason, count=1)
+    return f"{path}: {reason}"

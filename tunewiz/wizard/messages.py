@@ -19,11 +19,12 @@ class ConvertDone(Message):
 
 
 class WorkFailed(Message):
-    """A worker stopped with a user-facing error."""
+    """A worker stopped with a user-facing error; ``details``: lines that explain it (a conversion's
+    skipped images), shown beside the one-line error."""
 
-    def __init__(self, what: str, error: str) -> None:
+    def __init__(self, what: str, error: str, details: list[str] | None = None) -> None:
         super().__init__()
-        self.what, self.error = what, error
+        self.what, self.error, self.details = what, error, list(details or [])
 
 
 class WorkDone(Message):

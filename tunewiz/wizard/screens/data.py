@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
@@ -13,6 +14,25 @@ from tunewiz.errors import TunewizError
 from tunewiz.wizard import core_data as core
 from tunewiz.wizard.messages import ConvertDone, ConvertProgress, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
+
+
+SHOWN_WARNINGS = 4  # of the skipped images, beside a failed conversion (80x24: the rest is counted)
+
+
+class ResultBox(Static):
+    """The conversion's result; :meth:`reveal` scrolls it into view once it is laid out with its new text
+    (scrolled at once, it would be placed by its old, one-line size, below the fold)."""
+
+    _reveal = False
+
+    def reveal(self) -> None:
+        self._reveal = True
+        self.call_after_refresh(self.scroll_visible, animate=False)  # its size may not change at all
+
+    def on_resize(self) -> None:
+        if self._reveal:
+            self._reveal = False
+            self.scroll_visible(animate=False)
 
 
 class DataScreen(StepScreen):
@@ -55,7 +75,7 @@ class DataScreen(StepScreen):
             yield Button("Convert", id="convert", variant="success", compact=True)
             yield Button("Cancel", id="cancel", compact=True, disabled=True)
         yield ProgressBar(total=100, id="convert-progress", show_eta=True)
-        yield Static("", id="convert-result")
+        yield ResultBox("", id="convert-result")
 
     def on_mount(self) -> None:
         self.query_one("#histogram").display = False
@@ -216,8 +236,8 @@ class DataScreen(StepScreen):
                 mean_file, summary = "", f"{summary}\nmean not computed: {exc}"
             self.post_message(ConvertDone(summary, str(result.train_db), str(result.val_db),
                                           str(mean_file), result.skipped, result.val_count))
-        except TunewizError as exc:
-            self.post_message(WorkFailed("convert", str(exc)))
+        except TunewizError as exc:  # with the images skipped before it: the reasons behind "none could be read"
+            self.post_message(WorkFailed("convert", str(exc), getattr(exc, "warnings", None)))
 
     def on_convert_progress(self, msg: ConvertProgress) -> None:
         bar = self.query_one("#convert-progress", ProgressBar)
@@ -245,6 +265,16 @@ class DataScreen(StepScreen):
         self.converting = False
         self.query_one("#cancel", Button).disabled = True
         self.problem(msg.error)
+        result = self.query_one("#convert-result", ResultBox)
+        if msg.details:
+            shown = msg.details[:SHOWN_WARNINGS]
+            more = len(msg.details) - len(shown)
+            result.update(Text("\n".join([f"Not converted; {len(msg.details)} image(s) skipped:"]
+                                          + [f"  {line}" for line in shown]
+                                          + ([f"  (+{more} more)"] if more else []))))  # paths, not markup
+            result.reveal()
+        else:
+            result.update("")
 
     def validate(self) -> str | None:
         if self.converting:

@@ -57,6 +57,7 @@ class NetScreen(StepScreen):
         self.pending = False
         self.deploy_source = None
         self.generation = 0  # a slower, older preview must not overwrite a newer one
+        self.failure = ""  # why the source did not load or the copy could not be made (Ctrl+N repeats it)
 
     def compose_body(self):
         yield Static("The source prototxt is never edited: the wizard works on a copy in the run folder. "
@@ -144,8 +145,9 @@ class NetScreen(StepScreen):
             found = core.find_output_layer(self.source)
         except TunewizError as exc:
             self.source = None
-            self.problem(str(exc))
+            self.fail(str(exc))
             return
+        self.failure = ""
         box = self.query_one(PreprocessingBox)
         box.display = st.net_kind == "deploy"
         if st.output_layer and st.output_layer != found.name:
@@ -187,7 +189,7 @@ class NetScreen(StepScreen):
                 st.preprocessing, st.preprocessing_mean, st.scale = self.query_one(PreprocessingBox).read()
             except ValueError as exc:
                 st.net_plan, self.pending = None, False
-                self.problem(str(exc))
+                self.fail(str(exc))
                 return
         self._mean_note(core.source_mean(self.source, st))
         st.net_plan = None  # the old plan is not what these choices make
@@ -197,7 +199,7 @@ class NetScreen(StepScreen):
             opts = core.net_options(st)
         except TunewizError as exc:
             self.pending = False
-            self.problem(str(exc))
+            self.fail(str(exc))
             return
         self.pending = True
         self.say("Applying the edits (shape inference)...")
@@ -212,7 +214,7 @@ class NetScreen(StepScreen):
     def on_work_done(self, msg: WorkDone) -> None:
         if msg.what != f"plan:{self.generation}":
             return
-        self.pending = False
+        self.pending, self.failure = False, ""
         st, view = self.state, msg.result
         st.net_plan = view.plan
         self._fill_table(view.rows)
@@ -227,7 +229,7 @@ class NetScreen(StepScreen):
             return
         self.pending = False
         self.state.net_plan = None
-        self.problem(msg.error)
+        self.fail(msg.error)
 
     def _fill_table(self, rows: list[tuple]) -> None:
         table = self.query_one(LayerTable)
@@ -243,8 +245,15 @@ class NetScreen(StepScreen):
         if table.row_count:
             table.update_cell_at((max(table.cursor_row, 0), 0), ">")
 
+    def fail(self, text: str) -> None:
+        """A problem that stays until the source or the choices change (the status line may be overwritten)."""
+        self.failure = text
+        self.problem(text)
+
     def validate(self) -> str | None:
         if self.source is None:
+            if self.failure:  # the load's own error, not a generic line: it may have scrolled away
+                return f"the net did not load: {self.failure}"
             return "no net loaded: type or pick the source train_val (or deploy) prototxt and press Load."
         if not self.state.num_classes:
             return "the class count is unknown: go back to Data (Esc) and convert your images."
@@ -255,7 +264,7 @@ class NetScreen(StepScreen):
         if self.pending:
             return "the edits are still being applied; try again in a moment."
         if self.state.net is None:
-            return "the copy could not be made; see the message above."
+            return f"the copy could not be made: {self.failure or 'load the net again (Load)'}"
         return None
 
     def _preprocessing_problem(self) -> str | None:

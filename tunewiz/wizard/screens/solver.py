@@ -30,6 +30,7 @@ class SolverScreen(StepScreen):
         self.source = None
         self.net_plan = None  # the Net stage this solver is planned on
         self.proposed: dict[str, str] = {}
+        self.failure = ""  # why the solver did not load or its copy could not be made (Ctrl+N repeats it)
 
     def compose_body(self):
         from tunewiz.wizard.widgets.plots import LinePlot
@@ -115,8 +116,10 @@ class SolverScreen(StepScreen):
             self.net_plan = core.net_plan_for_solver(st)
         except TunewizError as exc:
             self.source = None
-            self.problem(str(exc))
+            self.failure = str(exc)
+            self.problem(self.failure)
             return
+        self.failure = ""
         s = self.source
         self.query_one("#source-values", Static).update(
             ("" if st.solver_src else DEFAULTS + ".\n")
@@ -166,9 +169,10 @@ class SolverScreen(StepScreen):
             points = core.lr_points(stage.solver)
         except TunewizError as exc:
             st.solver_stage = None  # Next is refused until the fields make a solver again
-            self.problem(str(exc))
+            self.failure = str(exc)
+            self.problem(self.failure)
             return
-        st.solver_stage, solver = stage, stage.solver
+        st.solver_stage, solver, self.failure = stage, stage.solver, ""
         self.query_one("#lr-plot").show_lines(
             [("learning rate", [p[0] for p in points], [p[1] for p in points], "braille")],
             f"lr schedule ({solver.lr_policy or 'fixed'})")
@@ -182,13 +186,15 @@ class SolverScreen(StepScreen):
 
     def validate(self) -> str | None:
         if self.source is None:
+            if self.failure:  # the load's own error: the status line that said it may be overwritten
+                return f"the solver did not load: {self.failure}"
             return "no solver loaded: type or pick the source solver.prototxt and press Load."
         try:
             self._edited()
         except TunewizError as exc:
             return str(exc)
         if self.state.solver is None:
-            return "the solver copy could not be made; see the message above."
+            return f"the solver copy could not be made: {self.failure or 'load the solver again (Load)'}"
         return None
 
 
