@@ -97,9 +97,14 @@ class WizardApp(App):
                 if choice == "leave":
                     self.exit(message=f"Training continues in {run_dir}; follow it with: tunewiz attach {run_dir}")
                 elif choice == "stop":
+                    from tunewiz.errors import TunewizError
                     from tunewiz.wizard.launch import request_stop
 
-                    request_stop(run_dir)
+                    try:
+                        request_stop(run_dir)
+                    except TunewizError as exc:  # it ended while the question was open
+                        self.exit(message=str(exc))
+                        return
                     self.exit(message=f"Asked the training in {run_dir} to stop (it snapshots first).")
 
             self.push_screen(Confirm(

@@ -36,12 +36,13 @@ def check_start(opts) -> StartCheck:
             if not Path(w).is_file():
                 return StartCheck(False, [], f"{w} does not exist; give the pretrained .caffemodel.")
         plan = plan_finetune(opts)
+        check_folder(plan.out_dir, plan)
         first = ("weights transfer", "resume checks", "model folder")  # what this step checks, on top
         plan.sections.sort(key=lambda sec: not sec.title.startswith(first))
     except DataFitError as exc:  # long: the report shows it whole, the status line its start
         return StartCheck(False, fit_lines(str(exc), exc.records), str(exc))
-    except TunewizError as exc:
-        return StartCheck(False, [], str(exc))
+    except TunewizError as exc:  # a refused folder (runcheck.RunRefused) says who holds it in the report
+        return StartCheck(False, list(getattr(exc, "details", [])), str(exc))
     return StartCheck(True, plan.render().splitlines(), plan=plan)
 
 
@@ -60,12 +61,21 @@ def fit_lines(message: str, records=None) -> list[str]:
     return lines
 
 
+def check_folder(run_dir, plan) -> None:
+    """The run folder is free and holds no snapshots the plan's run would replace (RunRefused if not)."""
+    from tunewiz.wizard.runcheck import check_free, solver_prefix
+
+    check_free(run_dir, solver_prefix(text=plan.files.get(SOLVER)) if SOLVER in plan.files else None,
+               plan.snapshot or None)
+
+
 def start_run(st, check: StartCheck) -> int:
     """Write the plan's copies (the recipe's one writing step) and start ``tunewiz train`` detached."""
     from tunewiz.recipe.run import write_plan
     from tunewiz.wizard import launch
 
     plan = check.plan
+    check_folder(st.run_dir, plan)  # before anything is written: a refused start leaves the folder as it was
     if (st.run_dir / "events.jsonl").exists() and not plan.snapshot:
         raise TunewizError(f"{st.run_dir} has trained already: start a new run (Welcome, another run name), "
                            "or resume this one from its panel (R) or with a snapshot.")

@@ -5,23 +5,31 @@ controlling terminal, so closing the wizard, Ctrl-C in the wizard or a dropped S
 connection (SIGHUP to the terminal's session) never reaches it.  Its stdout/stderr go to
 ``<run dir>/console.log``; its pid to ``<run dir>/train.pid``.  Stop and snapshot-now use
 Caffe's signals: SIGINT stops (after a snapshot), SIGHUP snapshots now.
+
+A run folder has one trainer at a time (the trainer's ``flock``, :mod:`tunewiz.engine.runlock`): nothing
+is written or launched in a folder another trainer holds (:mod:`tunewiz.wizard.runcheck`), and a trainer
+started from the command line counts as running, reached at its lock's pid.  A launched trainer that ends
+before its first event is told by the last line it printed (:func:`launch_failure`).
 """
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunewiz.engine.runlock import LOCK_NAME, folder_owner
 from tunewiz.errors import TunewizError
-from tunewiz.wizard.follow import EVENTS_FILE, load_history
+from tunewiz.wizard.follow import EVENTS_FILE, event_kind, load_history
 
 PID_FILE = "train.pid"
 LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
+ERROR_PREFIX = "tunewiz: error: "  # how tunewiz.cli prints a refusal
 
 
 def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_dir=None,
@@ -64,18 +72,34 @@ def run_numerics(run_dir) -> str:
 
 
 def start_training(run_dir, solver, weights=None, snapshot=None, numerics: str = "caffe") -> int:
-    """Start the trainer detached; return its pid (also written to ``train.pid``)."""
+    """Start the trainer detached; return its pid (also written to ``train.pid``).
+
+    Raises :class:`~tunewiz.wizard.runcheck.RunRefused` before writing anything when another trainer holds
+    the folder or the run's snapshots would replace another run's.
+    """
+    from tunewiz.wizard.runcheck import check_free, solver_prefix
+
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if is_running(run_dir):
+    check_free(run_dir, solver_prefix(solver), snapshot)
+    if is_running(run_dir):  # launched a moment ago, not holding the folder yet
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
+    run_dir.mkdir(parents=True, exist_ok=True)
     cmd = train_command(solver, weights, snapshot, run_dir, numerics)
+    # where this launch's output begins: its outcome is told from what comes after (launch_failure)
+    marks = {"events_at": _size(run_dir / EVENTS_FILE), "console_at": _size(run_dir / CONSOLE_FILE)}
     proc = spawn_detached(cmd, run_dir)
     record = {"command": cmd, "solver": str(Path(solver).resolve()), "pid": proc.pid,
               "weights": [str(Path(p).resolve()) for p in _listed(weights)],
-              "snapshot": str(Path(snapshot).resolve()) if snapshot else ""}
+              "snapshot": str(Path(snapshot).resolve()) if snapshot else "", **marks}
     (run_dir / LAUNCH_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return proc.pid
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def spawn_detached(cmd: list[str], run_dir) -> subprocess.Popen:
@@ -120,7 +144,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def is_running(run_dir) -> bool:
-    """A trainer started for this run folder is still alive."""
+    """A trainer holds this run folder (started by the wizard or from the command line), or the one the
+    wizard launched here is still alive (it takes the folder's lock only once it has started up)."""
+    if folder_owner(run_dir) is not None:
+        return True
     pid = read_pid(run_dir)
     if pid is None or not pid_alive(pid):
         return False
@@ -131,8 +158,60 @@ def is_running(run_dir) -> bool:
         return True
 
 
+def trainer_pid(run_dir) -> int | None:
+    """The pid to signal: the folder's lock holder when it runs on this host (whoever started it), else
+    the one in train.pid."""
+    owner = folder_owner(run_dir)
+    if owner is not None and owner.pid and owner.host in ("", socket.gethostname()):
+        return owner.pid
+    return read_pid(run_dir)
+
+
+def launched_pid(run_dir) -> int | None:
+    """The pid of the trainer the wizard last launched in this folder (launch.json)."""
+    pid = read_launch(run_dir).get("pid")
+    return pid if isinstance(pid, int) else None
+
+
+def launch_failure(run_dir) -> str | None:
+    """Why the trainer last launched here ended before training began: the last line it printed to
+    console.log (its own refusal or error).  None while it runs, once it wrote its "started" event, or
+    for a folder without the wizard's launch marks."""
+    run_dir = Path(run_dir)
+    record = read_launch(run_dir)
+    pid = record.get("pid")
+    if not isinstance(pid, int) or "console_at" not in record or pid_alive(pid):
+        return None
+    for line in _text_from(run_dir / EVENTS_FILE, record.get("events_at", 0)).splitlines():
+        try:
+            if event_kind(json.loads(line)) == "started":
+                return None
+        except (ValueError, AttributeError):  # a torn or foreign line: not a start
+            continue
+    lines = [ln.strip() for ln in _text_from(run_dir / CONSOLE_FILE, record["console_at"]).splitlines()]
+    lines = [ln for ln in lines if ln]
+    errors = [i for i, ln in enumerate(lines) if ln.startswith(ERROR_PREFIX)]
+    if errors:  # the command's own message, whole (one may span lines: a prototxt's excerpt, a command)
+        lines = [" ".join(lines[errors[-1]:]).removeprefix(ERROR_PREFIX)]
+    proc = _KEEP.get(pid)
+    code = f" (exit status {proc.returncode})" if proc is not None and proc.returncode is not None else ""
+    said = lines[-1] if lines else f"it printed nothing{code}"
+    return f"the trainer (pid {pid}) ended before training began: {said}"
+
+
+def _text_from(path: Path, offset, limit: int = 1 << 20) -> str:
+    """The text a file gained after ``offset`` (its last ``limit`` bytes at most)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(int(offset), size - limit, 0) if isinstance(offset, int) else 0)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def _signal(run_dir, sig) -> None:
-    pid = read_pid(run_dir)
+    pid = trainer_pid(run_dir)
     if pid is None or not is_running(run_dir):
         raise TunewizError(f"no training is running in {run_dir}.")
     os.kill(pid, sig)
@@ -169,7 +248,7 @@ def find_runs(root) -> list[RunInfo]:
         return []
     found = []
     for sub in root.iterdir():
-        if sub.is_dir() and ((sub / EVENTS_FILE).exists() or (sub / PID_FILE).exists()):
+        if sub.is_dir() and any((sub / name).exists() for name in (EVENTS_FILE, PID_FILE, LOCK_NAME)):
             history = load_history(sub)
             state = history.state if history.state != "running" else "ended"
             found.append(RunInfo(sub, is_running(sub), history.iteration, history.max_iter, state))

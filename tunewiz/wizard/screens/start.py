@@ -1,6 +1,7 @@
 """Step 5, Start: weights, a model folder or a snapshot; the checks before anything runs."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, RadioSet, Static
 
@@ -132,6 +133,9 @@ class StartScreen(StepScreen):
         try:
             core.start_run(self.state, self.checked)
         except TunewizError as exc:
+            details = getattr(exc, "details", None)  # a refused folder: who holds it, which files
+            if details:
+                self.query_one("#report", Static).update(Text("\n".join(details)))  # paths, not markup
             self.problem(str(exc))
             return
         self.app.go_next(self.KEY)

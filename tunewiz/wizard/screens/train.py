@@ -12,7 +12,7 @@ from textual.widgets import ProgressBar, Static
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import launch
 from tunewiz.wizard.follow import LOG_FILE, EventFollower, RunHistory, tail_lines
-from tunewiz.wizard.messages import TrainEvents
+from tunewiz.wizard.messages import TrainEvents, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
 POLL_S = 0.25
@@ -76,14 +76,20 @@ class TrainScreen(StepScreen):
         follower = EventFollower(self.run_dir)
         first, posted_running, last_plot, sizes, last_gpu = True, None, 0.0, None, 0.0
         stale = False  # events came that the plots do not show yet
+        told = None  # the launched trainer whose outcome was looked at (a resume launches another)
         while not self._quit.is_set():
             events = follower.poll()
             for event in events:
                 self.history.apply(event)
             stale = stale or bool(events)
             running = launch.is_running(self.run_dir)
+            pid = launch.launched_pid(self.run_dir)
+            if pid is not None and pid != told and not launch.pid_alive(pid):
+                told, failure = pid, launch.launch_failure(self.run_dir)
+                if failure:  # refused or failed before its first event: its own words, not a silent wait
+                    self.post_message(WorkFailed("launch", failure))
             if running and self.history.device.startswith("cuda") and time.monotonic() - last_gpu > 5:
-                self.gpu_memory, last_gpu = launch.gpu_memory(launch.read_pid(self.run_dir)), time.monotonic()
+                self.gpu_memory, last_gpu = launch.gpu_memory(launch.trainer_pid(self.run_dir)), time.monotonic()
             now_sizes = tuple(p.draw_size() for p in self._plots)
             due = time.monotonic() - last_plot > PLOT_EVERY_S or not running
             replot = self.plots_visible() and ((stale and due) or now_sizes != sizes
@@ -130,6 +136,9 @@ class TrainScreen(StepScreen):
         if msg.plots:
             for widget, drawn in zip(self._plots, msg.plots):
                 widget.update(drawn)
+
+    def on_work_failed(self, msg: WorkFailed) -> None:
+        self.problem(msg.error)
 
     def _draw_numbers(self, log_lines: list[str]) -> None:
         h = self.history
@@ -187,8 +196,10 @@ class TrainScreen(StepScreen):
 
     def action_resume(self) -> None:
         """Resume a stopped run from its last snapshot, with the unchanged solver (Caffe's --snapshot)."""
-        if launch.is_running(self.run_dir):
-            self.problem("this training is running already.")
+        if launch.is_running(self.run_dir):  # its own trainer, or one started from the command line
+            pid = launch.trainer_pid(self.run_dir)
+            self.problem(f"this run folder's trainer is running (pid {pid}): a second one is never started "
+                         "beside it. Wait for it to end, or stop it (X) and resume then.")
             return
         states = [p for p in self.history.snapshots if p.endswith(".solverstate")]
         solver = self.run_dir / "solver.prototxt"
