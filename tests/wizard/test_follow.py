@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tunewiz.engine import events as ev
+from tunewiz.runs import events as ev
 from tunewiz.wizard.follow import EventFollower, RunHistory, load_history, tail_lines
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tunewiz.engine import events as ev
+from tunewiz.runs import events as ev
 from tunewiz.wizard import launch
 from tunewiz.wizard.app import WizardApp
 

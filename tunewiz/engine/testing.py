@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tunewiz.engine import events as ev
+from tunewiz.runs import events as ev
 from tunewiz.engine import trainnets as tn
 from tunewiz.engine.caffelog import fmt
 

@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from tunewiz.engine import events as ev
+from tunewiz.runs import events as ev
 from tunewiz.engine import snapshot as snap
 from tunewiz.engine import trainnets as tn
 from tunewiz.engine.caffelog import CaffeLog, fmt
