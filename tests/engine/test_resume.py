@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from training_util import FIX, max_rel, of_kind, read_tsv, run_solver, weights_of, workdir  # noqa: E402
 
 from tunewiz.engine.snapshot import SnapshotError  # noqa: E402
-from tunewiz.engine.solvers import SolverError  # noqa: E402
+from tunewiz.engine.solvers.sgd import SolverError  # noqa: E402
 
 
 def _close(final: dict, expect, tol=1e-5):

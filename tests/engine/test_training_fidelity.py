@@ -70,7 +70,7 @@ def test_adagrad_needs_caffes_summation_order():
 
     from tunewiz.caffe import caffe_pb2
     from tunewiz.engine.net import ParamInfo
-    from tunewiz.engine.solvers import create_solver
+    from tunewiz.engine.solvers.factory import create_solver
 
     x = torch.tensor([1.0, -1.0, 1e-8], dtype=torch.float32)
     left, right = (x[0] + x[1]) + x[2], x[0] + (x[1] + x[2])

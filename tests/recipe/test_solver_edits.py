@@ -3,7 +3,7 @@ import pytest
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text, read_solver_text
-from tunewiz.engine.lr_policy import learning_rate
+from tunewiz.engine.solvers.lr_policy import learning_rate
 from tunewiz.recipe.layers import RecipeError
 from tunewiz.recipe.solver_edits import edit_solver, schedule_preview
 from tests.recipe.conftest import FIX

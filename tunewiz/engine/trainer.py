@@ -30,8 +30,8 @@ from tunewiz.runs import events as ev
 from tunewiz.engine import snapshot as snap
 from tunewiz.engine import trainnets as tn
 from tunewiz.engine.caffelog import CaffeLog, fmt
-from tunewiz.engine.lr_policy import check_policy, learning_rate
-from tunewiz.engine.solvers import create_solver
+from tunewiz.engine.solvers.lr_policy import check_policy, learning_rate
+from tunewiz.engine.solvers.factory import create_solver
 from tunewiz.engine.testing import log_outputs, outputs_dict
 from tunewiz.engine.trainstate import TrainState
 from tunewiz.errors import TunewizError
@@ -213,8 +213,7 @@ class Trainer:
                 self._display(st.iter - last_iter, lapse, blobs)
                 last_display, last_iter = time.perf_counter(), st.iter
             rate = self._rate()
-            self.solver.iteration = st.iter
-            clip_line = self.solver.apply_update(rate)
+            clip_line = self.solver.apply_update(rate, st.iter)
             if clip_line:
                 self.log.info("clip", clip_line)
             st.iter += 1

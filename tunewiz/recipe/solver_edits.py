@@ -151,7 +151,7 @@ def _set_test_iter(s, val_records: int, val_batch: int, plan: SolverPlan) -> Non
 
 def schedule_preview(s: caffe_pb2.SolverParameter, points: int = 11) -> list[tuple[int, float]]:
     """(iter, lr) at evenly spaced iterations plus both sides of every step, by the engine's policy code."""
-    from tunewiz.engine.lr_policy import learning_rate
+    from tunewiz.engine.solvers.lr_policy import learning_rate
 
     last = max(s.max_iter - 1, 0)
     its = {round(last * k / (points - 1)) for k in range(points)}

@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
-
+from tunewiz.engine.numbers import f32
 from tunewiz.errors import TunewizError
 
 
@@ -28,18 +27,9 @@ class LrPolicyError(TunewizError):
     """A solver's lr_policy settings that Caffe refuses (with the fix)."""
 
 
-def _f32(x: float) -> float:
-    return float(np.float32(x))
-
-
-def _f(x: float) -> float:
-    """A solver field as Caffe holds it: a C++ float."""
-    return float(np.float32(x))
-
-
 def fixed(base_lr: float) -> float:
     """``fixed``: lr = base_lr."""
-    return _f32(_f(base_lr))
+    return f32(base_lr)
 
 
 def step(base_lr: float, gamma: float, stepsize: int, it: int) -> tuple[float, int]:
@@ -51,20 +41,20 @@ def step(base_lr: float, gamma: float, stepsize: int, it: int) -> tuple[float, i
         raise LrPolicyError(f"lr_policy 'step' needs stepsize > 0 (got {stepsize}); set stepsize in the solver.")
     _check_gamma("step", gamma)
     current_step = it // stepsize
-    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), current_step))), current_step
+    return f32(f32(base_lr) * f32(math.pow(f32(gamma), current_step))), current_step
 
 
 def exp(base_lr: float, gamma: float, it: int) -> float:
     """``exp``: lr = base_lr * gamma ^ iter.  Caffe: ``CHECK_GE(gamma, 0)``."""
     _check_gamma("exp", gamma)
-    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), it)))
+    return f32(f32(base_lr) * f32(math.pow(f32(gamma), it)))
 
 
 def inv(base_lr: float, gamma: float, power: float, it: int) -> float:
     """``inv``: lr = base_lr * (1 + gamma * iter) ^ (- power).  Caffe: ``CHECK_GE(gamma, 0)``."""
     _check_gamma("inv", gamma)
-    inner = _f32(1.0 + _f32(_f(gamma) * it))  # Dtype(1) + gamma * iter_ is float arithmetic
-    return _f32(_f(base_lr) * _f32(math.pow(inner, -_f(power))))  # pow(float, float) -> float
+    inner = f32(1.0 + f32(f32(gamma) * it))  # Dtype(1) + gamma * iter_ is float arithmetic
+    return f32(f32(base_lr) * f32(math.pow(inner, -f32(power))))  # pow(float, float) -> float
 
 
 def multistep(base_lr: float, gamma: float, stepvalues: list[int], it: int,
@@ -79,15 +69,15 @@ def multistep(base_lr: float, gamma: float, stepvalues: list[int], it: int,
     if current_step < len(stepvalues) and it >= stepvalues[current_step]:
         current_step += 1
         line = f"MultiStep Status: Iteration {it}, step = {current_step}"
-    return _f32(_f(base_lr) * _f32(math.pow(_f(gamma), current_step))), current_step, line
+    return f32(f32(base_lr) * f32(math.pow(f32(gamma), current_step))), current_step, line
 
 
 def poly(base_lr: float, power: float, max_iter: int, it: int) -> float:
     """``poly``: lr = base_lr * (1 - iter / max_iter) ^ power."""
     if max_iter <= 0:
         raise LrPolicyError("lr_policy 'poly' needs max_iter > 0.")
-    frac = _f32(1.0 - _f32(float(it)) / _f32(float(max_iter)))
-    return _f32(_f(base_lr) * _f32(math.pow(frac, _f(power))))
+    frac = f32(1.0 - f32(float(it)) / f32(float(max_iter)))
+    return f32(f32(base_lr) * f32(math.pow(frac, f32(power))))
 
 
 def sigmoid(base_lr: float, gamma: float, stepsize: int, it: int) -> float:
@@ -99,8 +89,8 @@ def sigmoid(base_lr: float, gamma: float, stepsize: int, it: int) -> float:
     _check_gamma("sigmoid", gamma)
     if stepsize <= 0:
         raise LrPolicyError(f"lr_policy 'sigmoid' needs stepsize > 0 (got {stepsize}).")
-    x = _f32(-_f(gamma) * _f32(float(it - stepsize)))  # float arithmetic, then exp(float) -> float
-    return _f32(_f(base_lr) * _f32(1.0 / _f32(1.0 + _f32(math.exp(x)))))
+    x = f32(-f32(gamma) * f32(float(it - stepsize)))  # float arithmetic, then exp(float) -> float
+    return f32(f32(base_lr) * f32(1.0 / f32(1.0 + f32(math.exp(x)))))
 
 
 def _check_gamma(policy: str, gamma: float) -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import read_solver_text
-from tunewiz.engine import lr_policy
-from tunewiz.engine.lr_policy import LrPolicyError, learning_rate
+from tunewiz.engine.solvers import lr_policy
+from tunewiz.engine.solvers.lr_policy import LrPolicyError, learning_rate
 
 RUNS = ["sgd_inv", "nesterov_step", "adagrad_fixed", "rmsprop_exp", "adadelta_poly", "adam_multistep",
         "sgd_sigmoid_itersize", "sgd_lrmult", "bn_sgd"]

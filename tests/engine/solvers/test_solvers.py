@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.solvers import SolverError, create_solver, solver_type
+from tunewiz.engine.solvers.factory import SolverError, create_solver, solver_type
 
 f = np.float32
 
@@ -95,8 +95,7 @@ def test_update_rules(kind, reg):
     hists = [[np.zeros_like(w) for _ in range(2)] for w in ws]
     for it in range(4):
         grads = _set_grads(params, rng)
-        solver.iteration = it
-        solver.apply_update(0.05)
+        solver.apply_update(0.05, it)
         for k, p in enumerate(params):
             ws[k] = _reference(kind, sp, ws[k], grads[k], hists[k], it, 0.05, p.lr_mult, p.decay_mult)
             np.testing.assert_allclose(p.param.detach().numpy(), ws[k], rtol=2e-5, atol=1e-6)
