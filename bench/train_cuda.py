@@ -70,8 +70,8 @@ def _big_lmdb(path: Path, n: int = 64) -> None:
 def _run(root: Path, solver_text: str, device: str, iters: int, weights, numerics="caffe"):
     from tunewiz.caffe.prototxt import parse_text
     from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.caffelog import CaffeLog
-    from tunewiz.engine.trainer import TrainConfig, train
+    from tunewiz.engine.train.caffelog import CaffeLog
+    from tunewiz.engine.train.trainer import TrainConfig, train
 
     sp = parse_text(solver_text, caffe_pb2.SolverParameter())
     sp.max_iter = iters

@@ -74,7 +74,7 @@ def run_training(work: Path) -> None:
         tunewiz("train", "--solver", "lenet_solver.prototxt", cwd=work)
         return
     from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine.trainer import TrainConfig, Trainer
+    from tunewiz.engine.train.trainer import TrainConfig, Trainer
 
     print("$ (engine) Trainer(lenet_solver.prototxt)", flush=True)
     for _ in Trainer(TrainConfig(solver=read_solver(work / "lenet_solver.prototxt"), root=work)).run():

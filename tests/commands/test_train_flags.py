@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine" / "train"))
 from training_util import workdir  # noqa: E402
 
 from tunewiz.cli import command_parser, main  # noqa: E402

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine" / "train"))
 from training_util import workdir  # noqa: E402
 
 from tunewiz.cli import main  # noqa: E402
@@ -117,7 +117,7 @@ def test_second_trainer_is_refused_and_sigterm_snapshots_the_first(tmp_path, cap
 
 KILLED_MID_SNAPSHOT = """
 import os, signal, sys
-from tunewiz.engine import snapshot
+from tunewiz.engine.train import snapshot
 
 real = snapshot._write_fsync
 

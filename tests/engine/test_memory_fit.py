@@ -87,7 +87,7 @@ def test_the_proposed_batch_is_accepted(tmp_path, monkeypatch, free):
     """The counts the refusal uses accept the batch it proposes (and refuse one image more)."""
     from tunewiz.caffe.netio import read_solver
     from tunewiz.engine import memcheck
-    from tunewiz.engine.trainnets import train_net_param
+    from tunewiz.engine.train.nets import train_net_param
     from tunewiz.engine.memory import MemoryFitError
 
     _workspace(tmp_path, monkeypatch, train_batch=4096)

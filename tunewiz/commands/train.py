@@ -167,10 +167,10 @@ def _train(args) -> int:
     from pathlib import Path
 
     from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine.caffelog import CaffeLog
     from tunewiz.engine.runguard import claim_run
-    from tunewiz.engine.trainer import TrainConfig, Trainer
-    from tunewiz.engine.trainnets import log_notes
+    from tunewiz.engine.train.caffelog import CaffeLog
+    from tunewiz.engine.train.nets import log_notes
+    from tunewiz.engine.train.trainer import TrainConfig, Trainer
 
     if args.snapshot and args.weights:
         raise TunewizError("Give a snapshot to resume training or weights to finetune but not both "
@@ -222,14 +222,14 @@ def _test_or_time(args) -> int:
     import torch
 
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.caffelog import CaffeLog
     from tunewiz.engine.datafit import check_data_fit
     from tunewiz.engine.devices import prepare_device
     from tunewiz.engine.memcheck import check_inference, guard
     from tunewiz.engine.net import Net
     from tunewiz.engine.phasecheck import check_phase
-    from tunewiz.engine.timing import score_net, time_net
-    from tunewiz.engine.trainnets import load_weights
+    from tunewiz.engine.train.caffelog import CaffeLog
+    from tunewiz.engine.train.nets import load_weights
+    from tunewiz.engine.train.timing import score_net, time_net
 
     if args.command == "test" and not args.weights:
         raise TunewizError("Need model weights to score: give --weights W.caffemodel (as caffe test).")

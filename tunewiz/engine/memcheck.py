@@ -173,7 +173,7 @@ def _check_host(train: NetCount, tests, host_free) -> None:
 
 def _test_counts(sp, root) -> list[tuple[int, NetCount]]:
     """(index, counts) of every test net that can be read and built; the others are the build's to report."""
-    from tunewiz.engine.trainnets import test_net_params
+    from tunewiz.engine.train.nets import test_net_params
 
     try:
         params = test_net_params(sp, root, _Quiet())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tunewiz.caffe.tempfiles import temp_owner
 from tunewiz.engine.runlock import LOCK_NAME, FolderBusy, FolderLock, lock_folder
-from tunewiz.engine.snapshot import SIDECAR_SUFFIX, resolve
+from tunewiz.engine.train.snapshot import SIDECAR_SUFFIX, resolve
 from tunewiz.errors import TunewizError
 
 _EXTS = (".caffemodel", ".solverstate", SIDECAR_SUFFIX)

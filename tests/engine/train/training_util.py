@@ -10,10 +10,10 @@ import torch
 
 from tunewiz.caffe.caffemodel import load_weights
 from tunewiz.caffe.netio import read_solver
-from tunewiz.engine.caffelog import CaffeLog
-from tunewiz.engine.trainer import TrainConfig, train
+from tunewiz.engine.train.caffelog import CaffeLog
+from tunewiz.engine.train.trainer import TrainConfig, train
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "training"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "training"
 
 
 def workdir(tmp_path: Path, *runs: str, caffe_snapshots: bool = True) -> Path:

@@ -207,7 +207,7 @@ def test_faults_warnings_and_errors_keep_the_prefix(tmp_path, monkeypatch, capsy
 
 
 def test_multi_line_messages_and_carriage_returns_never_give_bare_lines(tmp_path):
-    from tunewiz.engine.caffelog import CaffeLog
+    from tunewiz.engine.train.caffelog import CaffeLog
 
     path = tmp_path / "train.log"
     log = CaffeLog(path, None)

@@ -8,29 +8,26 @@
 * fine-tuning (``--weights a,b``): "Finetuning from <file>" per file and per net, then Caffe's
   ``CopyTrainedLayersFrom`` (layers matched by name; "Ignoring source layer X" for the others);
 * test nets share the train net's blobs by layer name (``ShareTrainedLayersWith``);
-* the label guard: a label outside [0, C) (and not ignore_label) stops before the loss layer runs
-  (before a GPU's device-side assert), naming the label, the record and the layer.
+* every net gets the label guard (:mod:`tunewiz.engine.train.labelguard`) and, on the CPU, Caffe's
+  summation order unless ``numerics`` is "torch".
+
+:func:`build_solver_nets` does all of it for a :class:`~tunewiz.engine.train.solver.Solver`.
 """
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
-import torch
-
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import to_text
 from tunewiz.engine.phasecheck import check_phase
-from tunewiz.engine.snapshot import resolve
+from tunewiz.engine.train.labelguard import install_label_guard
+from tunewiz.engine.train.snapshot import resolve
 from tunewiz.errors import TunewizError
 
 
 class SolverSetupError(TunewizError):
     """A solver that does not say which nets to train/test (Caffe's CHECKs in InitTrainNet/InitTestNets)."""
-
-
-class LabelError(TunewizError):
-    """A label the output layer cannot take."""
 
 
 def _read_net(root, path: str, log=None, field: str = "net") -> caffe_pb2.NetParameter:
@@ -154,6 +151,31 @@ def build_net(net_param, device, seed, root, weights=(), solver=None):
     return net
 
 
+def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log) -> tuple:
+    """``Solver::InitTrainNet`` and ``InitTestNets`` (with ``caffe train --weights``): (train net, [test nets]).
+
+    Each test net shares the train net's blobs; if one net cannot be built, those built are closed."""
+    seed = sp.random_seed if sp.random_seed >= 0 else None
+    built = []
+    try:
+        train = build_net(train_net_param(sp, root, log), device, seed, root, weights, sp)
+        built.append(train)
+        if weights:
+            load_weights(train, weights, root, log)
+        for param in test_net_params(sp, root, log):
+            test = build_net(param, device, None, root, weights)
+            built.append(test)
+            if weights:
+                load_weights(test, weights, root, log)
+            share_trained_layers(test, train)
+        prepare_nets(built, numerics, device, log)
+    except BaseException:
+        for net in built:
+            net.close()
+        raise
+    return built[0], built[1:]
+
+
 # -- weights ------------------------------------------------------------------------------------
 def load_weights(net, paths: list[str], root, log) -> None:
     """``LoadNetWeights``: per file, "Finetuning from X" and Caffe's ``CopyTrainedLayersFrom``."""
@@ -162,16 +184,8 @@ def load_weights(net, paths: list[str], root, log) -> None:
     for path in paths:
         log.info("finetune", f"Finetuning from {path}")
         report = copy_trained_layers(net, [str(resolve(root, path))])
-        for name in _ignored(report):
+        for name in report.ignored:
             log.info("ignore_layer", f"Ignoring source layer {name}")
-
-
-def _ignored(report) -> list[str]:
-    for attr in ("ignored", "ignored_layers", "skipped"):
-        value = getattr(report, attr, None)
-        if value is not None:
-            return list(value)
-    return []
 
 
 def share_trained_layers(test_net, train_net) -> None:
@@ -204,62 +218,6 @@ def prepare_nets(nets: list, numerics: str, device, log) -> None:
         install_label_guard(net)
 
 
-# -- the label guard -----------------------------------------------------------------------------
-_LABEL_LAYERS = {"SoftmaxWithLoss": "softmax_param", "Accuracy": "accuracy_param",
-                 "MultinomialLogisticLoss": None, "InfogainLoss": "infogain_loss_param"}
-
-
-def install_label_guard(net) -> None:
-    """Check every labelled loss/accuracy layer's labels before it runs."""
-    producers = {top: w.name for w in net.wirings for top in w.tops}
-    feeds = net.feeds()
-    for layer, wiring in zip(net.layers, net.wirings):
-        if layer.param.type in _LABEL_LAYERS and len(wiring.bottoms) >= 2:
-            net.add_hooks(layer, _label_hook(layer, producers.get(wiring.bottoms[0], "?"), feeds))
-
-
-def _label_hook(layer, producer: str, feeds):
-    lp = layer.param
-    sub = _LABEL_LAYERS[lp.type]
-    axis = getattr(getattr(lp, sub), "axis", 1) if sub else 1
-    ignore = lp.loss_param.ignore_label if lp.loss_param.HasField("ignore_label") else None
-    if lp.type == "Accuracy" and lp.accuracy_param.HasField("ignore_label"):
-        ignore = lp.accuracy_param.ignore_label
-
-    def hook(module, args):
-        scores, labels = args[0], args[1]
-        classes = int(scores.shape[axis % scores.dim()])
-        flat = labels.detach().reshape(-1)
-        bad = (flat < 0) | (flat >= classes) | (flat != torch.floor(flat))
-        if ignore is not None:
-            bad &= flat != ignore
-        if bool(bad.any()):
-            i = int(torch.nonzero(bad)[0])
-            value = float(flat[i])
-            raise LabelError(
-                f"label {value:g} (item {i} of the batch{_record(feeds, i)}) does not fit layer '{lp.name}' "
-                f"({lp.type}): its input '{producer}' has {classes} outputs, so labels must be 0..{classes - 1}"
-                f"{'' if ignore is None else f' or ignore_label {ignore}'}. Fix the labels in the data, or set "
-                f"num_output of layer '{producer}' to at least {int(value) + 1}.")
-    return hook
-
-
-def _record(feeds, i: int) -> str:
-    for feed in feeds:
-        for attr in ("last_keys", "batch_keys", "keys"):
-            keys = getattr(feed, attr, None)
-            if callable(keys):
-                try:
-                    keys = keys()
-                except TypeError:
-                    keys = None
-            if keys is not None and i < len(keys):
-                key = keys[i]
-                key = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
-                return f", record '{key}'"
-    return ""
-
-
 def batch_size(net) -> int:
     """Items per forward: the first dimension of the first data layer's first top."""
     for layer, w in zip(net.layers, net.wirings):
@@ -275,6 +233,3 @@ def loss_weight_of(net, blob: str) -> float:
                 return weight
     return 0.0
 
-
-def model_path_str(path) -> str:
-    return str(Path(path))

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from training_util import FIX, max_rel, of_kind, read_tsv, run_solver, weights_of, workdir  # noqa: E402
 
-from tunewiz.engine.snapshot import SnapshotError  # noqa: E402
+from tunewiz.engine.train.snapshot import SnapshotError  # noqa: E402
 from tunewiz.engine.solvers.sgd import SolverError  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def test_caffemodel_given_as_snapshot(tmp_path):
 
 
 def test_solverstate_layout_is_caffes(tmp_path):
-    from tunewiz.engine.snapshot import blob_array, read_solverstate
+    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
 
     root = workdir(tmp_path, "sgd_inv")
     run_solver(root, "sgd_inv", edit=lambda sp: _short(sp, 25))

@@ -61,6 +61,14 @@ def check_writable(root, prefix: str) -> None:
             f"{probe.parent} exists and is writeable, or change snapshot_prefix in the solver.") from None
 
 
+def check_prefix(sp, root) -> None:
+    """``Solver::Init``'s checks: a snapshot interval needs a snapshot_prefix, whose folder must be writable."""
+    if sp.snapshot and not sp.snapshot_prefix:
+        raise SnapshotError("In solver params, snapshot is specified but snapshot_prefix is not.")
+    if (sp.snapshot or sp.snapshot_after_train) and sp.snapshot_prefix:
+        check_writable(root, sp.snapshot_prefix)
+
+
 # -- writing --------------------------------------------------------------------------------------
 def solverstate_message(it: int, learned_net: str, current_step: int, history) -> caffe_pb2.SolverState:
     """SolverState as ``SGDSolver::SnapshotSolverStateToBinaryProto`` fills it."""

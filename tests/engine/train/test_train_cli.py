@@ -159,7 +159,7 @@ def _bad_label_db(root: Path) -> None:
 
 
 def test_label_out_of_range_names_label_record_and_layer(tmp_path):
-    from tunewiz.engine.trainnets import LabelError
+    from tunewiz.engine.train.labelguard import LabelError
 
     root = workdir(tmp_path, "sgd_inv")
     _bad_label_db(root)
@@ -172,7 +172,7 @@ def test_label_out_of_range_names_label_record_and_layer(tmp_path):
 
 
 def test_nan_loss_stops_with_hint_and_keeps_the_last_snapshot(tmp_path):
-    from tunewiz.engine.trainer import TrainingDiverged
+    from tunewiz.engine.train.iteration import TrainingDiverged
 
     root = workdir(tmp_path, "sgd_inv")
 
@@ -189,7 +189,7 @@ def test_nan_loss_stops_with_hint_and_keeps_the_last_snapshot(tmp_path):
 
 
 def test_disk_full_during_snapshot_keeps_the_previous_one(tmp_path, monkeypatch):
-    from tunewiz.engine import snapshot as snap
+    from tunewiz.engine.train import snapshot as snap
 
     root = workdir(tmp_path, "sgd_inv")
     before = (root / "sgd_inv" / "sgd_inv_iter_25.solverstate").read_bytes()

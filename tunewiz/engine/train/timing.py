@@ -16,9 +16,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from tunewiz.engine.caffelog import fmt
-
-F32 = np.float32
+from tunewiz.engine.numbers import F32, fmt
 
 
 def _now(device) -> float:
@@ -123,7 +121,7 @@ def time_net(net, iterations: int, log) -> dict:
 
 def score_net(net, iterations: int, log) -> dict:
     """Caffe's ``test()``: mean of every output over ``iterations`` batches (and of the loss)."""
-    from tunewiz.engine.trainnets import loss_weight_of
+    from tunewiz.engine.train.nets import loss_weight_of
 
     log.info("caffe.cpp:290", f"Running for {iterations} iterations.")
     scores: list[tuple[str, np.ndarray]] = []

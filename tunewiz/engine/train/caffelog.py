@@ -115,8 +115,3 @@ class CaffeLog:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def fmt(x: float) -> str:
-    """A number as C++ ``ostream <<`` prints a float: 6 significant digits (%g)."""
-    return f"{float(x):g}"

@@ -92,7 +92,7 @@ def test_lr_mult_zero_freezes_bit_for_bit(tmp_path):
     init = np.load(FIX / "init_weights.npz")
     assert final["conv1/0"].tobytes() == init["conv1/0"].tobytes()
     assert final["conv1/1"].tobytes() == init["conv1/1"].tobytes()
-    from tunewiz.engine.snapshot import blob_array, read_solverstate
+    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
 
     state = read_solverstate(root / "sgd_lrmult" / "sgd_lrmult_iter_50.solverstate")
     assert len(state.history) == 8 and state.current_step == 2
@@ -102,7 +102,7 @@ def test_lr_mult_zero_freezes_bit_for_bit(tmp_path):
 def test_bn_history_has_the_zero_lr_blobs(tmp_path):
     root = workdir(tmp_path, "bn_sgd")
     run_solver(root, "bn_sgd")
-    from tunewiz.engine.snapshot import blob_array, read_solverstate
+    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
 
     ours = read_solverstate(root / "bn_sgd" / "bn_sgd_iter_20.solverstate")
     caffe = read_solverstate(FIX / "bn_sgd" / "bn_sgd_iter_20.solverstate")
@@ -167,7 +167,7 @@ def test_train_net_and_test_net_fields(tmp_path):
 
 
 def test_solver_without_a_net_is_a_clear_error(tmp_path):
-    from tunewiz.engine.trainnets import SolverSetupError
+    from tunewiz.engine.train.nets import SolverSetupError
 
     root = workdir(tmp_path, "sgd_inv")
     with pytest.raises(SolverSetupError, match="names no net"):

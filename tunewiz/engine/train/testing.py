@@ -3,44 +3,37 @@
 For each output blob element: score = sum over test_iter forwards, printed as
 "    Test net output #i: name = score / test_iter" (+ " (* w = w*mean loss)" for loss outputs).
 With test_compute_loss the net loss is averaged too ("Test loss: ...").  A stop request between
-two batches interrupts the test ("Test interrupted."), a snapshot request writes one.
+two batches interrupts the test ("Test interrupted."), a snapshot request writes one; the solver
+serves both (:meth:`~tunewiz.engine.train.solver.Solver.serve_requests`).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from tunewiz.engine.numbers import F32, fmt
+from tunewiz.engine.train import nets as tn
 from tunewiz.runs import events as ev
-from tunewiz.engine import trainnets as tn
-from tunewiz.engine.caffelog import fmt
-
-F32 = np.float32
 
 
-def run_test(trainer, index: int, net):
-    """Generator: yields snapshot events; returns a TestDone, or None when interrupted."""
-    sp, log, it = trainer.sp, trainer.log, trainer.st.iter
-    log.info("testing", f"Iteration {it}, Testing net (#{index})")
+def run_test(solver, index: int):
+    """Generator over ``solver.test_nets[index]``: yields snapshot events; returns a TestDone, or None
+    when a stop interrupted it."""
+    sp, log, net = solver.sp, solver.log, solver.test_nets[index]
+    log.info("testing", f"Iteration {solver.iter}, Testing net (#{index})")
     scores: list[tuple[str, np.ndarray]] | None = None
     loss = F32(0)
     n = sp.test_iter[index]
     for _ in range(n):
-        request = trainer._request()
-        while request is not None:
-            if request == "snapshot":
-                yield from trainer._snapshot()
-            else:
-                trainer.early_exit = True
-                break
-            request = trainer._request()
-        if trainer.early_exit:
-            break
+        if (yield from solver.serve_requests()):
+            log.info("test_interrupted", "Test interrupted.")
+            return None
         try:
             with torch.no_grad():
                 blobs = net.forward()
                 iter_loss = F32(net.loss(blobs).item())
         except Exception as exc:
-            _out_of_memory(exc, trainer, index, net)
+            _out_of_memory(exc, solver, index, net)
             raise
         if sp.test_compute_loss:
             loss = F32(loss + iter_loss)
@@ -50,13 +43,10 @@ def run_test(trainer, index: int, net):
         else:
             for (_, acc), (_, v) in zip(scores, values):
                 acc += v
-    if trainer.early_exit:
-        log.info("test_interrupted", "Test interrupted.")
-        return None
-    return _report(trainer, index, net, scores or [], loss, n)
+    return _report(solver, index, net, scores or [], loss, n)
 
 
-def _out_of_memory(exc, trainer, index: int, net) -> None:
+def _out_of_memory(exc, solver, index: int, net) -> None:
     """An allocation that failed in a test: the advice of ``batchsplit.after_oom`` for the TEST batch."""
     from tunewiz.engine import batchsplit
     from tunewiz.engine.memcheck import allocation_error
@@ -67,15 +57,15 @@ def _out_of_memory(exc, trainer, index: int, net) -> None:
     batch = tn.batch_size(net)
     try:
         b, k = batchsplit.after_oom(batch)
-        advice = (f"Use batch_size {b} in the TEST data layer with test_iter {trainer.sp.test_iter[index] * k} "
+        advice = (f"Use batch_size {b} in the TEST data layer with test_iter {solver.sp.test_iter[index] * k} "
                   "in the solver, to test as many images.")
     except batchsplit.BatchTooSmall as cant:
         advice = f"{cant}."
-    raise allocation_error(exc, f"while testing net #{index} with batch_size {batch}", trainer.device, advice) from None
+    raise allocation_error(exc, f"while testing net #{index} with batch_size {batch}", solver.device, advice) from None
 
 
-def _report(trainer, index, net, scores, loss, n):
-    log, sp = trainer.log, trainer.sp
+def _report(solver, index, net, scores, loss, n) -> ev.TestDone:
+    log, sp = solver.log, solver.sp
     test_loss = None
     if sp.test_compute_loss:
         test_loss = float(F32(loss / F32(n)))
@@ -86,7 +76,7 @@ def _report(trainer, index, net, scores, loss, n):
     for name, values in means:
         for j, mean in enumerate(values):
             outputs[name if len(values) == 1 else f"{name}[{j}]"] = float(mean)
-    return ev.TestDone(trainer.st.iter, index, outputs, test_loss)
+    return ev.TestDone(solver.iter, index, outputs, test_loss)
 
 
 def log_outputs(log, key: str, label: str, net, values: list) -> None:
