@@ -7,6 +7,8 @@ all second moments), ``current_step`` (4, the step counter of the ``step`` /
 ``multistep`` lr policies).  Caffe's ``SGDSolver::SnapshotSolverStateToBinaryProto``
 writes them in that order, each history blob with ``shape`` and float ``data``.
 History blobs are read straight into numpy (see :mod:`tunewiz.caffe.blobtree`).
+The one writer of the format: training's snapshots (:mod:`tunewiz.engine.train.snapshot`) take their
+bytes from :func:`encode_solverstate` too.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.blobs import Blob
 from tunewiz.caffe.blobtree import BlobTree, decode_tree, encode_tree
 from tunewiz.caffe.detect import expect
-from tunewiz.caffe.wire import Source, WireError, atomic_write
+from tunewiz.caffe.wire import Chunks, Source, WireError, atomic_write
 from tunewiz.errors import FormatError
 
 
@@ -70,8 +72,8 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else os.fsdecode(value)
 
 
-def write_solverstate(path: str | os.PathLike, state: SolverState) -> None:
-    """Write ``state`` atomically, laid out as Caffe writes it."""
+def encode_solverstate(state: SolverState) -> Chunks:
+    """The bytes of ``state`` as Caffe's ``SnapshotSolverStateToBinaryProto`` lays them out (in pieces)."""
     message = caffe_pb2.SolverState()
     message.CopyFrom(state.message)
     message.iter = int(state.iter)
@@ -79,9 +81,13 @@ def write_solverstate(path: str | os.PathLike, state: SolverState) -> None:
         message.learned_net = state.learned_net
     message.current_step = int(state.current_step)  # Caffe always sets it
     history = [b if isinstance(b, Blob) else Blob.from_array(b) for b in state.history]
-    chunks = encode_tree(message.SerializeToString(), "SolverState", BlobTree(history))
+    return encode_tree(message.SerializeToString(), "SolverState", BlobTree(history))
+
+
+def write_solverstate(path: str | os.PathLike, state: SolverState) -> None:
+    """Write ``state`` atomically, laid out as Caffe writes it."""
     try:
-        atomic_write(path, chunks.parts)
+        atomic_write(path, encode_solverstate(state).parts)
     except OSError as exc:
         raise FormatError(f"{path}: cannot write ({exc.strerror or exc})") from None
 

@@ -1,7 +1,8 @@
 """A run whose nets do not fit in memory is refused before they are built, with a batch that fits.
 
 * :func:`check_training` (the trainer, before its nets are built): the TRAIN net with its gradients and
-  the solver's history, and every test net — a test runs while the TRAIN net's last values are still
+  the solver's history, and every test net it is given (their NetParameters, read by
+  :mod:`tunewiz.engine.train.nets`) — a test runs while the TRAIN net's last values are still
   held, so its peak is ``fixed + B * A_train + B_test * A_test`` (:mod:`tunewiz.engine.memfit`);
 * :func:`check_inference`: ``tunewiz test`` and ``forward`` (no gradients), ``tunewiz time``
   (forward + backward, no solver).
@@ -22,13 +23,6 @@ from tunewiz.engine.memfit import GPU_RESERVE, HISTORY, SAFETY, NetCount, count,
 from tunewiz.engine.memory import MemoryFitError, human
 
 _SKIP = " (Estimated from the shapes; TUNEWIZ_MEMORY_CHECK=off skips the check.)"
-
-
-class _Quiet:
-    """A log that says nothing: the test nets are read a second time, for counting only."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 def _where(device) -> str:
@@ -106,15 +100,16 @@ class _Peak:
         return self.fixed + feeds + peak
 
 
-def check_training(sp, train_param, device, root=None) -> None:
-    """Raise MemoryFitError when the solver's nets cannot be trained in the free memory of ``device``."""
+def check_training(sp, train_param, device, root=None, test_params=()) -> None:
+    """Raise MemoryFitError when the solver's nets (``train_param`` and the NetParameters of its test nets)
+    cannot be trained in the free memory of ``device``."""
     budgets = _budgets(device)
     if budgets is None:
         return
     train = count(train_param, root)
     if train is None:
         return
-    tests = _test_counts(sp, root)
+    tests = _test_counts(test_params, root)
     free, host_free = budgets
     on_cpu = host_free is None
     model = train.model(HISTORY.get(sp.type or "SGD", 1), 0 if on_cpu else GPU_RESERVE)
@@ -171,14 +166,8 @@ def _check_host(train: NetCount, tests, host_free) -> None:
                          f"{human(host_free.bytes)} is free ({host_free.source}). {advice}{_SKIP}")
 
 
-def _test_counts(sp, root) -> list[tuple[int, NetCount]]:
-    """(index, counts) of every test net that can be read and built; the others are the build's to report."""
-    from tunewiz.engine.train.nets import test_net_params
-
-    try:
-        params = test_net_params(sp, root, _Quiet())
-    except Exception:  # noqa: BLE001 - a solver or test net that cannot be read: the normal path says why
-        return []
+def _test_counts(params, root) -> list[tuple[int, NetCount]]:
+    """(index, counts) of every test net that can be counted; the others are the build's to report."""
     counts = [(i, count(p, root)) for i, p in enumerate(params)]
     return [(i, c) for i, c in counts if c is not None]
 

@@ -103,13 +103,14 @@ def test_caffemodel_given_as_snapshot(tmp_path):
 
 
 def test_solverstate_layout_is_caffes(tmp_path):
-    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
+    from tunewiz.caffe.solverstate import read_solverstate
 
     root = workdir(tmp_path, "sgd_inv")
     run_solver(root, "sgd_inv", edit=lambda sp: _short(sp, 25))
     ours = read_solverstate(root / "sgd_inv" / "sgd_inv_iter_25.solverstate")
     caffe = read_solverstate(FIX / "sgd_inv" / "sgd_inv_iter_25.solverstate")
     assert (ours.iter, ours.learned_net, ours.current_step) == (caffe.iter, caffe.learned_net, caffe.current_step)
+    assert len(ours.history) == len(caffe.history)
     for a, b in zip(ours.history, caffe.history):
-        assert list(a.shape.dim) == list(b.shape.dim)
-        np.testing.assert_allclose(blob_array(a), blob_array(b), rtol=1e-4, atol=1e-6)
+        assert list(a.header.shape.dim) == list(b.header.shape.dim)
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-6)

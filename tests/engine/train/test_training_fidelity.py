@@ -92,21 +92,21 @@ def test_lr_mult_zero_freezes_bit_for_bit(tmp_path):
     init = np.load(FIX / "init_weights.npz")
     assert final["conv1/0"].tobytes() == init["conv1/0"].tobytes()
     assert final["conv1/1"].tobytes() == init["conv1/1"].tobytes()
-    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
+    from tunewiz.caffe.solverstate import read_solverstate
 
     state = read_solverstate(root / "sgd_lrmult" / "sgd_lrmult_iter_50.solverstate")
     assert len(state.history) == 8 and state.current_step == 2
-    assert not blob_array(state.history[0]).any() and not blob_array(state.history[1]).any()
+    assert not state.history[0].data.any() and not state.history[1].data.any()
 
 
 def test_bn_history_has_the_zero_lr_blobs(tmp_path):
     root = workdir(tmp_path, "bn_sgd")
     run_solver(root, "bn_sgd")
-    from tunewiz.engine.train.snapshot import blob_array, read_solverstate
+    from tunewiz.caffe.solverstate import read_solverstate
 
     ours = read_solverstate(root / "bn_sgd" / "bn_sgd_iter_20.solverstate")
     caffe = read_solverstate(FIX / "bn_sgd" / "bn_sgd_iter_20.solverstate")
-    assert [blob_array(h).shape for h in ours.history] == [blob_array(h).shape for h in caffe.history]
+    assert [h.data.shape for h in ours.history] == [h.data.shape for h in caffe.history]
     assert len(ours.history) == 18 and ours.learned_net == "bn_sgd/bn_sgd_iter_20.caffemodel"
 
 

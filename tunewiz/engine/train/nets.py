@@ -132,7 +132,7 @@ def build_net(net_param, device, seed, root, weights=(), solver=None):
 
     check_data_fit(net_param, root=root, weights=[resolve(root, w) for w in weights])
     if solver is not None:
-        check_training(solver, net_param, device, root)
+        check_training(solver, net_param, device, root, _test_params_to_count(solver, root))
     st = net_param.state
     try:
         net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
@@ -149,6 +149,21 @@ def build_net(net_param, device, seed, root, weights=(), solver=None):
             net.close()
             raise
     return net
+
+
+class _Quiet:
+    """A log that says nothing: the test nets are read a second time, for counting only."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _test_params_to_count(sp, root) -> list:
+    """The test nets' NetParameters for the memory check; none when they cannot be read (the build says why)."""
+    try:
+        return test_net_params(sp, root, _Quiet())
+    except Exception:  # noqa: BLE001 - a solver or test net that cannot be read: the normal path says why
+        return []
 
 
 def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log) -> tuple:

@@ -28,14 +28,13 @@ def save(solver) -> snap.SnapshotFiles:
 
     sp, st, log = solver.sp, solver.state, solver.log
     prefix = sp.snapshot_prefix
-    model_name = snap.snapshot_filename(prefix, st.iter, ".caffemodel")
-    state = snap.solverstate_message(st.iter, model_name, st.current_step, solver.rule.history_arrays())
-    log.info("snapshot_model", f"Snapshotting to binary proto file {model_name}")
+    log.info("snapshot_model", "Snapshotting to binary proto file "
+                               f"{snap.snapshot_filename(prefix, st.iter, '.caffemodel')}")
     log.info("snapshot_state", "Snapshotting solver state to binary proto file "
                                f"{snap.snapshot_filename(prefix, st.iter, '.solverstate')}")
     try:
         files = snap.write_snapshot(solver.root, prefix, st.iter, lambda p: save_caffemodel(solver.net, p),
-                                    state, sidecar(solver))
+                                    solver.rule.history_arrays(), st.current_step, sidecar(solver))
     except snap.SnapshotError as exc:
         log.error("snapshot_state", str(exc))
         raise

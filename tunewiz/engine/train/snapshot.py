@@ -11,6 +11,9 @@ resuming our own run gives the same weights as not stopping (bit-identical on CP
 without a sidecar (Caffe's) resumes as Caffe would: data cursors back at the first record and a
 fresh smoothed-loss window.
 
+The solverstate's bytes are :mod:`tunewiz.caffe.solverstate`'s (the format lives there, read and
+written); this module names the files, writes the set atomically and finds what a solverstate points to.
+
 Every file is written to a temporary name, then renamed (``os.replace``) once all of them are
 complete, so a kill or a full disk during a snapshot leaves the previous snapshot whole.  The temporaries
 are named as :mod:`tunewiz.caffe.tempfiles` says, so those of a killed trainer are removed by the next
@@ -21,14 +24,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.solverstate import SolverState, encode_solverstate, make_solverstate, read_solverstate
 from tunewiz.caffe.tempfiles import temp_path
-from tunewiz.errors import TunewizError
+from tunewiz.errors import FormatError, TunewizError
 
 SIDECAR_SUFFIX = ".tunewiz.json"
 
@@ -70,17 +73,6 @@ def check_prefix(sp, root) -> None:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def solverstate_message(it: int, learned_net: str, current_step: int, history) -> caffe_pb2.SolverState:
-    """SolverState as ``SGDSolver::SnapshotSolverStateToBinaryProto`` fills it."""
-    state = caffe_pb2.SolverState(iter=it, learned_net=learned_net, current_step=current_step)
-    for h in history:
-        arr = h.detach().cpu().numpy() if hasattr(h, "detach") else np.asarray(h)
-        blob = state.history.add()
-        blob.shape.dim.extend(int(d) for d in arr.shape)
-        blob.data.extend(arr.astype(np.float32).ravel().tolist())
-    return state
-
-
 @dataclass
 class SnapshotFiles:
     caffemodel: str
@@ -92,17 +84,19 @@ class SnapshotFiles:
         return [self.caffemodel, self.solverstate]
 
 
-def write_snapshot(root, prefix: str, it: int, write_model, state: caffe_pb2.SolverState,
+def write_snapshot(root, prefix: str, it: int, write_model, history: list[np.ndarray], current_step: int,
                    sidecar: dict | None) -> SnapshotFiles:
     """Write the pair (+ sidecar) atomically; on any failure nothing is replaced and the error says so.
 
-    ``write_model(path)`` writes the caffemodel to the (temporary) path it is given.
+    ``write_model(path)`` writes the caffemodel to the (temporary) path it is given; the solverstate is
+    SolverState { iter, learned_net = the caffemodel's name, history, current_step }.
     """
     files = SnapshotFiles(snapshot_filename(prefix, it, ".caffemodel"), snapshot_filename(prefix, it, ".solverstate"),
                           snapshot_filename(prefix, it, SIDECAR_SUFFIX) if sidecar is not None else None)
-    payloads = [(files.caffemodel, write_model), (files.solverstate, state.SerializeToString())]
+    state = make_solverstate(it, files.caffemodel, history, current_step)
+    payloads = [(files.caffemodel, write_model), (files.solverstate, encode_solverstate(state).parts)]
     if sidecar is not None:
-        payloads.append((files.sidecar, json.dumps(sidecar).encode()))
+        payloads.append((files.sidecar, [json.dumps(sidecar).encode()]))
     temps: list[tuple[Path, Path]] = []
     try:
         for name, data in payloads:
@@ -125,9 +119,10 @@ def write_snapshot(root, prefix: str, it: int, write_model, state: caffe_pb2.Sol
     return files
 
 
-def _write_fsync(path: Path, data: bytes) -> None:
+def _write_fsync(path: Path, parts: list) -> None:
     with open(path, "wb") as f:
-        f.write(data)
+        for part in parts:
+            f.write(part)
         f.flush()
         os.fsync(f.fileno())
 
@@ -144,43 +139,17 @@ class Restored:
     learned_net: str
     note: str = ""  # how the caffemodel was found (said in the log)
     sidecar: dict | None = None
-    extra: dict = field(default_factory=dict)
 
 
-def read_solverstate(path: str | os.PathLike) -> caffe_pb2.SolverState:
-    """Parse a .solverstate, or say clearly what the file is instead."""
-    p = Path(path)
-    if not p.is_file():
-        raise SnapshotError(f"--snapshot {path}: no such file.")
+def read_state(path: str | os.PathLike) -> SolverState:
+    """The solverstate given to ``--snapshot`` (or ``restore``), or a SnapshotError saying what the file is."""
     try:
-        from tunewiz.caffe.detect import detect
-
-        kind = detect(p).kind
-    except Exception:  # detection is a courtesy; parsing below decides
-        kind = None
-    if kind == "caffemodel":
-        raise SnapshotError(
-            f"{path} is a caffemodel (weights), not a solverstate: pass it with --weights to fine-tune, "
-            f"or give the .solverstate written beside it to --snapshot.")
-    state = caffe_pb2.SolverState()
-    try:
-        state.ParseFromString(p.read_bytes())
-    except Exception:
-        raise SnapshotError(f"{path} is not a Caffe .solverstate (it cannot be parsed as SolverState).") from None
-    if not state.HasField("iter") and not len(state.history):
+        state = read_solverstate(path)
+    except FormatError as exc:
+        raise SnapshotError(f"--snapshot {exc}") from None
+    if not state.message.HasField("iter") and not state.history:
         raise SnapshotError(f"{path} does not look like a Caffe .solverstate (no iter, no history).")
     return state
-
-
-def blob_array(blob: caffe_pb2.BlobProto) -> np.ndarray:
-    """A history BlobProto as float32 (shape, or the legacy 4-D dims; double_data honoured)."""
-    values = blob.double_data if len(blob.double_data) and not len(blob.data) else blob.data
-    arr = np.asarray(values, dtype=np.float32)
-    if len(blob.shape.dim):
-        shape = tuple(int(d) for d in blob.shape.dim)
-    else:
-        shape = tuple(int(d) for d in (blob.num, blob.channels, blob.height, blob.width))
-    return arr.reshape(shape) if int(np.prod(shape)) == arr.size else arr
 
 
 def find_learned_net(state_path: Path, learned_net: str, root) -> tuple[Path, str]:
@@ -204,7 +173,7 @@ def find_learned_net(state_path: Path, learned_net: str, root) -> tuple[Path, st
 def restore(path: str | os.PathLike, root) -> Restored:
     """Read a solverstate, locate its caffemodel and our sidecar (if any)."""
     p = Path(path)
-    state = read_solverstate(p)
+    state = read_state(p)
     model, note = find_learned_net(p, state.learned_net, root)
     sidecar_path = p.with_name(p.name[: -len(".solverstate")] + SIDECAR_SUFFIX) \
         if p.name.endswith(".solverstate") else None
@@ -216,8 +185,7 @@ def restore(path: str | os.PathLike, root) -> Restored:
             sidecar = None
         if sidecar is not None and sidecar.get("iter") != state.iter:
             sidecar = None  # a stale sidecar must never steer a resume
-    return Restored(state.iter, state.current_step, [blob_array(b) for b in state.history], model,
-                    state.learned_net, note, sidecar)
+    return Restored(state.iter, state.current_step, state.history_arrays, model, state.learned_net, note, sidecar)
 
 
 # -- sidecar helpers --------------------------------------------------------------------------------
