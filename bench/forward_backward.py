@@ -5,7 +5,7 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 ``forward -> loss -> zero grads -> backward`` of
 
 * ``engine``: ``tunewiz.engine.net.Net`` built from the prototxt, torch's kernels (``--numerics torch``),
-* ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.exact_cpu``:
+* ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.layers.kernels.caffe_cpu``:
   im2col + OpenBLAS sgemm per image, Caffe's softmax loss) — what ``tunewiz train`` uses on the CPU
   by default (``--numerics caffe``), and
 * ``torch``: the same net written by hand as an ``nn.Module`` (same shapes and layers),

@@ -12,7 +12,7 @@ What it follows from Caffe's ``Net``:
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
   checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
 * the forward loop calls ``layer.forward`` directly (no nn.Module hooks: they cost more than
-  the small layers); ``set_numerics("caffe")`` runs the layers ``tunewiz.engine.exact_cpu`` has
+  the small layers); ``set_numerics("caffe")`` runs the layers ``tunewiz.engine.layers.kernels.caffe_cpu`` has
   a Caffe-order path for through that path instead, and ``add_hooks`` puts checks or clocks
   around one layer's run — both kept by the net, the layers themselves are never patched;
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
@@ -31,7 +31,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.engine import netgraph
 from tunewiz.engine import precision as precision_mod
 from tunewiz.engine.netstate import filter_net, make_state, phase_value
-from tunewiz.engine.registry import Layer, NetError, layer_class
+from tunewiz.engine.layers.registry import Layer, NetError, layer_class
 
 
 @dataclass
@@ -239,13 +239,13 @@ class Net(nn.Module):
 
     # -- numerics and hooks ----------------------------------------------------------------
     def set_numerics(self, mode: str) -> list[str]:
-        """``"caffe"``: Caffe's CPU summation order (``tunewiz.engine.exact_cpu``) for the layers that
+        """``"caffe"``: Caffe's CPU summation order (``tunewiz.engine.layers.kernels.caffe_cpu``) for the layers that
         have one, on a CPU net; ``"torch"``: torch's kernels everywhere.  Returns the layers switched."""
         if mode not in ("caffe", "torch"):
             raise ValueError(f"numerics {mode!r}: use 'caffe' or 'torch'")
         self._exact = {}
         if mode == "caffe" and self.device.type == "cpu":
-            from tunewiz.engine.exact_cpu import exact_forward, one_blas_thread
+            from tunewiz.engine.layers.kernels.caffe_cpu import exact_forward, one_blas_thread
 
             runs = {i: exact_forward(layer) for i, layer in enumerate(self.layers)}
             self._exact = {i: run for i, run in runs.items() if run is not None}

@@ -1,4 +1,4 @@
-"""Caffe's CPU summation order (``tunewiz.engine.exact_cpu``): pycaffe's forward blobs bit for bit."""
+"""Caffe's CPU summation order (``tunewiz.engine.layers.kernels.caffe_cpu``): pycaffe's forward blobs bit for bit."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tunewiz.caffe.netio import read_net
-from tunewiz.engine.exact_cpu import install
+from tunewiz.engine.layers.kernels.caffe_cpu import install
 from tunewiz.engine.net import Net
 from tunewiz.engine.weights import copy_trained_layers
 
-FWD = Path(__file__).resolve().parents[1] / "fixtures" / "training" / "forward"
+FWD = Path(__file__).resolve().parents[3] / "fixtures" / "training" / "forward"
 
 
 def _net(exact: bool):
@@ -42,7 +42,7 @@ def _grads(fn, *inputs):
 
 def test_conv_backward_against_autograd():
     """The hand-written backward (Caffe's gemm calls, col2im order), with pad and stride."""
-    from tunewiz.engine.exact_cpu import _Conv
+    from tunewiz.engine.layers.kernels.caffe_cpu import _Conv
 
     g = torch.Generator().manual_seed(0)
     x, w, b = torch.randn(3, 2, 9, 8, generator=g), torch.randn(4, 2, 3, 3, generator=g), torch.randn(4, generator=g)
@@ -53,7 +53,7 @@ def test_conv_backward_against_autograd():
 
 
 def test_inner_product_and_softmax_loss_backward():
-    from tunewiz.engine.exact_cpu import _InnerProduct, _SoftmaxLoss
+    from tunewiz.engine.layers.kernels.caffe_cpu import _InnerProduct, _SoftmaxLoss
 
     g = torch.Generator().manual_seed(1)
     x, w, b = torch.randn(5, 7, generator=g), torch.randn(3, 7, generator=g), torch.randn(3, generator=g)

@@ -11,10 +11,10 @@ import torch
 
 from tunewiz.caffe.prototxt import read_net_text
 from tunewiz.engine.net import Net
-from tunewiz.engine.registry import LAYERS, known_types
+from tunewiz.engine.layers.registry import LAYERS, known_types
 from tunewiz.engine.weights import copy_trained_layers
 
-HERE = Path(__file__).resolve().parents[1] / "fixtures" / "layers"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "layers"
 CASES = [c["case"] for c in json.loads((HERE / "index.json").read_text())]
 
 

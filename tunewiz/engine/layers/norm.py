@@ -1,12 +1,12 @@
-"""Normalisation layers: LRN, BatchNorm, MVN, Softmax.  (Scale and Bias are in ``layers_scale``.)"""
+"""Normalisation layers: LRN, BatchNorm, MVN, Softmax.  (Scale and Bias are in ``scale``.)"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.shape import canonical_axis
+from tunewiz.engine.layers.registry import Layer, register
 
 LRNP = caffe_pb2.LRNParameter
 

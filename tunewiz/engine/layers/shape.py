@@ -1,5 +1,5 @@
 """Layers that combine, cut and reshape blobs: Eltwise, Concat, Slice, Split, Flatten,
-Reshape, Crop, Tile, Silence.  (Reduction, ArgMax and Embed live in ``layers_reduce``.)
+Reshape, Crop, Tile, Silence.  (Reduction, ArgMax and Embed live in ``reduce``.)
 
 Axis fields follow Caffe's ``CanonicalAxisIndex``: ``-num_axes <= axis < num_axes``,
 negative axes count from the end.
@@ -11,7 +11,7 @@ import math
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.registry import Layer, register
 
 P = caffe_pb2.EltwiseParameter
 

@@ -4,7 +4,7 @@
   ``out = (H + 2*pad - (dilation*(k-1) + 1)) / stride + 1`` rounded DOWN.
 * Deconvolution: weight ``(C, num_output/group, *kernel)``;
   ``out = stride*(H - 1) + dilation*(k-1) + 1 - 2*pad``.
-* Pooling: see ``tunewiz.engine.pooling`` (ceil rounding, clip rule, AVE divisor, mask top).
+* Pooling: see ``tunewiz.engine.layers.kernels.pooling`` (ceil rounding, clip rule, AVE divisor, mask top).
 * InnerProduct: ``K = prod(shape[axis:])``, top ``shape[:axis] + (num_output,)``,
   ``y = x W^T + b`` with W ``(num_output, K)`` or ``(K, num_output)`` when ``transpose``.
 """
@@ -15,8 +15,8 @@ import math
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine import pooling
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.kernels import pooling
+from tunewiz.engine.layers.registry import Layer, register
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.shape import canonical_axis
+from tunewiz.engine.layers.registry import Layer, register
 
 N = caffe_pb2.LossParameter
 LOG_FLT_MIN = math.log(np.finfo(np.float32).tiny)  # SoftmaxWithLoss: log(max(p, FLT_MIN))

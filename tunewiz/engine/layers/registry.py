@@ -1,6 +1,6 @@
 """The layer registry: one string-keyed table from Caffe's ``type`` to a layer class.
 
-Layer families live one per file (``layers_*.py``) and register themselves with
+Layer families live one per module of ``tunewiz.engine.layers`` and register themselves with
 ``@register("Convolution", ...)``.  :func:`layer_class` raises an error listing the
 known types when a net names one we do not have (Python layers, a fork's layer).
 
@@ -78,16 +78,16 @@ def layer_class(type_name: str, layer_name: str = "?") -> type["Layer"]:
 
 
 _FAMILIES = (
-    "tunewiz.engine.layers_vision",
-    "tunewiz.engine.layers_activation",
-    "tunewiz.engine.layers_norm",
-    "tunewiz.engine.layers_scale",
-    "tunewiz.engine.layers_shape",
-    "tunewiz.engine.layers_reduce",
-    "tunewiz.engine.layers_math",
-    "tunewiz.engine.layers_loss",
-    "tunewiz.engine.layers_loss_other",
-    "tunewiz.engine.layers_data",
+    "tunewiz.engine.layers.vision",
+    "tunewiz.engine.layers.activation",
+    "tunewiz.engine.layers.norm",
+    "tunewiz.engine.layers.scale",
+    "tunewiz.engine.layers.shape",
+    "tunewiz.engine.layers.reduce",
+    "tunewiz.engine.layers.math",
+    "tunewiz.engine.layers.loss_softmax",
+    "tunewiz.engine.layers.loss_pointwise",
+    "tunewiz.engine.layers.data",
 )
 
 
@@ -158,7 +158,7 @@ class Layer(nn.Module):
 
     def add_blob(self, shape: Sequence[int], filler: caffe_pb2.FillerParameter | None = None) -> nn.Parameter:
         """Create a parameter blob of ``shape``, filled with ``filler`` (Caffe's default: constant 0)."""
-        from tunewiz.engine.fillers import fill
+        from tunewiz.engine.layers.kernels.fillers import fill
 
         data = torch.empty(tuple(int(d) for d in shape), dtype=torch.float32, device=self.device)
         if self.device.type != "meta":

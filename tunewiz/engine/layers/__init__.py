@@ -1,0 +1,19 @@
+"""Caffe's layers on PyTorch, one family per module, found through ``registry`` (``layer_class``).
+
+The families (``registry.FAMILIES`` lists exactly these):
+
+* ``vision``: Convolution, Deconvolution, Pooling, InnerProduct
+* ``activation``: the element-wise neurons (ReLU, PReLU, ELU, Sigmoid, TanH, ..., Dropout)
+* ``norm``: LRN, BatchNorm, MVN, Softmax
+* ``scale``: Scale, Bias
+* ``shape``: Eltwise, Concat, Slice, Split, Flatten, Reshape, Crop, Tile, Silence
+* ``reduce``: Reduction, ArgMax, Embed
+* ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
+* ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
+* ``data``: Input, DummyData, Data, ImageData
+
+``registry`` holds the ``Layer`` base class (the contract every layer keeps), ``register``, the
+errors and the table.  What several families share lives in ``kernels``: Caffe's CPU summation order
+(``kernels.caffe_cpu``, ``--numerics caffe``), Caffe's pooling (``kernels.pooling``) and fillers
+(``kernels.fillers``).
+"""
