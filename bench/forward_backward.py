@@ -131,8 +131,7 @@ def bench(name: str, iters: int, device: str, numerics: list[str]) -> None:
     inputs = {"data": x, "label": label.float()}
     steps = {}
     for kind in numerics:
-        net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1)
-        net.set_numerics(kind)
+        net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1, numerics=kind)
         steps["engine" if kind == "torch" else "engine-caffe"] = engine_step(net, inputs)
     model = (LeNet() if name == "lenet" else CaffeNet()).to(device)
     steps["torch"] = torch_step(model, x, label)

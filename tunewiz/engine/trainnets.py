@@ -198,7 +198,7 @@ def solver_text(sp) -> str:
 def prepare_nets(nets: list, numerics: str, device, log) -> None:
     """Caffe's CPU summation order (``numerics == "caffe"``) and the label guard on every net."""
     if numerics == "caffe" and device.type == "cpu":
-        switched = [net.set_numerics("caffe") for net in nets][0]
+        switched = [net.choose_engine("caffe") for net in nets][0]
         log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
     for net in nets:
         install_label_guard(net)

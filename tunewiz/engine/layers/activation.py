@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 
 class _Neuron(Layer):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.loss_softmax import normalization_mode, normalizer, per_sample_label_setup
 from tunewiz.engine.layers.shape import canonical_axis
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 N = caffe_pb2.LossParameter
 

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.engine.layers.kernels import caffe_cpu
 from tunewiz.engine.layers.shape import canonical_axis
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 N = caffe_pb2.LossParameter
 LOG_FLT_MIN = math.log(np.finfo(np.float32).tiny)  # SoftmaxWithLoss: log(max(p, FLT_MIN))
@@ -105,6 +106,17 @@ class SoftmaxWithLoss(_LabelledLoss):
         if valid is not None:
             picked = torch.where(valid, picked, torch.zeros_like(picked))
         return self.finish(-picked.sum(), valid, x)
+
+    def caffe_cpu_forward(self):
+        """Caffe's order (sum sample by sample) for one top, classes on axis 1 with nothing after them,
+        no ignore_label."""
+        if len(self.top_shapes) != 1 or self.ignore_label is not None or self.axis != 1 or self.inner != 1:
+            return None
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, x, label):
+        loss = caffe_cpu.softmax_loss(x, label, normalizer(self.mode, self.outer, self.inner, None))
+        return (loss.reshape(self.top_shapes[0]),)
 
 
 @register("InfogainLoss")

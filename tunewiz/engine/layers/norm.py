@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.shape import canonical_axis
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 LRNP = caffe_pb2.LRNParameter
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.shape import canonical_axis
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 R = caffe_pb2.ReductionParameter
 

@@ -12,7 +12,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.shape import canonical_axis
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 
 def _operand_shape(layer: Layer, shape, axis_field: int, num_axes: int, bottom1=None):

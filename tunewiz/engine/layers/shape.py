@@ -11,7 +11,7 @@ import math
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 P = caffe_pb2.EltwiseParameter
 

@@ -15,8 +15,8 @@ import math
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers.kernels import pooling
-from tunewiz.engine.layers.registry import Layer, register
+from tunewiz.engine.layers.kernels import caffe_cpu, pooling
+from tunewiz.engine.layers.base import Layer, register
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -131,6 +131,18 @@ class _ConvBase(Layer):
             return tuple(fn(x, weight, bias, self.stride, self.pad, 0, self.group, self.dilation) for x in bottoms)
         return tuple(fn(x, weight, bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
 
+    def caffe_cpu_forward(self):
+        """Caffe's im2col + sgemm order where it covers the setup: 2-D, group 1, dilation 1, not transposed."""
+        if self.transposed or self.group != 1 or self.n_spatial != 2 or any(d != 1 for d in self.dilation):
+            return None
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, *bottoms):
+        for x in bottoms:
+            self.check_bottom(x)
+        weight, bias = _weight_bias(self)
+        return tuple(caffe_cpu.conv(x, weight, bias, self.kernel, self.stride, self.pad) for x in bottoms)
+
 
 @register("Convolution")
 class Convolution(_ConvBase):
@@ -235,3 +247,13 @@ class InnerProduct(Layer):
         weight, bias = _weight_bias(self)
         out = F.linear(x.reshape(-1, self.K), weight.t() if self.transpose else weight, bias)
         return (out.reshape(*lead, self.N),)
+
+    def caffe_cpu_forward(self):
+        """Caffe's sgemm order for the usual axis 1 (one row per image)."""
+        return self._forward_caffe_cpu if self.axis == 1 else None
+
+    def _forward_caffe_cpu(self, x):
+        self.check_bottom(x)
+        weight, bias = _weight_bias(self)
+        out = caffe_cpu.inner_product(x.reshape(x.shape[0], -1), weight, bias, self.transpose)
+        return (out.reshape(x.shape[0], self.N),)
