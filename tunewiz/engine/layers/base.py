@@ -121,6 +121,12 @@ class Layer(nn.Module):
         """An error naming this layer (raise the result)."""
         return NetError(f"layer '{self.name}' ({self.param.type}): {reason}")
 
+    def canonical_axis(self, axis: int, ndim: int, field: str = "axis") -> int:
+        """Caffe's ``CanonicalAxisIndex``: ``-ndim <= axis < ndim``, a negative axis counts from the end."""
+        if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis != 0):
+            raise self.fail(f"{field} {axis} is out of range for a {ndim}-axis bottom")
+        return axis + ndim if axis < 0 else axis
+
     def add_blob(self, shape: Sequence[int], filler: caffe_pb2.FillerParameter | None = None) -> nn.Parameter:
         """Create a parameter blob of ``shape``, filled with ``filler`` (Caffe's default: constant 0)."""
         data = torch.empty(tuple(int(d) for d in shape), dtype=torch.float32, device=self.device)

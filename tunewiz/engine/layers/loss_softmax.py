@@ -16,7 +16,6 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.kernels import caffe_cpu
-from tunewiz.engine.layers.shape import canonical_axis
 from tunewiz.engine.layers.base import Layer, register
 
 N = caffe_pb2.LossParameter
@@ -54,7 +53,7 @@ class _LabelledLoss(Layer):
 
     def setup_labels(self, bottom_shapes, axis: int) -> None:
         shape, label_shape = bottom_shapes[0], bottom_shapes[1]
-        self.axis = canonical_axis(self, axis, len(shape))
+        self.axis = self.canonical_axis(axis, len(shape))
         self.outer, self.classes = math.prod(shape[:self.axis]), shape[self.axis]
         self.inner = math.prod(shape[self.axis + 1:])
         if math.prod(label_shape) != self.outer * self.inner:

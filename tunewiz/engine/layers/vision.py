@@ -22,12 +22,6 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def canonical_axis(layer: Layer, axis: int, num_axes: int) -> int:
-    if not -num_axes <= axis < max(num_axes, 1):
-        raise layer.fail(f"axis {axis} is out of range for a {num_axes}-axis bottom")
-    return axis % num_axes if num_axes else 0
-
-
 def _per_axis(layer: Layer, values, h, w, has_hw: bool, n: int, default: int, what: str) -> list[int]:
     """Caffe's rule for kernel/stride/pad/dilation: _h/_w (2-D only), or 1 value, or n values."""
     if has_hw:
@@ -63,7 +57,7 @@ class _ConvBase(Layer):
         shape = bottom_shapes[0]
         if any(tuple(s) != tuple(shape) for s in bottom_shapes):
             raise self.fail(f"all bottoms must have the same shape, got {bottom_shapes}")
-        axis = canonical_axis(self, cp.axis, len(shape))
+        axis = self.canonical_axis(cp.axis, len(shape))
         if axis != 1:
             raise self.fail("only the channel axis 1 is supported for convolution")
         n = len(shape) - 2
@@ -221,7 +215,7 @@ class InnerProduct(Layer):
         if len(bottom_shapes) != 1:
             raise self.fail("takes exactly one bottom")
         shape = bottom_shapes[0]
-        self.axis = canonical_axis(self, ip.axis, len(shape))
+        self.axis = self.canonical_axis(ip.axis, len(shape))
         self.K = math.prod(shape[self.axis:])
         self.N = ip.num_output
         if self.N <= 0:

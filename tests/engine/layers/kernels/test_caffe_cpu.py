@@ -113,3 +113,22 @@ def test_exact_path_keeps_numpys_blas_on_one_thread():
     _net(True)
     blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     assert blas and all(p["num_threads"] == 1 for p in blas)
+
+
+@pytest.mark.parametrize("loss_param", ["normalization: FULL", "normalization: VALID", "normalization: BATCH_SIZE",
+                                        "normalization: NONE", "normalize: false", ""])
+def test_softmax_loss_divides_by_the_layers_own_normalizer(loss_param):
+    """Caffe's order and torch's kernels share SoftmaxWithLoss's one normalizer (Caffe's get_normalizer)."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.prototxt import parse_text
+    from tunewiz.engine.layers.registry import layer_class
+
+    lp = parse_text(f'name: "loss" type: "SoftmaxWithLoss" bottom: "x" bottom: "y" top: "l" '
+                    f'loss_param {{ {loss_param} }}', caffe_pb2.LayerParameter())
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(5, 3, generator=g), torch.tensor([0., 2, 1, 1, 0])
+    layers = [layer_class(lp.type)(lp, [(5, 3), (5,)], context={"numerics": n}) for n in ("caffe", "torch")]
+    assert [layer.engine for layer in layers] == ["caffe", "torch"]
+    exact, plain = (layer.run(x, y)[0] for layer in layers)
+    torch.testing.assert_close(exact, plain)
+    assert float(plain) > 0
