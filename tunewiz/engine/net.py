@@ -10,7 +10,7 @@ What it follows from Caffe's ``Net``:
 * ``net.loss(blobs) = sum over weighted tops of loss_weight * sum(top)`` (Caffe's ``Forward``
   loss), the scalar to call ``.backward()`` on;
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
-  checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
+  checks (``tunewiz.engine.netparams``);
 * ``numerics`` ("torch" or "caffe") goes to every layer as it is built, and each layer chooses the
   forward it runs (``Layer.choose_engine``: on the CPU, Caffe's summation order where the layer has
   one); ``choose_engine`` asks every layer again for a net built before the choice was known;
@@ -23,7 +23,6 @@ What it follows from Caffe's ``Net``:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
@@ -33,22 +32,10 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.engine import netgraph
 from tunewiz.engine import precision as precision_mod
 from tunewiz.engine.netstate import filter_net, make_state, phase_value
-from tunewiz.engine.layers.base import Layer, NetError, check_numerics
+from tunewiz.engine.layers.base import Layer, check_numerics
 from tunewiz.engine.layers.kernels.caffe_cpu import one_blas_thread
 from tunewiz.engine.layers.registry import layer_class
-
-
-@dataclass
-class ParamInfo:
-    """One learnable param (Caffe's learnable_params entry)."""
-
-    layer_name: str
-    index: int
-    param: nn.Parameter
-    lr_mult: float
-    decay_mult: float
-    lr_set: bool = field(default=False, repr=False)
-    decay_set: bool = field(default=False, repr=False)
+from tunewiz.engine.netparams import ParamInfo, append_params
 
 
 def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
@@ -122,7 +109,7 @@ class Net(nn.Module):
                 self.blob_shapes[top] = tuple(shape)
             wiring = netgraph.Wiring(lp.name, lp.type, list(lp.bottom), list(lp.top),
                                      netgraph.loss_weights(lp, layer.is_loss))
-            param_needs.append(self._append_params(layer, owners))
+            param_needs.append(append_params(layer, owners, self._infos))
             self.layers.append(layer)
             self.wirings.append(wiring)
         self._backward_flags(param_needs)
@@ -153,50 +140,6 @@ class Net(nn.Module):
                 self._loss_tops += [(t, lw) for t, lw in zip(mine.tops, w.loss_weights) if lw]
             else:
                 self._loss_tops += [(w.bottoms[0], lw) for lw in w.loss_weights if lw]
-
-    def _append_params(self, layer: Layer, owners: dict) -> bool:
-        """Caffe's AppendParam for each blob of ``layer``; True if a param needs backward."""
-        lp = layer.param
-        need = False
-        for j in range(len(layer.blobs)):
-            spec = lp.param[j] if j < len(lp.param) else caffe_pb2.ParamSpec()
-            lr = layer.fixed_lr_mult if layer.fixed_lr_mult is not None else spec.lr_mult
-            need |= lr != 0
-            if not spec.name or spec.name not in owners:
-                info = ParamInfo(layer.name, j, layer.blobs[j], float(lr), float(spec.decay_mult),
-                                 spec.HasField("lr_mult"), spec.HasField("decay_mult"))
-                self._infos.append(info)
-                if spec.name:
-                    owners[spec.name] = (layer.name, j, info)
-                continue
-            owner_layer, owner_index, info = owners[spec.name]
-            self._share(layer, j, spec, owner_layer, info)
-        return need
-
-    @staticmethod
-    def _share(layer: Layer, j: int, spec, owner_layer: str, info: ParamInfo) -> None:
-        mine, theirs = tuple(layer.blobs[j].shape), tuple(info.param.shape)
-        what = f"Cannot share param '{spec.name}' owned by layer '{owner_layer}' with layer '{layer.name}'"
-        if spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE:
-            if layer.blobs[j].numel() != info.param.numel():
-                raise NetError(f"{what}; count mismatch. Owner layer param shape is {theirs}; "
-                               f"sharing layer expects shape {mine}")
-            if mine != theirs:
-                raise NetError(f"{what}: PERMISSIVE sharing between different shapes ({theirs} vs {mine}) "
-                               "is not supported by tunewiz; give both layers the same shape")
-        elif mine != theirs:
-            raise NetError(f"{what}; shape mismatch. Owner layer param shape is {theirs}; "
-                           f"sharing layer shape is {mine}")
-        for field, attr, flag in (("lr_mult", "lr_mult", "lr_set"), ("decay_mult", "decay_mult", "decay_set")):
-            if spec.HasField(field):
-                if getattr(info, flag):
-                    if getattr(spec, field) != getattr(info, attr):
-                        raise NetError(f"Shared param '{spec.name}' has mismatched {field} "
-                                       f"(layer '{layer.name}' vs owner '{owner_layer}')")
-                else:
-                    setattr(info, attr, float(getattr(spec, field)))
-                    setattr(info, flag, True)
-        layer.blobs[j] = info.param
 
     def _make_plan(self):
         """Per layer: (layer, bottoms with detach flag, tops) — the forward loop's list."""

@@ -37,7 +37,8 @@ def test_no_layer_is_registered_outside_the_listed_families():
 
 
 def test_the_table_is_the_listed_families_classes():
-    expected = {t for module in registry.FAMILIES for cls in registry.registered_classes(module) for t in cls.type_names}
+    expected = {t for module in registry.FAMILIES
+                for cls in registry.registered_classes(module) for t in cls.type_names}
     assert set(registry.LAYERS) == expected == set(registry.known_types())
     assert registry.layer_class("Convolution").__module__ == "tunewiz.engine.layers.vision"
 

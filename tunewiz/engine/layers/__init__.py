@@ -1,4 +1,4 @@
-"""Caffe's layers on PyTorch, one family per module, found through ``registry`` (``layer_class``).
+"""Caffe's layers on PyTorch, one family per module, found through ``registry.layer_class``.
 
 The families (``registry.FAMILIES`` lists exactly these):
 
@@ -12,8 +12,9 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
 * ``data``: Input, DummyData, Data, ImageData
 
-``registry`` holds the ``Layer`` base class (the contract every layer keeps), ``register``, the
-errors and the table.  What several families share lives in ``kernels``: Caffe's CPU summation order
-(``kernels.caffe_cpu``, ``--numerics caffe``), Caffe's pooling (``kernels.pooling``) and fillers
-(``kernels.fillers``).
+``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses
+its engine), ``@register`` and the errors; ``registry`` the family list and the table built from it
+(kept apart so that the families import ``base`` and ``registry`` imports the families, no circle).
+What several families share lives in ``kernels``: Caffe's CPU summation order (``kernels.caffe_cpu``,
+``--numerics caffe``), Caffe's pooling (``kernels.pooling``) and fillers (``kernels.fillers``).
 """
