@@ -207,8 +207,8 @@ class Net(nn.Module):
         index = next(i for i, known in enumerate(self.layers) if known is layer)
         self._hooks.setdefault(index, []).append((before, after))
         run = lambda *bottoms, _layer=layer: _layer.run(*bottoms)  # noqa: E731 - the engine chosen at call time
-        for before, after in self._hooks[index]:
-            run = _hooked(run, layer, before, after)
+        for first, then in self._hooks[index]:
+            run = _hooked(run, layer, first, then)
         self._runners[index] = run
 
     def _data_tops(self, layer: Layer, tops: list[str], inputs, run) -> tuple[torch.Tensor, ...]:

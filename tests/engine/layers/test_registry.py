@@ -60,3 +60,12 @@ def test_an_unknown_type_names_the_supported_ones():
     with pytest.raises(UnsupportedLayerError, match="'Python'.*replace the layer with built-in layers.*Convolution"):
         registry.layer_class("Python", "py")
     assert base.NUMERICS == ("caffe", "torch")
+
+
+def test_the_package_docstring_lists_the_families_one_line_each():
+    import re
+
+    import tunewiz.engine.layers as package
+
+    listed = re.findall(r"^\* ``(\w+)``: ", package.__doc__, re.M)
+    assert listed == [module.__name__.rpartition(".")[2] for module in registry.FAMILIES]
