@@ -5,7 +5,7 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 ``forward -> loss -> zero grads -> backward`` of
 
 * ``engine``: ``tunewiz.engine.net.Net`` built from the prototxt, torch's kernels (``--numerics torch``),
-* ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.exact_cpu``:
+* ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.layers.kernels.caffe_cpu``:
   im2col + OpenBLAS sgemm per image, Caffe's softmax loss) — what ``tunewiz train`` uses on the CPU
   by default (``--numerics caffe``), and
 * ``torch``: the same net written by hand as an ``nn.Module`` (same shapes and layers),
@@ -131,8 +131,7 @@ def bench(name: str, iters: int, device: str, numerics: list[str]) -> None:
     inputs = {"data": x, "label": label.float()}
     steps = {}
     for kind in numerics:
-        net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1)
-        net.set_numerics(kind)
+        net = Net(read_net_text(HERE / "nets" / proto), "TRAIN", device=device, seed=1, numerics=kind)
         steps["engine" if kind == "torch" else "engine-caffe"] = engine_step(net, inputs)
     model = (LeNet() if name == "lenet" else CaffeNet()).to(device)
     steps["torch"] = torch_step(model, x, label)

@@ -75,7 +75,8 @@ def test_train_as_caffe_writes_it(tmp_path, monkeypatch, capsys):
     """``caffe train -solver S -weights W`` as written, on a two-iteration copy of a fixture run.
 
     torch's numerics: the exact path limits the BLAS pools loaded when it first runs, and this test
-    runs before tests/data loads OpenCV's own OpenBLAS (which test_exact_cpu then finds unlimited)."""
+    runs before tests/data loads OpenCV's own OpenBLAS (which tests/engine/layers/kernels/test_caffe_cpu.py
+    then finds unlimited)."""
     root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     solver = root / "sgd_inv" / "solver.prototxt"
     text = solver.read_text()

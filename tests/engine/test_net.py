@@ -10,7 +10,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text, read_net_text
 from tunewiz.engine.net import Net
 from tunewiz.engine.netstate import make_state, state_meets_rule
-from tunewiz.engine.registry import NetError, UnsupportedLayerError
+from tunewiz.engine.layers.base import NetError, UnsupportedLayerError
 from tunewiz.engine.weights import copy_trained_layers
 from tunewiz.errors import TunewizError
 

@@ -138,9 +138,8 @@ def run(args: argparse.Namespace) -> int:
     # before anything is allocated: an Input shape or batch that cannot fit is one line with one that does
     check_inference(net_param, "cpu", command="forward", where=args.model)
     with guard(f"while building the {args.phase} net of {args.model}", "cpu"):
-        net = Net(net_param, args.phase, seed=args.seed)
+        net = Net(net_param, args.phase, seed=args.seed, numerics=args.numerics)
     _check_inputs(net, arrays)
-    net.set_numerics(args.numerics)
     if args.weights:
         report = copy_trained_layers(net, args.weights)
         print(f"weights: {len(report.copied)} layers copied, {len(report.new)} new "

@@ -248,8 +248,8 @@ def _test_or_time(args) -> int:
     # before anything is allocated: a batch or Input shape that cannot fit is one line with one that does
     check_inference(net_param, device, command=args.command, iterations=args.iterations, where=args.model)
     with guard(f"while building the {args.phase} net of {args.model}", device):
-        net = Net(net_param, args.phase, level=args.level, stages=_stages(args.stage), device=device)
-    net.set_numerics(args.numerics)
+        net = Net(net_param, args.phase, level=args.level, stages=_stages(args.stage), device=device,
+                  numerics=args.numerics)
     try:
         with guard(f"while running the {args.phase} net of {args.model}", device):
             if weights:

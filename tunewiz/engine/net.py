@@ -10,18 +10,19 @@ What it follows from Caffe's ``Net``:
 * ``net.loss(blobs) = sum over weighted tops of loss_weight * sum(top)`` (Caffe's ``Forward``
   loss), the scalar to call ``.backward()`` on;
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
-  checks (STRICT: same shape, PERMISSIVE: same count; lr_mult/decay_mult must agree when set);
-* the forward loop calls ``layer.forward`` directly (no nn.Module hooks: they cost more than
-  the small layers); ``set_numerics("caffe")`` runs the layers ``tunewiz.engine.exact_cpu`` has
-  a Caffe-order path for through that path instead, and ``add_hooks`` puts checks or clocks
-  around one layer's run — both kept by the net, the layers themselves are never patched;
+  checks (``tunewiz.engine.netparams``);
+* ``numerics`` ("torch" or "caffe") goes to every layer as it is built, and each layer chooses the
+  forward it runs (``Layer.choose_engine``: on the CPU, Caffe's summation order where the layer has
+  one); ``choose_engine`` asks every layer again for a net built before the choice was known;
+* the forward loop calls each layer's chosen forward (``layer.run``) directly (no nn.Module hooks:
+  they cost more than the small layers); ``add_hooks`` puts checks or clocks around one layer's run,
+  kept by the net — the layers themselves are never patched;
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
@@ -31,20 +32,10 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.engine import netgraph
 from tunewiz.engine import precision as precision_mod
 from tunewiz.engine.netstate import filter_net, make_state, phase_value
-from tunewiz.engine.registry import Layer, NetError, layer_class
-
-
-@dataclass
-class ParamInfo:
-    """One learnable param (Caffe's learnable_params entry)."""
-
-    layer_name: str
-    index: int
-    param: nn.Parameter
-    lr_mult: float
-    decay_mult: float
-    lr_set: bool = field(default=False, repr=False)
-    decay_set: bool = field(default=False, repr=False)
+from tunewiz.engine.layers.base import Layer, check_numerics
+from tunewiz.engine.layers.kernels.caffe_cpu import one_blas_thread
+from tunewiz.engine.layers.registry import layer_class
+from tunewiz.engine.netparams import ParamInfo, append_params
 
 
 def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
@@ -77,8 +68,9 @@ class Net(nn.Module):
 
     def __init__(self, net_param: caffe_pb2.NetParameter, phase=caffe_pb2.TRAIN, *, level: int = 0,
                  stages: Iterable[str] = (), device="cpu", seed: int | None = None, root=None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", numerics: str = "torch"):
         super().__init__()
+        check_numerics(numerics)
         precision_mod.apply(precision)
         self.precision = precision
         self.phase = phase_value(phase)
@@ -91,20 +83,19 @@ class Net(nn.Module):
         self.wirings: list[netgraph.Wiring] = []
         self.blob_shapes: dict[str, tuple[int, ...]] = {}
         self._infos: list[ParamInfo] = []
-        self._build(seed, root)
+        self._build(seed, root, numerics)
         self.output_names = netgraph.outputs(self.wirings)
         self._plan = self._make_plan()
         self.diff_blobs: dict[str, torch.Tensor] = {}
-        self.numerics = "torch"
-        self._exact: dict[int, object] = {}  # layer index -> Caffe-order forward (set_numerics)
+        self.numerics = self._engines_chosen()
         self._hooks: dict[int, list] = {}  # layer index -> [(before, after)] (add_hooks)
-        self._runners: dict[int, object] = {}  # layer index -> what the loop calls instead of layer.forward
+        self._runners: dict[int, object] = {}  # layer index -> what the loop calls instead of layer.run
 
     # -- building ------------------------------------------------------------------------
-    def _build(self, seed, root) -> None:
+    def _build(self, seed, root, numerics: str) -> None:
         owners: dict[str, tuple[int, int, ParamInfo]] = {}
         param_needs: list[bool] = []
-        context = {"seed": seed, "root": root, "net": self.name}
+        context = {"seed": seed, "root": root, "net": self.name, "numerics": numerics}
         for lp in self.net_param.layer:
             netgraph.check_bottoms(lp, set(self.blob_shapes))
             cls = layer_class(lp.type, lp.name)
@@ -118,7 +109,7 @@ class Net(nn.Module):
                 self.blob_shapes[top] = tuple(shape)
             wiring = netgraph.Wiring(lp.name, lp.type, list(lp.bottom), list(lp.top),
                                      netgraph.loss_weights(lp, layer.is_loss))
-            param_needs.append(self._append_params(layer, owners))
+            param_needs.append(append_params(layer, owners, self._infos))
             self.layers.append(layer)
             self.wirings.append(wiring)
         self._backward_flags(param_needs)
@@ -150,50 +141,6 @@ class Net(nn.Module):
             else:
                 self._loss_tops += [(w.bottoms[0], lw) for lw in w.loss_weights if lw]
 
-    def _append_params(self, layer: Layer, owners: dict) -> bool:
-        """Caffe's AppendParam for each blob of ``layer``; True if a param needs backward."""
-        lp = layer.param
-        need = False
-        for j in range(len(layer.blobs)):
-            spec = lp.param[j] if j < len(lp.param) else caffe_pb2.ParamSpec()
-            lr = layer.fixed_lr_mult if layer.fixed_lr_mult is not None else spec.lr_mult
-            need |= lr != 0
-            if not spec.name or spec.name not in owners:
-                info = ParamInfo(layer.name, j, layer.blobs[j], float(lr), float(spec.decay_mult),
-                                 spec.HasField("lr_mult"), spec.HasField("decay_mult"))
-                self._infos.append(info)
-                if spec.name:
-                    owners[spec.name] = (layer.name, j, info)
-                continue
-            owner_layer, owner_index, info = owners[spec.name]
-            self._share(layer, j, spec, owner_layer, info)
-        return need
-
-    @staticmethod
-    def _share(layer: Layer, j: int, spec, owner_layer: str, info: ParamInfo) -> None:
-        mine, theirs = tuple(layer.blobs[j].shape), tuple(info.param.shape)
-        what = f"Cannot share param '{spec.name}' owned by layer '{owner_layer}' with layer '{layer.name}'"
-        if spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE:
-            if layer.blobs[j].numel() != info.param.numel():
-                raise NetError(f"{what}; count mismatch. Owner layer param shape is {theirs}; "
-                               f"sharing layer expects shape {mine}")
-            if mine != theirs:
-                raise NetError(f"{what}: PERMISSIVE sharing between different shapes ({theirs} vs {mine}) "
-                               "is not supported by tunewiz; give both layers the same shape")
-        elif mine != theirs:
-            raise NetError(f"{what}; shape mismatch. Owner layer param shape is {theirs}; "
-                           f"sharing layer shape is {mine}")
-        for field, attr, flag in (("lr_mult", "lr_mult", "lr_set"), ("decay_mult", "decay_mult", "decay_set")):
-            if spec.HasField(field):
-                if getattr(info, flag):
-                    if getattr(spec, field) != getattr(info, attr):
-                        raise NetError(f"Shared param '{spec.name}' has mismatched {field} "
-                                       f"(layer '{layer.name}' vs owner '{owner_layer}')")
-                else:
-                    setattr(info, attr, float(getattr(spec, field)))
-                    setattr(info, flag, True)
-        layer.blobs[j] = info.param
-
     def _make_plan(self):
         """Per layer: (layer, bottoms with detach flag, tops) — the forward loop's list."""
         plan = []
@@ -221,7 +168,7 @@ class Net(nn.Module):
         self.diff_blobs = {}
         runners = self._runners
         for i, (layer, bottoms, tops, backward) in enumerate(self._plan):
-            run = runners.get(i) or layer.forward
+            run = runners.get(i) or layer.run
             if layer.is_data:
                 outs = self._data_tops(layer, tops, inputs, run)
             elif backward:  # layer.forward directly: nn.Module.__call__ adds hook handling we never use
@@ -238,36 +185,31 @@ class Net(nn.Module):
         return blobs
 
     # -- numerics and hooks ----------------------------------------------------------------
-    def set_numerics(self, mode: str) -> list[str]:
-        """``"caffe"``: Caffe's CPU summation order (``tunewiz.engine.exact_cpu``) for the layers that
-        have one, on a CPU net; ``"torch"``: torch's kernels everywhere.  Returns the layers switched."""
-        if mode not in ("caffe", "torch"):
-            raise ValueError(f"numerics {mode!r}: use 'caffe' or 'torch'")
-        self._exact = {}
-        if mode == "caffe" and self.device.type == "cpu":
-            from tunewiz.engine.exact_cpu import exact_forward, one_blas_thread
+    def choose_engine(self, numerics: str) -> list[str]:
+        """Every layer chooses its forward again for ``numerics`` (``Layer.choose_engine``): "caffe" gives
+        Caffe's CPU summation order to the layers that have one, on a CPU net; "torch" torch's kernels
+        everywhere.  Returns the layers that run Caffe's order."""
+        check_numerics(numerics)
+        for layer in self.layers:
+            layer.choose_engine(numerics)
+        self.numerics = self._engines_chosen()
+        return [layer.name for layer in self.layers if layer.engine == "caffe"]
 
-            runs = {i: exact_forward(layer) for i, layer in enumerate(self.layers)}
-            self._exact = {i: run for i, run in runs.items() if run is not None}
-            one_blas_thread()
-        self.numerics = "caffe" if self._exact else "torch"  # what actually runs
-        self._compose()
-        return [self.layers[i].name for i in sorted(self._exact)]
+    def _engines_chosen(self) -> str:
+        """What actually runs: "caffe" when a layer runs Caffe's CPU order (its BLAS then on one thread)."""
+        if not any(layer.engine == "caffe" for layer in self.layers):
+            return "torch"
+        one_blas_thread()
+        return "caffe"
 
     def add_hooks(self, layer: Layer, before=None, after=None) -> None:
         """Call ``before(layer, bottoms)`` / ``after(layer, bottoms, tops)`` around ``layer``'s run."""
         index = next(i for i, known in enumerate(self.layers) if known is layer)
         self._hooks.setdefault(index, []).append((before, after))
-        self._compose()
-
-    def _compose(self) -> None:
-        self._runners = {}
-        for i in set(self._exact) | set(self._hooks):
-            layer = self.layers[i]
-            run = self._exact.get(i) or (lambda *bottoms, _layer=layer: _layer.forward(*bottoms))
-            for before, after in self._hooks.get(i, []):
-                run = _hooked(run, layer, before, after)
-            self._runners[i] = run
+        run = lambda *bottoms, _layer=layer: _layer.run(*bottoms)  # noqa: E731 - the engine chosen at call time
+        for first, then in self._hooks[index]:
+            run = _hooked(run, layer, first, then)
+        self._runners[index] = run
 
     def _data_tops(self, layer: Layer, tops: list[str], inputs, run) -> tuple[torch.Tensor, ...]:
         if all(t in inputs for t in tops):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.registry import NetError
+from tunewiz.engine.layers.base import NetError
 
 
 @dataclass

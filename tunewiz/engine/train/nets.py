@@ -118,7 +118,7 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     return nets
 
 
-def build_net(net_param, device, seed, root, weights=(), solver=None):
+def build_net(net_param, device, seed, root, weights=(), solver=None, numerics: str = "torch"):
     """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
     (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message);
     a TRAIN net must be able to learn (``tunewiz.engine.learning``).  With ``solver`` (the TRAIN net's build)
@@ -135,7 +135,8 @@ def build_net(net_param, device, seed, root, weights=(), solver=None):
         check_training(solver, net_param, device, root, _test_params_to_count(solver, root))
     st = net_param.state
     try:
-        net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root)
+        net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root,
+                  numerics=numerics)
     except Exception as exc:  # the estimate passed (or was off) and an allocation failed anyway
         if is_allocation_failure(exc):
             phase = "TRAIN" if st.phase == caffe_pb2.TRAIN else "TEST"
@@ -173,12 +174,12 @@ def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log) 
     seed = sp.random_seed if sp.random_seed >= 0 else None
     built = []
     try:
-        train = build_net(train_net_param(sp, root, log), device, seed, root, weights, sp)
+        train = build_net(train_net_param(sp, root, log), device, seed, root, weights, sp, numerics)
         built.append(train)
         if weights:
             load_weights(train, weights, root, log)
         for param in test_net_params(sp, root, log):
-            test = build_net(param, device, None, root, weights)
+            test = build_net(param, device, None, root, weights, numerics=numerics)
             built.append(test)
             if weights:
                 load_weights(test, weights, root, log)
@@ -225,10 +226,11 @@ def solver_text(sp) -> str:
 
 
 def prepare_nets(nets: list, numerics: str, device, log) -> None:
-    """Caffe's CPU summation order (``numerics == "caffe"``) and the label guard on every net."""
+    """Say which layers chose Caffe's CPU summation order when built (``numerics == "caffe"``), and put
+    the label guard on every net."""
     if numerics == "caffe" and device.type == "cpu":
-        switched = [net.set_numerics("caffe") for net in nets][0]
-        log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(switched) or 'no layer'}")
+        chosen = [layer.name for layer in nets[0].layers if layer.engine == "caffe"]
+        log.info("tunewiz", f"tunewiz: Caffe's CPU summation order for {', '.join(chosen) or 'no layer'}")
     for net in nets:
         install_label_guard(net)
 

@@ -33,7 +33,7 @@ class TrainConfig:
     snapshot_now: threading.Event | None = None
     log_stream: object = "stderr"  # CaffeLog's default: the current sys.stderr
     log: CaffeLog | None = None
-    numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order (exact_cpu), "torch" = torch's
+    numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order (engine/layers/kernels/caffe_cpu), "torch" = torch's
 
 
 class Trainer:

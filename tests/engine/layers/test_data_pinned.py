@@ -11,8 +11,8 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine import layers_data
-from tunewiz.engine.layers_data import PinnedStager, wants_pinned
+from tunewiz.engine.layers import data as layers_data
+from tunewiz.engine.layers.data import PinnedStager, wants_pinned
 from tunewiz.engine.net import Net
 
 

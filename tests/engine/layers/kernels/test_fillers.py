@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.fillers import FillerError, fill
+from tunewiz.engine.layers.kernels.fillers import FillerError, fill
 
 F = caffe_pb2.FillerParameter
 

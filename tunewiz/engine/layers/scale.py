@@ -11,18 +11,17 @@ from typing import Sequence
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 
 def _operand_shape(layer: Layer, shape, axis_field: int, num_axes: int, bottom1=None):
     """Return (axis, operand shape) with Caffe's checks."""
     ndim = len(shape)
     if bottom1 is not None:
-        axis = 0 if ndim == 0 else canonical_axis(layer, axis_field, ndim)
+        axis = 0 if ndim == 0 else layer.canonical_axis(axis_field, ndim)
         operand = tuple(bottom1)
     else:
-        axis = 0 if ndim == 0 and num_axes == 0 else canonical_axis(layer, axis_field, ndim)
+        axis = 0 if ndim == 0 and num_axes == 0 else layer.canonical_axis(axis_field, ndim)
         if num_axes < -1:
             raise layer.fail("num_axes must be >= -1")
         end = ndim if num_axes == -1 else axis + num_axes

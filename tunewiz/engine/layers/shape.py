@@ -1,7 +1,7 @@
 """Layers that combine, cut and reshape blobs: Eltwise, Concat, Slice, Split, Flatten,
-Reshape, Crop, Tile, Silence.  (Reduction, ArgMax and Embed live in ``layers_reduce``.)
+Reshape, Crop, Tile, Silence.  (Reduction, ArgMax and Embed live in ``reduce``.)
 
-Axis fields follow Caffe's ``CanonicalAxisIndex``: ``-num_axes <= axis < num_axes``,
+Axis fields follow Caffe's ``CanonicalAxisIndex`` (``Layer.canonical_axis``): ``-num_axes <= axis < num_axes``,
 negative axes count from the end.
 """
 from __future__ import annotations
@@ -11,16 +11,9 @@ import math
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 P = caffe_pb2.EltwiseParameter
-
-
-def canonical_axis(layer: Layer, axis: int, ndim: int, field: str = "axis") -> int:
-    """Caffe's ``CanonicalAxisIndex``: a negative axis counts from the end."""
-    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis != 0):
-        raise layer.fail(f"{field} {axis} is out of range for a {ndim}-axis bottom")
-    return axis + ndim if axis < 0 else axis
 
 
 def n_tops(layer: Layer) -> int:
@@ -80,7 +73,7 @@ class Concat(Layer):
         p = self.param.concat_param
         ref = bottom_shapes[0]
         axis = p.concat_dim if p.HasField("concat_dim") else p.axis
-        self.axis = canonical_axis(self, axis, len(ref))
+        self.axis = self.canonical_axis(axis, len(ref))
         for s in bottom_shapes[1:]:
             if len(s) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != self.axis):
                 raise self.fail(f"bottoms must match except on axis {self.axis}: {bottom_shapes}")
@@ -103,7 +96,7 @@ class Slice(Layer):
         p = self.param.slice_param
         shape = bottom_shapes[0]
         axis = p.slice_dim if p.HasField("slice_dim") else p.axis
-        self.axis = canonical_axis(self, axis, len(shape))
+        self.axis = self.canonical_axis(axis, len(shape))
         tops, dim = n_tops(self), shape[self.axis]
         if p.slice_point:
             if len(p.slice_point) != tops - 1:
@@ -140,8 +133,8 @@ class Flatten(Layer):
     def setup(self, bottom_shapes):
         p = self.param.flatten_param
         shape = bottom_shapes[0]
-        start = canonical_axis(self, p.axis, len(shape))
-        end = canonical_axis(self, p.end_axis, len(shape), "end_axis")
+        start = self.canonical_axis(p.axis, len(shape))
+        end = self.canonical_axis(p.end_axis, len(shape), "end_axis")
         return [shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]]
 
     def forward(self, x):
@@ -199,7 +192,7 @@ class Crop(Layer):
         shape, ref = bottom_shapes
         if len(shape) != len(ref):
             raise self.fail(f"bottoms must have the same number of axes, got {list(shape)} and {list(ref)}")
-        start = canonical_axis(self, p.axis, len(shape))
+        start = self.canonical_axis(p.axis, len(shape))
         n = len(shape) - start
         offsets = [int(o) for o in p.offset]
         if len(offsets) > 1 and len(offsets) != n:
@@ -225,7 +218,7 @@ class Tile(Layer):
     def setup(self, bottom_shapes):
         p = self.param.tile_param
         shape = bottom_shapes[0]
-        self.axis = canonical_axis(self, p.axis, len(shape))
+        self.axis = self.canonical_axis(p.axis, len(shape))
         if p.tiles < 1:
             raise self.fail("tile_param.tiles must be >= 1")
         self.reps = [1] * len(shape)

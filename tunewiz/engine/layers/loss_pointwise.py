@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_loss import normalization_mode, normalizer, per_sample_label_setup
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.loss_softmax import normalization_mode, normalizer, per_sample_label_setup
+from tunewiz.engine.layers.base import Layer, register
 
 N = caffe_pb2.LossParameter
 
@@ -164,7 +163,7 @@ class Accuracy(Layer):
     def setup(self, bottom_shapes):
         p = self.param.accuracy_param
         shape, label_shape = bottom_shapes[0], bottom_shapes[1]
-        self.axis = canonical_axis(self, p.axis, len(shape))
+        self.axis = self.canonical_axis(p.axis, len(shape))
         self.outer, self.classes = math.prod(shape[:self.axis]), shape[self.axis]
         self.inner = math.prod(shape[self.axis + 1:])
         self.top_k = int(p.top_k)

@@ -3,7 +3,7 @@ Log, Threshold, Clip, Swish, Dropout.
 
 Every top has the bottom's shape.  The gradients autograd derives from these forward
 formulas are Caffe's Backward ones (checked against real Caffe in
-``tests/engine/test_layers_families.py``); Threshold is forward only, as in Caffe.
+``tests/engine/layers/test_families.py``); Threshold is forward only, as in Caffe.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 
 class _Neuron(Layer):

@@ -10,7 +10,7 @@ import torch
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
 from tunewiz.engine.net import Net
-from tunewiz.engine.registry import NetError
+from tunewiz.engine.layers.base import NetError
 
 
 def net_of(text, phase="TRAIN", **kw):

@@ -17,6 +17,8 @@ blobs equal pycaffe's bit for bit, where torch's differ):
 
 Other layers are exact already (selection, comparisons) or keep torch.  Gradients summed over
 iter_size sub-batches are added by autograd (``old + new``), which Caffe does image by image.
+Each layer decides when it is built whether these kernels fit its setup (``caffe_cpu_forward`` in
+``vision`` and ``loss_softmax``); this module only computes.
 """
 from __future__ import annotations
 
@@ -174,7 +176,7 @@ class _SoftmaxLoss(torch.autograd.Function):
         return _t(d * scale).reshape(ctx.shape), None, None
 
 
-# -- the exact path of a layer ------------------------------------------------------------------------
+# -- what the layers call -----------------------------------------------------------------------------
 _BLAS_LIMIT: list = []
 
 
@@ -196,77 +198,16 @@ def one_blas_thread() -> None:
     _BLAS_LIMIT[:] = [threadpool_limits(limits=1, user_api="blas")]
 
 
-def install(net) -> list[str]:
-    """``net.set_numerics("caffe")``: returns the names of the layers that take Caffe's order."""
-    return net.set_numerics("caffe")
+def conv(x: torch.Tensor, weight, bias, kernel, stride, pad) -> torch.Tensor:
+    """A 2-D, group 1, dilation 1 convolution: per image ``W @ im2col(x) + b`` (backward as Caffe's)."""
+    return _Conv.apply(x, weight, bias, tuple(kernel), tuple(stride), tuple(pad))
 
 
-def exact_forward(layer):
-    """The Caffe-order forward for ``layer`` (what :class:`Net` runs with numerics "caffe"), or None
-    where torch's is kept (other types, grouped/dilated/N-d convolutions, softmax losses with
-    ignore_label or spatial axes, an implementation without the attributes read here)."""
-    kind = layer.param.type
-    try:
-        if kind == "Convolution" and _conv_ok(layer):
-            return _conv_forward(layer)
-        if kind == "InnerProduct" and layer.axis == 1:
-            return _ip_forward(layer)
-        if kind == "SoftmaxWithLoss" and _softmax_ok(layer):
-            return _softmax_forward(layer, _normalizer(layer))
-    except AttributeError:
-        return None
-    return None
+def inner_product(x: torch.Tensor, weight, bias, transpose: bool) -> torch.Tensor:
+    """``x @ W^T + b`` (``x @ W + b`` when ``transpose``) on a 2-D ``x``, as Caffe's sgemm calls."""
+    return _InnerProduct.apply(x, weight, bias, bool(transpose))
 
 
-def _conv_ok(layer) -> bool:
-    return (not getattr(layer, "transposed", False) and layer.group == 1 and layer.n_spatial == 2
-            and all(d == 1 for d in layer.dilation))
-
-
-def _softmax_ok(layer) -> bool:
-    lp = layer.param
-    return (len(lp.top) == 1 and not lp.loss_param.HasField("ignore_label")
-            and layer.bottom_shapes[0][1:] and int(np.prod(layer.bottom_shapes[0][2:] or (1,))) == 1
-            and (lp.softmax_param.axis in (1, -len(layer.bottom_shapes[0]) + 1)))
-
-
-def _normalizer(layer) -> float:
-    from tunewiz.caffe import caffe_pb2
-
-    lp, n = layer.param.loss_param, layer.bottom_shapes[0][0]
-    mode = lp.normalization
-    if not lp.HasField("normalization") and lp.HasField("normalize") and not lp.normalize:
-        mode = caffe_pb2.LossParameter.BATCH_SIZE
-    if mode == caffe_pb2.LossParameter.NONE:
-        return 1.0
-    return float(max(1, n))  # FULL, VALID (no ignore_label) and BATCH_SIZE: outer * inner = N
-
-
-def _bias(layer):
-    return layer.blobs[1] if getattr(layer, "bias_term", False) and len(layer.blobs) > 1 else None
-
-
-def _conv_forward(layer):
-    def forward(*bottoms):
-        for x in bottoms:
-            layer.check_bottom(x)
-        return tuple(_Conv.apply(x, layer.blobs[0], _bias(layer), tuple(layer.kernel), tuple(layer.stride),
-                                 tuple(layer.pad)) for x in bottoms)
-    return forward
-
-
-def _ip_forward(layer):
-    def forward(x):
-        layer.check_bottom(x)
-        lead = x.shape[:1]
-        out = _InnerProduct.apply(x.reshape(x.shape[0], -1), layer.blobs[0], _bias(layer), bool(layer.transpose))
-        return (out.reshape(*lead, layer.N),)
-    return forward
-
-
-def _softmax_forward(layer, normalizer: float):
-    shape = tuple(layer.top_shapes[0])
-
-    def forward(scores, labels):
-        return (_SoftmaxLoss.apply(scores, labels, normalizer).reshape(shape),)
-    return forward
+def softmax_loss(scores: torch.Tensor, labels: torch.Tensor, normalizer: float) -> torch.Tensor:
+    """SoftmaxWithLoss over (N, C) scores and N labels, summed sample by sample, divided by ``normalizer``."""
+    return _SoftmaxLoss.apply(scores, labels, normalizer)

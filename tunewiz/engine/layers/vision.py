@@ -4,7 +4,7 @@
   ``out = (H + 2*pad - (dilation*(k-1) + 1)) / stride + 1`` rounded DOWN.
 * Deconvolution: weight ``(C, num_output/group, *kernel)``;
   ``out = stride*(H - 1) + dilation*(k-1) + 1 - 2*pad``.
-* Pooling: see ``tunewiz.engine.pooling`` (ceil rounding, clip rule, AVE divisor, mask top).
+* Pooling: see ``tunewiz.engine.layers.kernels.pooling`` (ceil rounding, clip rule, AVE divisor, mask top).
 * InnerProduct: ``K = prod(shape[axis:])``, top ``shape[:axis] + (num_output,)``,
   ``y = x W^T + b`` with W ``(num_output, K)`` or ``(K, num_output)`` when ``transpose``.
 """
@@ -15,17 +15,11 @@ import math
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine import pooling
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.kernels import caffe_cpu, pooling
+from tunewiz.engine.layers.base import Layer, register
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
-
-
-def canonical_axis(layer: Layer, axis: int, num_axes: int) -> int:
-    if not -num_axes <= axis < max(num_axes, 1):
-        raise layer.fail(f"axis {axis} is out of range for a {num_axes}-axis bottom")
-    return axis % num_axes if num_axes else 0
 
 
 def _per_axis(layer: Layer, values, h, w, has_hw: bool, n: int, default: int, what: str) -> list[int]:
@@ -63,7 +57,7 @@ class _ConvBase(Layer):
         shape = bottom_shapes[0]
         if any(tuple(s) != tuple(shape) for s in bottom_shapes):
             raise self.fail(f"all bottoms must have the same shape, got {bottom_shapes}")
-        axis = canonical_axis(self, cp.axis, len(shape))
+        axis = self.canonical_axis(cp.axis, len(shape))
         if axis != 1:
             raise self.fail("only the channel axis 1 is supported for convolution")
         n = len(shape) - 2
@@ -130,6 +124,18 @@ class _ConvBase(Layer):
         if self.transposed:
             return tuple(fn(x, weight, bias, self.stride, self.pad, 0, self.group, self.dilation) for x in bottoms)
         return tuple(fn(x, weight, bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
+
+    def caffe_cpu_forward(self):
+        """Caffe's im2col + sgemm order where it covers the setup: 2-D, group 1, dilation 1, not transposed."""
+        if self.transposed or self.group != 1 or self.n_spatial != 2 or any(d != 1 for d in self.dilation):
+            return None
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, *bottoms):
+        for x in bottoms:
+            self.check_bottom(x)
+        weight, bias = _weight_bias(self)
+        return tuple(caffe_cpu.conv(x, weight, bias, self.kernel, self.stride, self.pad) for x in bottoms)
 
 
 @register("Convolution")
@@ -209,7 +215,7 @@ class InnerProduct(Layer):
         if len(bottom_shapes) != 1:
             raise self.fail("takes exactly one bottom")
         shape = bottom_shapes[0]
-        self.axis = canonical_axis(self, ip.axis, len(shape))
+        self.axis = self.canonical_axis(ip.axis, len(shape))
         self.K = math.prod(shape[self.axis:])
         self.N = ip.num_output
         if self.N <= 0:
@@ -235,3 +241,13 @@ class InnerProduct(Layer):
         weight, bias = _weight_bias(self)
         out = F.linear(x.reshape(-1, self.K), weight.t() if self.transpose else weight, bias)
         return (out.reshape(*lead, self.N),)
+
+    def caffe_cpu_forward(self):
+        """Caffe's sgemm order for the usual axis 1 (one row per image)."""
+        return self._forward_caffe_cpu if self.axis == 1 else None
+
+    def _forward_caffe_cpu(self, x):
+        self.check_bottom(x)
+        weight, bias = _weight_bias(self)
+        out = caffe_cpu.inner_product(x.reshape(x.shape[0], -1), weight, bias, self.transpose)
+        return (out.reshape(x.shape[0], self.N),)

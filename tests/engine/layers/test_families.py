@@ -18,9 +18,9 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import read_net_text
-from tunewiz.engine.registry import layer_class
+from tunewiz.engine.layers.registry import layer_class
 
-FIX = Path(__file__).parent.parent / "fixtures" / "layers"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "layers"
 OTHERS = ("conv_", "deconv_", "pool_", "ip_")  # the vision family, tested with its own layers
 DEVICE = os.environ.get("TUNEWIZ_TEST_DEVICE", "cpu")  # "cuda" to run the same checks on a GPU
 CASES = [c["case"] for c in json.loads((FIX / "index.json").read_text()) if not c["case"].startswith(OTHERS)]

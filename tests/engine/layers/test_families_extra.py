@@ -11,9 +11,10 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine.registry import NetError, layer_class
+from tunewiz.engine.layers.base import NetError
+from tunewiz.engine.layers.registry import layer_class
 
-FIX = Path(__file__).parent.parent / "fixtures" / "layers"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "layers"
 
 
 def make(text: str, shapes, phase=caffe_pb2.TEST, device="cpu"):

@@ -1,8 +1,4 @@
-"""The layer registry: one string-keyed table from Caffe's ``type`` to a layer class.
-
-Layer families live one per file (``layers_*.py``) and register themselves with
-``@register("Convolution", ...)``.  :func:`layer_class` raises an error listing the
-known types when a net names one we do not have (Python layers, a fork's layer).
+"""The ``Layer`` base class every family builds on, ``@register`` and the errors layers raise.
 
 The contract every layer keeps (Caffe's ``LayerSetUp`` + ``Reshape`` in one):
 
@@ -14,10 +10,17 @@ The contract every layer keeps (Caffe's ``LayerSetUp`` + ``Reshape`` in one):
 * ``forward(*bottoms)`` returns a tuple of tops, differentiable with autograd
   (gradients must equal Caffe's Backward; a layer overrides autograd where they differ).
 * ``context`` (keyword, optional) carries what the net knows beyond the layer: ``seed``
-  and ``root`` (for data feeds); it is set before ``setup`` runs.
+  and ``root`` (for data feeds), ``numerics``; it is set before ``setup`` runs.
+* the engine is chosen once set up, as Caffe's ``layer_factory.cpp`` picks CAFFE or CUDNN:
+  :meth:`Layer.choose_engine` stores in ``self.run`` the forward the net calls — with
+  ``numerics="caffe"`` on the CPU the layer's :meth:`Layer.caffe_cpu_forward` (Caffe's own
+  summation order, ``kernels.caffe_cpu``) where it has one, torch's ``forward`` otherwise.
 * ``allow_force_backward(i)`` is Caffe's ``AllowForceBackward``: loss layers refuse
   bottom 1 (the label) unless they override it.
 * ``fixed_lr_mult``: when not None, every blob of the layer gets this lr_mult (BatchNorm: 0).
+
+``@register("Convolution", ...)`` only names the Caffe types a class implements; the table
+from type to class is built by ``registry`` from its explicit list of family modules.
 """
 from __future__ import annotations
 
@@ -27,11 +30,12 @@ import torch
 from torch import nn
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.engine.layers.kernels.fillers import fill
 from tunewiz.errors import TunewizError
 
 Shape = tuple[int, ...]
-
-LAYERS: dict[str, type["Layer"]] = {}
+#: the values of ``numerics``: Caffe's CPU summation order, or torch's kernels
+NUMERICS = ("caffe", "torch")
 
 
 class UnsupportedLayerError(TunewizError):
@@ -43,76 +47,19 @@ class NetError(TunewizError):
 
 
 def register(*type_names: str) -> Callable[[type["Layer"]], type["Layer"]]:
-    """Class decorator: make the class the implementation of Caffe ``type`` names."""
+    """Class decorator: the class implements these Caffe ``type`` names (read by ``registry``)."""
 
     def deco(cls: type["Layer"]) -> type["Layer"]:
-        for name in type_names:
-            if name in LAYERS and LAYERS[name] is not cls:
-                raise RuntimeError(f"layer type {name!r} registered twice")
-            LAYERS[name] = cls
         cls.type_names = type_names
         return cls
 
     return deco
 
 
-def known_types() -> list[str]:
-    _load_families()
-    return sorted(LAYERS)
-
-
-def layer_class(type_name: str, layer_name: str = "?") -> type["Layer"]:
-    """The class for a Caffe layer type, or a clear error listing the supported ones."""
-    _load_families()
-    try:
-        return LAYERS[type_name]
-    except KeyError:
-        hint = ""
-        if type_name == "Python":
-            hint = " Python layers run user code inside Caffe and cannot be carried over;"
-            hint += " replace the layer with built-in layers."
-        raise UnsupportedLayerError(
-            f"layer '{layer_name}' has type '{type_name}', which tunewiz does not support.{hint}"
-            f" Supported types: {', '.join(sorted(LAYERS))}."
-        ) from None
-
-
-_FAMILIES = (
-    "tunewiz.engine.layers_vision",
-    "tunewiz.engine.layers_activation",
-    "tunewiz.engine.layers_norm",
-    "tunewiz.engine.layers_scale",
-    "tunewiz.engine.layers_shape",
-    "tunewiz.engine.layers_reduce",
-    "tunewiz.engine.layers_math",
-    "tunewiz.engine.layers_loss",
-    "tunewiz.engine.layers_loss_other",
-    "tunewiz.engine.layers_data",
-)
-
-
-_loaded = False
-
-
-def _load_families() -> None:
-    """Import every ``tunewiz.engine.layers_*`` module once (each registers its layers)."""
-    global _loaded
-    if _loaded:
-        return
-    import importlib
-    import pkgutil
-
-    import tunewiz.engine as engine
-
-    found = [f"tunewiz.engine.{m.name}" for m in pkgutil.iter_modules(engine.__path__)
-             if m.name.startswith("layers_")]
-    for module in sorted(set(_FAMILIES) | set(found)):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    _loaded = True
+def check_numerics(numerics: str) -> str:
+    if numerics not in NUMERICS:
+        raise ValueError(f"numerics {numerics!r}: use 'caffe' or 'torch'")
+    return numerics
 
 
 class Layer(nn.Module):
@@ -138,6 +85,7 @@ class Layer(nn.Module):
         self.blobs = nn.ParameterList()
         self.bottom_shapes = [tuple(int(d) for d in s) for s in bottom_shapes]
         self.top_shapes: list[Shape] = list(self.setup(self.bottom_shapes))
+        self.choose_engine(self.context.get("numerics", "torch"))
 
     # -- to override -----------------------------------------------------------------
     def setup(self, bottom_shapes: list[Shape]) -> list[Shape]:
@@ -147,19 +95,40 @@ class Layer(nn.Module):
     def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:  # pragma: no cover
         raise NotImplementedError
 
+    def caffe_cpu_forward(self) -> Callable | None:
+        """This layer's forward in Caffe's CPU summation order, as set up, or None where torch's
+        kernels are kept (they give Caffe's values already, or the case has no Caffe-order path)."""
+        return None
+
     def allow_force_backward(self, bottom_index: int) -> bool:
         """Caffe's AllowForceBackward: loss layers refuse bottom 1 (the label) by default."""
         return not (self.is_loss and bottom_index == 1)
+
+    # -- the engine --------------------------------------------------------------------
+    def choose_engine(self, numerics: str) -> str:
+        """Store in ``self.run`` the forward this layer runs: Caffe's CPU order with ``numerics``
+        "caffe" on a CPU layer that has one, torch's kernels otherwise.  Returns the engine chosen
+        ("caffe" or "torch")."""
+        exact = None
+        if check_numerics(numerics) == "caffe" and self.device.type == "cpu":
+            exact = self.caffe_cpu_forward()
+        self.engine = "torch" if exact is None else "caffe"
+        self.run = self.forward if exact is None else exact
+        return self.engine
 
     # -- helpers ---------------------------------------------------------------------
     def fail(self, reason: str) -> NetError:
         """An error naming this layer (raise the result)."""
         return NetError(f"layer '{self.name}' ({self.param.type}): {reason}")
 
+    def canonical_axis(self, axis: int, ndim: int, field: str = "axis") -> int:
+        """Caffe's ``CanonicalAxisIndex``: ``-ndim <= axis < ndim``, a negative axis counts from the end."""
+        if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis != 0):
+            raise self.fail(f"{field} {axis} is out of range for a {ndim}-axis bottom")
+        return axis + ndim if axis < 0 else axis
+
     def add_blob(self, shape: Sequence[int], filler: caffe_pb2.FillerParameter | None = None) -> nn.Parameter:
         """Create a parameter blob of ``shape``, filled with ``filler`` (Caffe's default: constant 0)."""
-        from tunewiz.engine.fillers import fill
-
         data = torch.empty(tuple(int(d) for d in shape), dtype=torch.float32, device=self.device)
         if self.device.type != "meta":
             fill(data, filler if filler is not None else caffe_pb2.FillerParameter())

@@ -8,7 +8,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine.layers_vision import Pooling
+from tunewiz.engine.layers.vision import Pooling
 
 
 def caffe_pool(x, k, s, p, method, ceil=True):

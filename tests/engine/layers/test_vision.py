@@ -5,8 +5,8 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine.layers_vision import Convolution, Deconvolution, InnerProduct, Pooling
-from tunewiz.engine.registry import NetError
+from tunewiz.engine.layers.vision import Convolution, Deconvolution, InnerProduct, Pooling
+from tunewiz.engine.layers.base import NetError
 
 
 def make(cls, text, shape, phase=caffe_pb2.TEST):

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 R = caffe_pb2.ReductionParameter
 
@@ -22,7 +21,7 @@ class Reduction(Layer):
     def setup(self, bottom_shapes):
         p = self.param.reduction_param
         shape = bottom_shapes[0]
-        self.axis = canonical_axis(self, p.axis, len(shape))
+        self.axis = self.canonical_axis(p.axis, len(shape))
         self.operation, self.coeff = p.operation, float(p.coeff)
         self.dims = tuple(range(self.axis, len(shape)))
         self.count = math.prod(shape[self.axis:])
@@ -57,7 +56,7 @@ class ArgMax(Layer):
         if self.top_k < 1:
             raise self.fail("argmax_param.top_k must be >= 1")
         if self.has_axis:
-            self.axis = canonical_axis(self, p.axis, len(shape))
+            self.axis = self.canonical_axis(p.axis, len(shape))
             if self.top_k > shape[self.axis]:
                 raise self.fail(f"top_k {self.top_k} is more than axis {self.axis}'s size {shape[self.axis]}")
             out = list(shape)

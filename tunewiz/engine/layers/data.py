@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.fillers import fill
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.kernels.fillers import fill
+from tunewiz.engine.layers.base import Layer, register
 
 
 def _one_or_each(layer: Layer, items: list, what: str, allow_none: bool = False) -> list:

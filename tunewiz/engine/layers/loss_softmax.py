@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.kernels import caffe_cpu
+from tunewiz.engine.layers.base import Layer, register
 
 N = caffe_pb2.LossParameter
 LOG_FLT_MIN = math.log(np.finfo(np.float32).tiny)  # SoftmaxWithLoss: log(max(p, FLT_MIN))
@@ -53,7 +53,7 @@ class _LabelledLoss(Layer):
 
     def setup_labels(self, bottom_shapes, axis: int) -> None:
         shape, label_shape = bottom_shapes[0], bottom_shapes[1]
-        self.axis = canonical_axis(self, axis, len(shape))
+        self.axis = self.canonical_axis(axis, len(shape))
         self.outer, self.classes = math.prod(shape[:self.axis]), shape[self.axis]
         self.inner = math.prod(shape[self.axis + 1:])
         if math.prod(label_shape) != self.outer * self.inner:
@@ -105,6 +105,17 @@ class SoftmaxWithLoss(_LabelledLoss):
         if valid is not None:
             picked = torch.where(valid, picked, torch.zeros_like(picked))
         return self.finish(-picked.sum(), valid, x)
+
+    def caffe_cpu_forward(self):
+        """Caffe's order (sum sample by sample) for one top, classes on axis 1 with nothing after them,
+        no ignore_label."""
+        if len(self.top_shapes) != 1 or self.ignore_label is not None or self.axis != 1 or self.inner != 1:
+            return None
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, x, label):
+        loss = caffe_cpu.softmax_loss(x, label, normalizer(self.mode, self.outer, self.inner, None))
+        return (loss.reshape(self.top_shapes[0]),)
 
 
 @register("InfogainLoss")

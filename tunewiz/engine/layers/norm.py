@@ -1,12 +1,11 @@
-"""Normalisation layers: LRN, BatchNorm, MVN, Softmax.  (Scale and Bias are in ``layers_scale``.)"""
+"""Normalisation layers: LRN, BatchNorm, MVN, Softmax.  (Scale and Bias are in ``scale``.)"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers_shape import canonical_axis
-from tunewiz.engine.registry import Layer, register
+from tunewiz.engine.layers.base import Layer, register
 
 LRNP = caffe_pb2.LRNParameter
 
@@ -176,7 +175,7 @@ class Softmax(Layer):
 
     def setup(self, bottom_shapes):
         shape = bottom_shapes[0]
-        self.axis = canonical_axis(self, self.param.softmax_param.axis, len(shape))
+        self.axis = self.canonical_axis(self.param.softmax_param.axis, len(shape))
         return [shape]
 
     def forward(self, x):

@@ -1,7 +1,10 @@
 """Every layer case made by real Caffe (tests/fixtures/layers, from caffe-reference/layers):
 build the net, copy the caffemodel, feed in/, check top/; feed topdiff/ into the non-loss
 output tops (loss tops keep diff = loss_weight), backward, check bottomdiff/ and paramdiff/
-(and BatchNorm TRAIN paramafter/).  Tolerance: 1e-5 relative, 1e-6 absolute near zero."""
+(and BatchNorm TRAIN paramafter/).  Tolerance: 1e-5 relative, 1e-6 absolute near zero.
+
+A case whose layer type the registry does not hold fails (a family left out of
+``registry.FAMILIES`` must not pass unnoticed)."""
 import json
 from pathlib import Path
 
@@ -11,10 +14,10 @@ import torch
 
 from tunewiz.caffe.prototxt import read_net_text
 from tunewiz.engine.net import Net
-from tunewiz.engine.registry import LAYERS, known_types
+from tunewiz.engine.layers import registry
 from tunewiz.engine.weights import copy_trained_layers
 
-HERE = Path(__file__).resolve().parents[1] / "fixtures" / "layers"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "layers"
 CASES = [c["case"] for c in json.loads((HERE / "index.json").read_text())]
 
 
@@ -27,13 +30,34 @@ def _grad(t):
     return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.detach().numpy()
 
 
+def _types(case) -> set[str]:
+    return {layer.type for layer in read_net_text(HERE / f"{case}.prototxt").layer}
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_layer_matches_caffe(case):
+    check_case(case)
+
+
+@pytest.mark.parametrize("family", registry.FAMILIES, ids=lambda m: m.__name__.rpartition(".")[2])
+def test_a_family_left_out_of_the_registry_fails_its_cases(family, monkeypatch):
+    """The registry built without one family: every Caffe case using that family's types fails."""
+    dropped = {t for cls in registry.registered_classes(family) for t in cls.type_names}
+    cases = [case for case in CASES if _types(case) & dropped]
+    assert cases, f"no Caffe case covers {family.__name__}"
+    table = registry.build_table(f for f in registry.FAMILIES if f is not family)
+    assert not dropped & set(table)
+    monkeypatch.setattr(registry, "LAYERS", table)
+    for case in cases:
+        with pytest.raises(AssertionError, match="not registered"):
+            check_case(case)
+
+
+def check_case(case):
+    """Build the case's net, run forward and backward, compare with Caffe's blobs."""
     net_param = read_net_text(HERE / f"{case}.prototxt")
-    known_types()
-    missing = sorted({l.type for l in net_param.layer} - set(LAYERS))
-    if missing:
-        pytest.xfail(f"layer not implemented: {', '.join(missing)}")
+    missing = sorted({layer.type for layer in net_param.layer} - set(registry.LAYERS))
+    assert not missing, f"{case}: layer types not registered: {', '.join(missing)}"
     ref = np.load(HERE / f"{case}.npz")
     meta = json.loads(str(ref["meta"]))
     net = Net(net_param, meta["phase"])

@@ -1,0 +1,20 @@
+"""Caffe's layers on PyTorch, one family per module, found through ``registry.layer_class``.
+
+The families (``registry.FAMILIES`` lists exactly these):
+
+* ``vision``: Convolution, Deconvolution, Pooling, InnerProduct
+* ``activation``: the element-wise neurons (ReLU, PReLU, ELU, Sigmoid, TanH, ..., Dropout)
+* ``norm``: LRN, BatchNorm, MVN, Softmax
+* ``scale``: Scale, Bias
+* ``shape``: Eltwise, Concat, Slice, Split, Flatten, Reshape, Crop, Tile, Silence
+* ``reduce``: Reduction, ArgMax, Embed
+* ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
+* ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
+* ``data``: Input, DummyData, Data, ImageData
+
+``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses
+its engine), ``@register`` and the errors; ``registry`` the family list and the table built from it
+(kept apart so that the families import ``base`` and ``registry`` imports the families, no circle).
+What several families share lives in ``kernels``: Caffe's CPU summation order (``kernels.caffe_cpu``,
+``--numerics caffe``), Caffe's pooling (``kernels.pooling``) and fillers (``kernels.fillers``).
+"""

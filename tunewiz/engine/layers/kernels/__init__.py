@@ -1,0 +1,7 @@
+"""The numerics layer families share, none of them a layer itself:
+
+* ``caffe_cpu``: Caffe's float32 CPU summation order (im2col + sgemm convolution, inner product,
+  softmax loss), the forward a layer chooses with ``numerics="caffe"`` on the CPU;
+* ``pooling``: Caffe's 2-D pooling (ceil rounding, clip rule, AVE divisor, mask top);
+* ``fillers``: Caffe's fillers (constant, gaussian, xavier, msra, bilinear, ...) for blobs and DummyData.
+"""
