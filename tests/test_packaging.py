@@ -1,5 +1,5 @@
-"""The package set-up: pyproject, README's two commands, .ci/run in step (issue 2), and a wheel that
-ships the sample (issue 17).
+"""The package set-up: pyproject, README's two commands, .ci/run in step (issue 2); README's developer
+tree naming every package, and a wheel that ships the sample (issue 17).
 
 The wheel test builds the wheel from a copy of the project, installs it (no dependencies, no index)
 into a fresh venv and, from a folder outside the repository, opens the sample the way the wizard's
@@ -34,6 +34,25 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert install_and_test in ci, ".ci/run must run README's test command (keep the two in step)"
     assert ci.index("torch==2.13.0") < ci.index("pip install -e")
     assert "set -euo pipefail" in ci  # pytest's "no tests collected" (exit 5) fails the run
+
+
+def _readme_tree() -> set[str]:
+    """The folders of README's developer tree ("tunewiz/engine/layers"), from its names' indentation."""
+    block = (ROOT / "README.md").read_text().split("## For developers", 1)[1].split("```")[1]
+    folders, stack = set(), []
+    for line in block.splitlines():
+        named = re.match(r"((?:  ){0,4})([\w.]+)/ ", line)
+        if named:
+            depth = len(named.group(1)) // 2
+            stack[depth:] = [named.group(2)]
+            folders.add("/".join(stack))
+    return folders
+
+
+def test_readme_tree_names_every_package():
+    packages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "tunewiz").rglob("__init__.py")}
+    missing = sorted((packages | {"tests", "bench", "tools"}) - _readme_tree())
+    assert not missing, f"README's 'For developers' tree has no line for {missing}"
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is Python 3.11+")
