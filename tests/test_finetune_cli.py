@@ -7,10 +7,11 @@ import pytest
 
 from tunewiz.caffe.prototxt import read_net_text, read_solver_text
 from tunewiz.cli import main
+from tunewiz.sample_models import LENET_DIGITS
 from tests.recipe.helpers import make_caffemodel, make_db
 
 FIX = Path(__file__).parent / "fixtures" / "recipe"
-SAMPLE = Path(__file__).parent.parent / "sample_models" / "lenet_digits"
+SAMPLE = LENET_DIGITS
 
 
 @pytest.fixture

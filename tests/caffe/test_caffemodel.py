@@ -73,6 +73,8 @@ def test_v1_is_upgraded_on_read():
     pytest.importorskip("tunewiz.caffe.upgrade")
     weights = load_weights(V1)
     assert weights.upgraded and len(weights.net.layers) == 0
+    assert weights.report.source_format == "V1" and "V1" in weights.report.steps and weights.report.notes
+    assert weights.stored.net.layers and not weights.stored.net.layer  # the stored form is kept as read
     upgraded = _tsv(FORMATS / "v1" / "lenet_v1.upgraded.blobs.tsv")
     assert [(l.name, l.type) for l in weights.layers] == list(dict.fromkeys((r["layer"], r["type"]) for r in upgraded))
     _check_against_tsv(weights, upgraded)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tunewiz.caffe import caffe_pb2, prototxt
-from tunewiz.caffe.upgrade import UpgradeError, upgrade_net_as_needed, upgrade_net_param
+from tunewiz.caffe.upgrade import upgrade_net_as_needed, upgrade_net_param
+from tunewiz.caffe.upgrade_report import UpgradeError
 from tunewiz.caffe.upgrade_solver import upgrade_solver_as_needed
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "upgrade"

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tunewiz.caffe import caffe_pb2, netio, prototxt
-from tunewiz.caffe.upgrade import DowngradeError, downgrade_to_v1, upgrade_net_param
+from tunewiz.caffe.downgrade_v1 import DowngradeError, downgrade_to_v1
+from tunewiz.caffe.upgrade import upgrade_net_param
 from tunewiz.errors import FormatError
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "upgrade"

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tunewiz.caffe import caffe_pb2, prototxt
-from tunewiz.caffe.upgrade import UpgradeError, net_format, upgrade_net_as_needed
+from tunewiz.caffe.upgrade import net_format, upgrade_net_as_needed
+from tunewiz.caffe.upgrade_report import UpgradeError
 from tunewiz.caffe.upgrade_v0 import V0_TYPES, upgrade_v0_net
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "upgrade"

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tunewiz.caffe import caffe_pb2, prototxt
-from tunewiz.caffe.upgrade import (
-    UpgradeError, net_needs_upgrade, upgrade_net_as_needed, upgrade_net_param,
-)
+from tunewiz.caffe.upgrade import net_needs_upgrade, upgrade_net_as_needed, upgrade_net_param, upgraded_copy
+from tunewiz.caffe.upgrade_report import UpgradeError
 from tunewiz.caffe.upgrade_v1 import SHARED_PARAMS, V1_TYPE_NAMES
 
 V1 = caffe_pb2.V1LayerParameter
@@ -135,3 +134,21 @@ def test_current_net_needs_nothing():
     copy.CopyFrom(net)
     report = upgrade_net_as_needed(net)
     assert report.steps == [] and report.notes == [] and report.source_format == "current" and net == copy
+
+
+def test_upgraded_copy_leaves_the_original_as_written():
+    """The one upgrade-a-copy helper (the engine, the recipe and caffemodels use it): the copy is
+    upgraded with Caffe's notes, the caller's V1 message is unchanged, an error names the file once."""
+    v1 = parse('layers { name: "r" type: RELU bottom: "x" top: "x" }')
+    before = v1.SerializeToString()
+    copy, report = upgraded_copy(v1, "old.prototxt")
+    assert [(l.name, l.type) for l in copy.layer] == [("r", "ReLU")] and not copy.layers
+    assert report.steps == ["V1"] and report.notes and v1.SerializeToString() == before
+    current = parse('layer { name: "r" type: "ReLU" }')
+    again, nothing = upgraded_copy(current)
+    assert again == current and again is not current and nothing.steps == []
+    mixed = parse('layer { name: "a" type: "ReLU" } layers { name: "b" type: RELU }')
+    with pytest.raises(UpgradeError) as err:
+        upgraded_copy(mixed, "mixed.prototxt")
+    assert str(err.value).count("mixed.prototxt") == 1
+

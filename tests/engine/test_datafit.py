@@ -18,8 +18,9 @@ from tunewiz.caffe.caffemodel import load_weights, write_caffemodel
 from tunewiz.caffe.prototxt import read_net_text, to_text
 from tunewiz.cli import main
 from tunewiz.engine.datafit import DataFitError, check_data_fit
+from tunewiz.sample_models import LENET_DIGITS
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "lenet_digits"
+SAMPLE = LENET_DIGITS
 WEIGHTS = SAMPLE / "lenet_digits04.caffemodel"
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason="the sample's caffemodel is not built")
 

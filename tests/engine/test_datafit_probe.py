@@ -7,9 +7,10 @@ import pytest
 
 from tunewiz.caffe.caffemodel import load_weights
 from tunewiz.engine.datafit_probe import weight_blobs
+from tunewiz.sample_models import LENET_DIGITS
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "lenet_digits" / "lenet_digits04.caffemodel"
+SAMPLE = LENET_DIGITS / "lenet_digits04.caffemodel"
 
 
 @pytest.mark.parametrize("path", [FIX / "lenet_v1.caffemodel", FIX / "lenet_iter_10.caffemodel", SAMPLE],

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tunewiz.cli import main
+from tunewiz.sample_models import LENET_DIGITS
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "lenet_digits"
+SAMPLE = LENET_DIGITS
 pytestmark = pytest.mark.skipif(not (SAMPLE / "lenet_digits04.caffemodel").is_file(),
                                 reason="the sample's caffemodel is not built")
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.recipe.helpers import make_db
-from tunewiz.recipe.finetune import plan_net, plan_solver
+from tunewiz.recipe.finetune import plan_net
 from tunewiz.recipe.options import FinetuneOptions
 from tunewiz.recipe.sizing import iterations_per_epoch, proposed_max_iter
+from tunewiz.recipe.solver_stage import plan_solver
 
 ZOO = Path(__file__).resolve().parents[1] / "fixtures" / "model_zoo" / "bvlc_reference_caffenet"
 

@@ -33,21 +33,21 @@ def test_short_path(tmp_path, monkeypatch):
 
 
 def test_lines_fit_80_columns_and_parse_back(monkeypatch):
-    monkeypatch.chdir(SAMPLE_DIR.parents[1])  # the repository's root, as the README starts the wizard
-    st = _sample_state(SAMPLE_DIR.parents[1])
+    monkeypatch.chdir(SAMPLE_DIR.parents[2])  # the repository's root, as the README starts the wizard
+    st = _sample_state(SAMPLE_DIR.parents[2])
     st.options = options_for(st)
     text = command_lines(st, st.run_dir)
     assert all(len(line) <= 78 for line in text.splitlines()), text
     argv = _finetune_argv(text)
     assert argv == shlex.split(st.options.command_line(train=True, path_text=short_path))
     assert argv[:2] == ["tunewiz", "finetune"] and argv[-1] == "--train"
-    assert "--net=sample_models/lenet_digits/lenet_train_val.prototxt" in argv
+    assert "--net=tunewiz/sample_models/lenet_digits/lenet_train_val.prototxt" in argv
     assert f"--out=runs/{st.run_name}" in argv and "--max-iter=100" in argv
     assert not any(a.startswith("--mean-file") for a in argv)  # the pretrained net's mean is kept
     assert "# then" not in text  # every choice is a flag: nothing to edit by hand afterwards
     caffe = shlex.split(text.split("\ncaffe train")[1].split("\ntunewiz train")[0].replace("\\\n", " "))
     assert caffe == ["--solver", f"runs/{st.run_name}/solver.prototxt",
-                     "--weights", "sample_models/lenet_digits/lenet_digits04.caffemodel"]
+                     "--weights", "tunewiz/sample_models/lenet_digits/lenet_digits04.caffemodel"]
 
 
 def test_every_choice_is_a_flag_finetune_takes_back(tmp_path, monkeypatch):

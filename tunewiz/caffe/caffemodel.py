@@ -26,8 +26,10 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.blobs import Blob
 from tunewiz.caffe.blobtree import BlobTree, decode_tree, encode_tree
 from tunewiz.caffe.detect import expect
+from tunewiz.caffe.upgrade import upgraded_copy
+from tunewiz.caffe.upgrade_report import UpgradeReport
 from tunewiz.caffe.wire import Source, WireError, atomic_write
-from tunewiz.errors import FormatError, TunewizError
+from tunewiz.errors import FormatError
 
 LAYER, LAYERS, V0_LAYER = 100, 2, 1  # NetParameter.layer, NetParameter.layers, V1LayerParameter.layer
 
@@ -86,7 +88,8 @@ class Weights:
 
     ``net`` is the upgraded NetParameter without blobs, ``layers`` has one entry
     per ``net.layer`` (same order), ``stored`` is the file as read (V0/V1 form
-    kept, for writing back in that form), ``format`` "V2", "V1" or "V0".
+    kept, for writing back in that form), ``format`` "V2", "V1" or "V0", ``report`` what
+    the upgrade did (Caffe's log lines).
     """
 
     path: Path
@@ -94,6 +97,7 @@ class Weights:
     layers: list[LayerWeights]
     stored: BinaryNet
     upgraded: bool = False
+    report: UpgradeReport = field(default_factory=UpgradeReport)
 
     @property
     def format(self) -> str:
@@ -146,25 +150,9 @@ def _check_blobs(path, binary: BinaryNet) -> None:
 def load_weights(path: str | os.PathLike) -> Weights:
     """Read a caffemodel, upgraded as Caffe's ``ReadNetParamsFromBinaryFileOrDie`` does."""
     stored = read_net_binary(path)
-    upgraded = _upgrade(path, stored.net)
-    if upgraded is None:  # no upgrade module in this build: layers as stored (V1: enum type names)
-        return Weights(Path(path), stored.net, [LayerWeights(*entry) for entry in _stored_layers(stored)], stored)
-    return Weights(Path(path), upgraded, _match_upgraded(upgraded, stored), stored, upgraded=stored.format != "V2")
-
-
-def _upgrade(path, net: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter | None:
-    try:
-        from tunewiz.caffe.upgrade import upgrade_net_param
-    except ImportError:
-        return None
-    copy = caffe_pb2.NetParameter()
-    copy.CopyFrom(net)
-    try:
-        result = upgrade_net_param(copy, str(path))
-    except TunewizError as exc:
-        text = str(exc)
-        raise type(exc)(text if str(path) in text else f"{path}: {text}") from None
-    return copy if result is None else result
+    upgraded, report = upgraded_copy(stored.net, str(path))
+    return Weights(Path(path), upgraded, _match_upgraded(upgraded, stored), stored,
+                   upgraded=stored.format != "V2", report=report)
 
 
 def _stored_layers(stored: BinaryNet) -> list[tuple[str, str, list[Blob]]]:

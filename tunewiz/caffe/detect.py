@@ -22,7 +22,7 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.caffe.prototxt import nearest_names
+from tunewiz.caffe.parse_hints import nearest_names
 from tunewiz.caffe.wire import I32, I64, LEN, VARINT, Source, Truncated, WireError, read_field
 from tunewiz.errors import FormatError
 

@@ -7,9 +7,9 @@
 * :func:`read_net_binary` = ``ReadNetParamsFromBinaryFileOrDie`` (the whole
   message, read with :mod:`tunewiz.caffe.caffemodel`, which is the place for weights).
 
-Caffe's upgrade log lines come back as :class:`~tunewiz.caffe.upgrade.Note` s: pass
+Caffe's upgrade log lines come back as :class:`~tunewiz.caffe.upgrade_report.Note` s: pass
 a list as ``notes``, or use the ``load_*`` variants, which also return the
-:class:`~tunewiz.caffe.upgrade.UpgradeReport` (``source_format`` tells whether the
+:class:`~tunewiz.caffe.upgrade_report.UpgradeReport` (``source_format`` tells whether the
 file was written in V1, so it can be written back that way with ``v1=True``).
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ import os
 
 from tunewiz.caffe import caffe_pb2, prototxt
 from tunewiz.caffe.downgrade_v1 import downgrade_to_v1
-from tunewiz.caffe.upgrade import Note, UpgradeReport, upgrade_net_as_needed
+from tunewiz.caffe.upgrade import upgrade_net_as_needed
+from tunewiz.caffe.upgrade_report import Note, UpgradeReport
 from tunewiz.caffe.upgrade_solver import SOLVER_TYPE_NAMES, upgrade_solver_as_needed
 from tunewiz.errors import FormatError
 

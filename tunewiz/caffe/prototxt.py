@@ -3,7 +3,8 @@
 Parsing uses protobuf's text format on our own schema (``caffe_pb2``), so every
 file BVLC Caffe accepts parses here.  A syntax error or unknown field becomes one
 :class:`PrototxtError` line: ``file:line:column``, the reason, the offending text
-and a hint (the nearest valid field or enum names, or the fix for a V1 field).
+and a hint (:mod:`tunewiz.caffe.parse_hints`: the nearest valid field or enum names, or the fix
+for a V1 field).
 A file of the wrong kind (a solver where a net is expected, a caffemodel, an
 empty file, a folder, a device) gets a :class:`FormatError` that says what it is.
 
@@ -12,7 +13,6 @@ indent, one field per line, numbers as C++ prints them) and is atomic.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -23,18 +23,16 @@ from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.blockscan import open_blocks, unclosed
+from tunewiz.caffe.detect import expect
+from tunewiz.caffe.parse_hints import UNKNOWN_FIELD, explain
 from tunewiz.caffe.textprint import message_to_text
+from tunewiz.caffe.wire import atomic_write
 from tunewiz.errors import FormatError
 
 M = TypeVar("M", bound=Message)
 
 _LOCATION = re.compile(r"^(\d+):(\d+) : (.*)$", re.S)
-_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"\.?')
-_UNKNOWN_ENUM = re.compile(r'Enum type "([\w.]+)" has no value (named|with number) "?([\w-]+)"?\.?')
-_V1_FIELDS = {  # a V1 field written inside a current ``layer { }``
-    "blobs_lr": "blobs_lr is V1 syntax: inside layer { } write param { lr_mult: … } (one per blob)",
-    "weight_decay": "weight_decay is V1 syntax: inside layer { } write param { decay_mult: … } (one per blob)",
-}
 _PROBE = 1 << 16
 KIND_OF = {"NetParameter": "net", "SolverParameter": "solver"}
 
@@ -55,51 +53,6 @@ def _excerpt(text: str, column: int, width: int = 70) -> str:
     return text
 
 
-def _message_class(full_name: str):
-    obj = caffe_pb2
-    for part in full_name.removeprefix("caffe.").split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
-
-
-def _nearest(word: str, names: list[str], what: str) -> str:
-    close = difflib.get_close_matches(word, names, n=3, cutoff=0.5)
-    if close:
-        return "did you mean: " + ", ".join(close) + "?"
-    listed = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
-    return f"valid {what}: {listed}"
-
-
-def _explain(reason: str) -> tuple[str, str]:
-    """(our wording of protobuf's reason, a hint)."""
-    reason = reason.strip().rstrip(".")
-    field = _UNKNOWN_FIELD.search(reason)
-    if field:
-        owner, name = field.group(1).split(".")[-1], field.group(2)
-        cls = _message_class(field.group(1))
-        if owner == "LayerParameter" and name in _V1_FIELDS:
-            return f'unknown field "{name}" in {owner}', _V1_FIELDS[name]
-        names = [f.name for f in cls.DESCRIPTOR.fields] if cls is not None else []
-        return f'unknown field "{name}" in {owner}', _nearest(name, names, "fields") if names else ""
-    enum = _UNKNOWN_ENUM.search(reason)
-    if enum:
-        owner, value = enum.group(1).split(".", 1)[-1], enum.group(3)
-        enum_type = _message_class(enum.group(1))
-        names = list(enum_type.keys()) if enum_type is not None else []
-        return f"unknown value {value} for enum {owner}", _nearest(value.upper(), names, "values") if names else ""
-    if reason.startswith("Expected string but found"):
-        return reason, 'text values go in double quotes, e.g. type: "Convolution"'
-    return reason, ""
-
-
-def nearest_names(reason: str) -> list[str]:
-    """The close valid names for an unknown field/value error (empty when there are none)."""
-    hint = _explain(reason)[1]
-    return hint.removeprefix("did you mean: ").rstrip("?").split(", ") if hint.startswith("did you mean") else []
-
-
 def parse_text(text: str, message: M, path: str = "<text>") -> M:
     """Parse Caffe text format into ``message`` (cleared first) and return it."""
     try:
@@ -110,7 +63,7 @@ def parse_text(text: str, message: M, path: str = "<text>") -> M:
         raw = re.sub(r"^'.*?': (?=[A-Z])", "", raw.strip(), count=1, flags=re.S)  # protobuf quotes the line
         lines = text.splitlines()
         snippet = lines[line - 1] if 0 < line <= len(lines) else ""
-        reason, hint = _explain(raw)
+        reason, hint = explain(raw)
         at_end = reason == 'Expected "}"' and not any(l.split("#")[0].strip() for l in lines[line:])
         if at_end:
             hint = "the file ends inside a block: a '{' is never closed"
@@ -123,9 +76,7 @@ def _unclosed(path: str, text: str, line: int, column: int, message: Message, ra
               at_end: bool) -> PrototxtError | None:
     """A missing '}' is reported where the block that is not closed began (protobuf stops further on, at
     the first field that does not belong inside it); None when the error is not a missing '}'."""
-    from tunewiz.caffe.blockscan import open_blocks, unclosed
-
-    field = _UNKNOWN_FIELD.search(raw)
+    field = UNKNOWN_FIELD.search(raw)
     if field is None and not at_end:
         return None
     stack = open_blocks(text, line, column, message.DESCRIPTOR)
@@ -162,8 +113,6 @@ def _read_bytes(p: Path, what: str) -> bytes:
 
 
 def _binary_error(p: Path, what: str) -> None:
-    from tunewiz.caffe.detect import expect
-
     expect(p, what)  # raises: "expected a net prototxt, but this is a caffemodel (...)"
     raise FormatError(f"{p}: this is a binary file, not a text {what} prototxt")
 
@@ -213,8 +162,6 @@ def to_text(message: Message) -> str:
 
 def write_text(path: str | os.PathLike, message: Message) -> None:
     """Write ``message`` as text, atomically (temporary file, then rename); FormatError if it cannot."""
-    from tunewiz.caffe.wire import atomic_write
-
     try:
         atomic_write(path, [to_text(message).encode("utf-8")])
     except OSError as exc:

@@ -14,53 +14,22 @@
    ``lr_mult: 0`` and ``decay_mult: 0``, other settings kept (Caffe 1.0 master
    ``UpgradeNetBatchNorm``; its log shows the three entries still there).
 
-Each step adds Caffe's log lines as :class:`Note` s (without glog's prefix).
+Each step adds Caffe's log lines as :class:`Note` s (without glog's prefix;
+:mod:`tunewiz.caffe.upgrade_report`).
 Where Caffe dies (``LOG(FATAL)``/``CHECK``) we raise :class:`UpgradeError` with
 Caffe's text.  One deliberate difference: a net that mixes ``layer`` and ``layers``
 is refused (Caffe silently drops the ``layer`` entries after an error line).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from tunewiz.caffe import caffe_pb2
-from tunewiz.caffe.downgrade_v1 import DowngradeError, downgrade_to_v1  # noqa: F401 (re-export)
-from tunewiz.caffe.upgrade_solver import solver_needs_upgrade, upgrade_solver_as_needed  # noqa: F401
+from tunewiz.caffe.upgrade_report import Note, UpgradeError, UpgradeReport
 from tunewiz.caffe.upgrade_v0 import upgrade_v0_net
 from tunewiz.caffe.upgrade_v1 import net_needs_data_upgrade, upgrade_net_data_transformation, upgrade_v1_net
-from tunewiz.errors import FormatError
+from tunewiz.errors import TunewizError
 
 MIXED_REASON = ("Input NetParameter to be upgraded already specifies 'layer' fields; "
                 "these will be ignored for the upgrade.")
-
-
-class UpgradeError(FormatError):
-    """Caffe would stop here (LOG(FATAL) / CHECK) while upgrading a file."""
-
-
-@dataclass(frozen=True)
-class Note:
-    """One of Caffe's upgrade log lines: level is "info", "warning" or "error"."""
-
-    level: str
-    text: str
-
-    def __str__(self) -> str:
-        return self.text if self.level == "info" else f"{self.level}: {self.text}"
-
-
-@dataclass
-class UpgradeReport:
-    """What an upgrade did: Caffe's log lines, the steps taken and the original format."""
-
-    source_format: str = "current"  # "V0", "V1" or "current": how the file was written
-    steps: list[str] = field(default_factory=list)  # "V0", "data", "V1", "input", "batchnorm"
-    notes: list[Note] = field(default_factory=list)
-    success: bool = True  # False where Caffe says "had one or more problems"
-
-    @property
-    def upgraded(self) -> bool:
-        return bool(self.steps)
 
 
 def net_needs_v0_upgrade(net: caffe_pb2.NetParameter) -> bool:
@@ -213,3 +182,21 @@ def upgrade_net_param(net: caffe_pb2.NetParameter, param_file: str = "",
     if notes is not None:
         notes.extend(report.notes)
     return net
+
+
+def upgraded_copy(net: caffe_pb2.NetParameter,
+                  param_file: str = "") -> tuple[caffe_pb2.NetParameter, UpgradeReport]:
+    """A copy of ``net`` upgraded as Caffe does on read, and what the upgrade did.
+
+    ``net`` itself stays as written: a V1 prototxt can be written back in its own style, a
+    caffemodel keeps its stored form, a caller's message is never changed under it.  An error
+    names ``param_file`` (once).
+    """
+    copy = caffe_pb2.NetParameter()
+    copy.CopyFrom(net)
+    try:
+        report = upgrade_net_as_needed(copy, param_file)
+    except TunewizError as exc:
+        text = str(exc)
+        raise type(exc)(text if param_file in text else f"{param_file}: {text}") from None
+    return copy, report

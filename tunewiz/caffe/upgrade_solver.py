@@ -8,11 +8,12 @@ Caffe 1.0 (``upgrade_proto.cpp``)::
     set_type(type); clear_solver_type()
 
 ``type`` (field 40) is the solver's last field, so written files show it at the
-end.  Log lines are returned as :class:`tunewiz.caffe.upgrade.Note` s.
+end.  Log lines are returned as :class:`tunewiz.caffe.upgrade_report.Note` s.
 """
 from __future__ import annotations
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.upgrade_report import Note, UpgradeError, UpgradeReport
 
 SOLVER_TYPE_NAMES: dict[str, str] = {
     "SGD": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad",
@@ -31,8 +32,6 @@ def solver_needs_upgrade(solver: caffe_pb2.SolverParameter) -> bool:
 
 def upgrade_solver_type(solver: caffe_pb2.SolverParameter, param_file: str = "") -> None:
     """Caffe's UpgradeSolverType, in place; both fields set -> UpgradeError (Caffe: fatal)."""
-    from tunewiz.caffe.upgrade import UpgradeError
-
     if solver.HasField("solver_type") and solver.HasField("type"):
         raise UpgradeError(
             f"{param_file or 'solver'}: {BOTH_REASON} "
@@ -43,10 +42,8 @@ def upgrade_solver_type(solver: caffe_pb2.SolverParameter, param_file: str = "")
     solver.ClearField("solver_type")
 
 
-def upgrade_solver_as_needed(solver: caffe_pb2.SolverParameter, param_file: str = ""):
+def upgrade_solver_as_needed(solver: caffe_pb2.SolverParameter, param_file: str = "") -> UpgradeReport:
     """Caffe's UpgradeSolverAsNeeded, in place; returns an UpgradeReport with Caffe's log lines."""
-    from tunewiz.caffe.upgrade import Note, UpgradeReport
-
     report = UpgradeReport()
     if solver_needs_upgrade(solver):
         report.source_format = "V1"

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from tunewiz.caffe import netio
-from tunewiz.caffe.upgrade import Note, UpgradeReport, upgrade_net_as_needed
+from tunewiz.caffe.upgrade_report import Note, UpgradeReport
 from tunewiz.errors import TunewizError
 
 # command -> (what it reads, Caffe's "Wrote ..." line)
@@ -58,14 +58,11 @@ def _print_notes(notes: list[Note], quiet: bool) -> None:
 
 def _load_caffemodel(path: str):
     """The caffemodel's weights, upgraded by caffemodel.load_weights (blobs as numpy,
-    legacy 4-D dims kept), and Caffe's notes from upgrading its net once more (no blobs)."""
-    from tunewiz.caffe import caffe_pb2
+    legacy 4-D dims kept), and what that upgrade did (Caffe's notes)."""
     from tunewiz.caffe.caffemodel import load_weights
 
     weights = load_weights(path)
-    net = caffe_pb2.NetParameter()
-    net.CopyFrom(weights.stored.net)
-    return weights, upgrade_net_as_needed(net, path)
+    return weights, weights.report
 
 
 def _upgrade(name: str, path: str) -> tuple[object, UpgradeReport]:

@@ -41,9 +41,9 @@ from tunewiz.engine.netparams import ParamInfo, append_params
 def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,
             stages: Iterable[str] = ()) -> caffe_pb2.NetParameter:
     """Upgrade old nets (V0/V1, input fields), then filter by the NetState."""
-    from tunewiz.engine.upgrade_hook import upgraded
+    from tunewiz.caffe.upgrade import upgraded_copy
 
-    net_param = upgraded(net_param)
+    net_param, _ = upgraded_copy(net_param)
     return filter_net(net_param, make_state(net_param, phase, level, stages))
 
 

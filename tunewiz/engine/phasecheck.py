@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.upgrade import upgraded_copy
 from tunewiz.errors import TunewizError
 
 _DATA = ("Data", "ImageData", "Input", "DummyData", "HDF5Data", "MemoryData", "WindowData")
@@ -43,11 +44,10 @@ def check_phase(net_param: caffe_pb2.NetParameter, where: str, fix: str = "") ->
     makes.  ``where``: the net's file (or what it is in the solver); ``fix``: the caller's other way out
     (e.g. "remove test_iter"), added to the message's fix."""
     from tunewiz.engine.net import prepare
-    from tunewiz.engine.upgrade_hook import upgraded
 
     st = net_param.state
     try:
-        whole = upgraded(net_param)
+        whole, _ = upgraded_copy(net_param)
         kept = prepare(net_param, st.phase, st.level)
     except Exception:  # noqa: BLE001 - a net that cannot even be filtered: the build says why
         return

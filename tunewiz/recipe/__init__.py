@@ -16,7 +16,7 @@ import importlib
 
 _EXPORTS = {
     "FinetuneOptions": "options", "OptionsError": "options",
-    "plan_net": "finetune", "plan_solver": "finetune", "plan_start": "finetune", "plan_finetune": "finetune",
+    "plan_net": "finetune", "plan_solver": "solver_stage", "plan_start": "finetune", "plan_finetune": "finetune",
     "write": "run", "write_plan": "run", "read_options": "run", "plan_and_write": "run",
 }
 __all__ = sorted(_EXPORTS)

@@ -11,7 +11,6 @@ functions, so what a screen previews is what Start writes.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,18 +19,18 @@ from tunewiz.caffe.prototxt import read_net_text, read_solver_text, to_text
 from tunewiz.recipe import batch as batch_mod
 from tunewiz.recipe import start as start_mod
 from tunewiz.recipe.classes import FLICKR_MULTS, check_class_count
-from tunewiz.recipe.data_edits import DataPlan, check_data, classes_from_db, data_layers, point_data_layers, summarize_db
+from tunewiz.recipe.data_edits import DataPlan, check_data, classes_from_db, point_data_layers, summarize_db
 from tunewiz.recipe.freeze import freeze_through
 from tunewiz.recipe.from_deploy import kind_of, train_val_from_deploy
 from tunewiz.recipe.heads import change_heads
 from tunewiz.recipe.layers import RecipeError, check_editable, clone
 from tunewiz.recipe.options import FinetuneOptions, OptionsError
-from tunewiz.recipe.plan import FinetunePlan, Section
-from tunewiz.recipe.sizing import test_batch_lines
+from tunewiz.recipe.plan import FinetunePlan, Section, changed_copies
+from tunewiz.recipe.sizing import batch_size, set_train_batch, test_batch_lines
 from tunewiz.recipe.solver_stage import SolverStage, plan_solver
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
-__all__ = ["NetPlan", "SolverStage", "plan_net", "plan_solver", "plan_start", "plan_finetune", "run_name"]
+__all__ = ["NetPlan", "plan_net", "plan_start", "plan_finetune"]
 
 
 @dataclass
@@ -60,12 +59,6 @@ class NetPlan:
             self.sections.append(Section(title, list(lines)))
 
 
-def run_name(opts: FinetuneOptions) -> str:
-    """``--run-name``, or the run folder's name, as a word Caffe's file names can carry."""
-    raw = opts.run_name or Path(opts.out).name
-    return re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_") or "run"
-
-
 def _sources(opts: FinetuneOptions, sections: list[Section]):
     """net/deploy/solver paths and the start (weights or snapshot), from the options or the --model folder."""
     net, deploy, solver = opts.net, opts.deploy, opts.solver
@@ -88,23 +81,6 @@ def _need(opts: FinetuneOptions, *names: str) -> None:
         raise OptionsError("give " + ", ".join(f"--{n.replace('_', '-')}" for n in missing))
 
 
-def train_batch(net) -> int:
-    return _batch_of(net, TRAIN)
-
-
-def _batch_of(net, phase) -> int:
-    ref = next((r for r in data_layers(net) if r.in_phase(phase)), None)
-    if ref is None:
-        return 0
-    return ref.msg.image_data_param.batch_size if ref.type == "ImageData" else ref.msg.data_param.batch_size
-
-
-def _set_train_batch(net, b: int) -> None:
-    for ref in data_layers(net):
-        if ref.in_phase(TRAIN):
-            (ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param).batch_size = b
-
-
 def _classes(opts: FinetuneOptions, train_sum) -> int:
     found = classes_from_db(train_sum)
     if opts.classes is None:
@@ -118,7 +94,7 @@ def _classes(opts: FinetuneOptions, train_sum) -> int:
 
 def _batch(opts: FinetuneOptions, tv, source_iter_size: int, solver_type: str, plan: NetPlan) -> int:
     """Apply --batch-size / --gpu-memory; return the iter_size that keeps the effective batch."""
-    old_b, old_k = _batch_of(tv, TRAIN), max(source_iter_size, 1)
+    old_b, old_k = batch_size(tv, TRAIN), max(source_iter_size, 1)
     if opts.batch_size:
         b = opts.batch_size
         k = max(1, math.ceil(old_b * old_k / b)) if old_b else old_k
@@ -131,7 +107,7 @@ def _batch(opts: FinetuneOptions, tv, source_iter_size: int, solver_type: str, p
     plan.batch = advice
     plan.section("batch size", advice.lines + [advice.summary])
     if advice.changed:
-        _set_train_batch(tv, advice.batch_size)
+        set_train_batch(tv, advice.batch_size)
     return advice.iter_size
 
 
@@ -171,7 +147,7 @@ def plan_net(opts: FinetuneOptions) -> NetPlan:
                           f"validation: {val_sum.path} ({val_sum.count} images)"])
     plan.section("train_val from the deploy", made)
 
-    heads = change_heads(tv, n, run=run_name(opts), deploy=dep, outputs=opts.output_layer, renames=opts.rename,
+    heads = change_heads(tv, n, run=opts.safe_run_name, deploy=dep, outputs=opts.output_layer, renames=opts.rename,
                          mults=None if opts.keep_lr_mult else FLICKR_MULTS)
     plan.section("output layer" if len(heads.heads) == 1 else f"output layers ({len(heads.heads)} heads)",
                  heads.lines())
@@ -216,8 +192,6 @@ def plan_start(opts: FinetuneOptions, net: NetPlan, solver: SolverStage) -> list
     """The transfer report of the weights, or the resume checks of the snapshot; raises what Caffe would stop on."""
     out = Path(opts.out)
     if net.snapshot:
-        from tunewiz.recipe.run import changed_copies
-
         files = {"train_val.prototxt": to_text(net.net), "solver.prototxt": to_text(solver.solver)}
         changed = changed_copies(out, files)
         if changed:

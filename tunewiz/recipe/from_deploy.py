@@ -17,7 +17,8 @@ Many released models (open_nsfw, MobileNet-Caffe, the ResNets…) ship no train_
 from __future__ import annotations
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.recipe.layers import RecipeError, clone, layers_of
+from tunewiz.caffe.upgrade import upgraded_copy
+from tunewiz.recipe.layers import RecipeError, layers_of
 
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData", "Python"}
 TRAIN_BATCH, TEST_BATCH = 32, 50
@@ -35,12 +36,6 @@ def kind_of(net: caffe_pb2.NetParameter, path: str) -> str:
         return "deploy"
     raise RecipeError(f"{path}: neither a train_val (no Data/ImageData layer) nor a deploy (no Input layer, no "
                       "input: field); give the net definition of the model you fine-tune")
-
-
-def _upgraded(net):
-    from tunewiz.engine.upgrade_hook import upgraded
-
-    return clone(upgraded(net))
 
 
 def _input(deploy) -> tuple[str, tuple[int, ...]]:
@@ -101,7 +96,7 @@ def train_val_from_deploy(deploy: caffe_pb2.NetParameter, path: str, *, chw, tra
     if not mean_file and not mean_value:
         raise RecipeError(f"{path} is a deploy file: tunewiz writes its train_val, but a deploy does not say "
                           f"which preprocessing the weights learned; give it: {PREPROCESSING}")
-    d = _upgraded(deploy)
+    d, _ = upgraded_copy(deploy)
     top, shape = _input(d)
     transform, lines = _transform(shape, chw, mean_file, mean_value, scale)
     test_batch = min(TEST_BATCH, max(val_count, 1))  # a batch no larger than the data: nothing read twice

@@ -14,8 +14,10 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tunewiz.recipe.layers import RecipeError
 
@@ -117,6 +119,12 @@ class FinetuneOptions:
     def start_kind(self) -> str | None:
         """weights | model | snapshot (None until one is given)."""
         return next((k for k in ("weights", "model", "snapshot") if getattr(self, k)), None)
+
+    @property
+    def safe_run_name(self) -> str:
+        """``--run-name``, or the run folder's name, as a word Caffe's file names can carry."""
+        raw = self.run_name or Path(self.out).name
+        return re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_") or "run"
 
     def replace(self, **changes) -> "FinetuneOptions":
         """A copy with ``changes`` (validated again)."""

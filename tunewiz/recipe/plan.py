@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def changed_copies(out_dir: Path, files: dict[str, str]) -> list[Path]:
+    """Files of ``files`` (name -> text) that already exist in ``out_dir`` with other content."""
+    changed = []
+    for name, text in files.items():
+        p = Path(out_dir) / name
+        if p.exists() and p.read_text(errors="replace") != text:
+            changed.append(p)
+    return changed
+
+
 @dataclass
 class Section:
     """A titled list of lines of the plan (changes, checks, warnings...)."""

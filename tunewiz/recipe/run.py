@@ -13,18 +13,10 @@ from pathlib import Path
 
 from tunewiz.caffe.tempfiles import temp_path
 from tunewiz.recipe.layers import RecipeError
-from tunewiz.recipe.plan import FinetunePlan
+from tunewiz.recipe.finetune import plan_finetune
+from tunewiz.recipe.options import FinetuneOptions
+from tunewiz.recipe.plan import FinetunePlan, changed_copies
 from tunewiz.recipe.start import FINGERPRINT, fingerprint
-
-
-def changed_copies(out_dir: Path, files: dict[str, str]) -> list[Path]:
-    """Files of ``files`` (name -> text) that already exist in ``out_dir`` with other content."""
-    changed = []
-    for name, text in files.items():
-        p = Path(out_dir) / name
-        if p.exists() and p.read_text(errors="replace") != text:
-            changed.append(p)
-    return changed
 
 
 def conflicts(plan: FinetunePlan) -> list[Path]:
@@ -34,8 +26,6 @@ def conflicts(plan: FinetunePlan) -> list[Path]:
 
 def read_options(path: str | os.PathLike):
     """The :class:`FinetuneOptions` kept in a run folder's ``finetune.json`` (or the file itself)."""
-    from tunewiz.recipe.options import FinetuneOptions
-
     p = Path(path)
     p = p / FINGERPRINT if p.is_dir() else p
     try:
@@ -83,10 +73,8 @@ def write_plan(plan: FinetunePlan, overwrite: bool = False) -> list[Path]:
 write = write_plan
 
 
-def plan_and_write(options, overwrite: bool = False) -> FinetunePlan:
+def plan_and_write(options: FinetuneOptions, overwrite: bool = False) -> FinetunePlan:
     """``plan_finetune`` then ``write_plan``: the copies and finetune.json for ``options``; returns the plan."""
-    from tunewiz.recipe.finetune import plan_finetune
-
     plan = plan_finetune(options)
     write_plan(plan, overwrite=overwrite)
     return plan

@@ -9,13 +9,7 @@ the TRAIN phase becomes ``Input`` with shape (batch_size, C, H, W) for ``data`` 
 from __future__ import annotations
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.recipe.layers import clone
-
-
-def _upgraded(net):
-    from tunewiz.engine.upgrade_hook import upgraded
-
-    return clone(upgraded(net))
+from tunewiz.caffe.upgrade import upgraded_copy
 
 
 def infer_chw(net) -> tuple[int, int, int] | None:
@@ -31,7 +25,7 @@ def infer_chw(net) -> tuple[int, int, int] | None:
 
 def input_net(net, chw: tuple[int, int, int] | None) -> caffe_pb2.NetParameter:
     """A V2 copy of ``net`` whose data layers are Input layers of the given image size."""
-    out = _upgraded(net)
+    out, _ = upgraded_copy(net)
     chw = chw or infer_chw(net)
     if chw is None:
         return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.recipe.data_edits import data_layers
 
 EPOCHS = 20
 FAR_LONGER = 30
@@ -48,11 +49,29 @@ def proposed_test_interval(solver: caffe_pb2.SolverParameter, per_epoch: int) ->
     return interval, f"about once an epoch ({per_epoch} iteration(s)); --test-interval sets another"
 
 
+def batch_size(net, phase) -> int:
+    """The batch_size of the first data layer in ``phase`` (0 when it has none)."""
+    ref = next((r for r in data_layers(net) if r.in_phase(phase)), None)
+    if ref is None:
+        return 0
+    return ref.msg.image_data_param.batch_size if ref.type == "ImageData" else ref.msg.data_param.batch_size
+
+
+def train_batch(net) -> int:
+    """The TRAIN batch_size (0 when the net has no TRAIN data layer)."""
+    return batch_size(net, caffe_pb2.TRAIN)
+
+
+def set_train_batch(net, b: int) -> None:
+    """Set the batch_size of every TRAIN data layer, in place."""
+    for ref in data_layers(net):
+        if ref.in_phase(caffe_pb2.TRAIN):
+            (ref.msg.image_data_param if ref.type == "ImageData" else ref.msg.data_param).batch_size = b
+
+
 def test_batch_lines(net, val_count: int, wanted: int | None) -> list[str]:
     """Set the TEST-only data layers' batch_size: ``wanted`` (--test-batch-size), else at most the
     validation set; in place, returns what changed."""
-    from tunewiz.recipe.data_edits import data_layers
-
     lines = []
     for ref in data_layers(net):
         if not ref.in_phase(caffe_pb2.TEST) or ref.in_phase(caffe_pb2.TRAIN):

@@ -37,15 +37,6 @@ def default_mode() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def _test_batch(net) -> int:
-    from tunewiz.recipe.data_edits import data_layers
-
-    ref = next((r for r in data_layers(net) if r.in_phase(caffe_pb2.TEST)), None)
-    if ref is None:
-        return 0
-    return ref.msg.image_data_param.batch_size if ref.type == "ImageData" else ref.msg.data_param.batch_size
-
-
 def _outright(opts: FinetuneOptions, s: caffe_pb2.SolverParameter) -> list[str]:
     """The fields an option sets outright; returns the change lines."""
     lines = []
@@ -82,8 +73,6 @@ def _outright(opts: FinetuneOptions, s: caffe_pb2.SolverParameter) -> list[str]:
 
 def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
     """The solver copy for ``net`` (a :class:`tunewiz.recipe.finetune.NetPlan`). Nothing is written."""
-    from tunewiz.recipe.finetune import run_name, train_batch
-
     if net.solver_path is not None:
         src = read_solver_text(net.solver_path)
     elif net.from_deploy:
@@ -92,14 +81,15 @@ def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
         raise RecipeError("give --solver (a solver prototxt); the model folder has none")
     out = Path(opts.out)
     iter_size = opts.iter_size or net.iter_size
-    effective = train_batch(net.net) * iter_size
-    per_epoch = sizing.iterations_per_epoch(net.train_count, train_batch(net.net), iter_size)
+    batch = sizing.train_batch(net.net)
+    effective = batch * iter_size
+    per_epoch = sizing.iterations_per_epoch(net.train_count, batch, iter_size)
     max_iter, why = opts.max_iter, ""
     if max_iter is None and net.train_count:
         max_iter, why = sizing.proposed_max_iter(src.max_iter, per_epoch, net.train_count, effective) or (None, "")
-    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / run_name(opts)),
+    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / opts.safe_run_name),
                         lr_divisor=opts.lr_divisor, max_iter=max_iter, snapshot=opts.snapshot_every,
-                        val_records=net.val_count, val_batch=_test_batch(net.net) or None,
+                        val_records=net.val_count, val_batch=sizing.batch_size(net.net, caffe_pb2.TEST) or None,
                         solver_mode=opts.mode or default_mode(), max_iter_why=why)
     changes = sp.changes + _outright(opts, s)
     if iter_size != max(src.iter_size, 1):

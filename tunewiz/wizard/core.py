@@ -154,7 +154,8 @@ def net_options(st):
 def net_view(opts) -> NetView:
     """The Net stage and its presentation: notes, layer rows, the batch advice, the diff of the copy."""
     from tunewiz.recipe.diff import unified_diff
-    from tunewiz.recipe.finetune import plan_net, train_batch
+    from tunewiz.recipe.finetune import plan_net
+    from tunewiz.recipe.sizing import train_batch
 
     plan = plan_net(opts)
     notes = [line for sec in plan.sections if sec.title != "batch size" for line in sec.lines]
@@ -232,7 +233,7 @@ def net_plan_for_solver(st):
 
 def solver_stages(st, net_plan):
     """(the recipe's proposal: the user's max_iter/snapshot only, the stage with every edit)."""
-    from tunewiz.recipe.finetune import plan_solver
+    from tunewiz.recipe.solver_stage import plan_solver
 
     opts = options_for(st)
     proposal = plan_solver(opts.replace(**{name: None for name in OUTRIGHT}), net_plan)

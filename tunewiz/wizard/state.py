@@ -5,7 +5,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_models" / "lenet_digits"
+from tunewiz.sample_models import LENET_DIGITS
+
+SAMPLE_DIR = LENET_DIGITS
 
 
 def default_runs_root() -> Path:

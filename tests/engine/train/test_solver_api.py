@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.sample_models import LENET_DIGITS
 from tunewiz.caffe.prototxt import read_net_text, to_text
 from tunewiz.engine.numbers import fmt
 from tunewiz.engine.train.caffelog import CaffeLog
 from tunewiz.engine.train.solver import Solver
 
-SAMPLE = Path(__file__).resolve().parents[3] / "sample_models" / "lenet_digits"
+SAMPLE = LENET_DIGITS
 WEIGHTS = SAMPLE / "lenet_digits04.caffemodel"
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason="the sample's caffemodel is not built")
 

@@ -3,7 +3,7 @@
 Build-time tool only (needs scikit-learn, which tunewiz itself does not need):
 
     pip install scikit-learn
-    python sample_models/lenet_digits/make_pretrained.py          # from the repository root
+    python tunewiz/sample_models/lenet_digits/make_pretrained.py  # from the repository root
 
 What it does, deterministically:
 1. loads scikit-learn's 8x8 digits (1797 images, values 0-16; BSD-3, from the UCI
@@ -66,21 +66,6 @@ def tunewiz(*args: str, cwd: Path) -> None:
     subprocess.run(cmd, cwd=cwd, check=True)
 
 
-def run_training(work: Path) -> None:
-    """``tunewiz train --solver lenet_solver.prototxt`` (the engine's trainer directly in builds without it)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tunewiz.commands.train") is not None:
-        tunewiz("train", "--solver", "lenet_solver.prototxt", cwd=work)
-        return
-    from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine.train.trainer import TrainConfig, Trainer
-
-    print("$ (engine) Trainer(lenet_solver.prototxt)", flush=True)
-    for _ in Trainer(TrainConfig(solver=read_solver(work / "lenet_solver.prototxt"), root=work)).run():
-        pass
-
-
 def convert(root: Path, list_file: Path, db: Path, cwd: Path) -> None:
     tunewiz("convert-imageset", "--gray", f"--resize_height={SIZE}", f"--resize_width={SIZE}",
             str(root) + "/", str(list_file), str(db), cwd=cwd)
@@ -105,7 +90,7 @@ def main() -> int:
         convert(work / "images04", work / "val.txt", work / "digits04_val_lmdb", work)
         for name in ("lenet_train_val.prototxt", "lenet_solver.prototxt"):
             shutil.copy(HERE / name, work / name)
-        run_training(work)
+        tunewiz("train", "--solver", "lenet_solver.prototxt", cwd=work)
         shutil.copy(work / "lenet_digits04_iter_600.caffemodel", HERE / "lenet_digits04.caffemodel")
     print(f"wrote {HERE / 'lenet_digits04.caffemodel'}")
     return 0
