@@ -4,7 +4,7 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 ../shared/bench), with random data, TRAIN phase, fp32 (TF32 off), this times one iteration
 ``forward -> loss -> zero grads -> backward`` of
 
-* ``engine``: ``tunewiz.engine.net.Net`` built from the prototxt, torch's kernels (``--numerics torch``),
+* ``engine``: ``tunewiz.engine.net.net.Net`` built from the prototxt, torch's kernels (``--numerics torch``),
 * ``engine-caffe``: the same Net with Caffe's CPU summation order (``tunewiz.engine.layers.kernels.caffe_cpu``:
   im2col + OpenBLAS sgemm per image, Caffe's softmax loss) — what ``tunewiz train`` uses on the CPU
   by default (``--numerics caffe``), and
@@ -122,7 +122,7 @@ def time_steps(steps: dict, iters: int, warmup: int) -> dict:
 
 def bench(name: str, iters: int, device: str, numerics: list[str]) -> None:
     from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     proto, shape, classes, default_iters = NETS[name]
     iters = iters or default_iters

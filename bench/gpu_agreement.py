@@ -44,7 +44,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def compare(name: str, device: str, precision: str) -> float:
     from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     proto, classes = NETS[name]
     net_param = _no_dropout(read_net_text(HERE / "nets" / proto))

@@ -121,7 +121,7 @@ def test_shapes_calls_the_engine(monkeypatch, capsys):
         calls.append((net_param, phase))
         return "data 16x1x19x19"
 
-    monkeypatch.setitem(sys.modules, "tunewiz.engine.shapes", types.SimpleNamespace(describe=describe))
+    monkeypatch.setitem(sys.modules, "tunewiz.engine.net.shapes", types.SimpleNamespace(describe=describe))
     assert main(["inspect", "--shapes", str(LENET / "train_val.prototxt"), "--phase", "TEST"]) == 0
     assert "data 16x1x19x19" in capsys.readouterr().out
     [(net, phase)] = calls
@@ -129,7 +129,7 @@ def test_shapes_calls_the_engine(monkeypatch, capsys):
 
 
 def test_shapes_not_available_yet(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "tunewiz.engine.shapes", None)
+    monkeypatch.setitem(sys.modules, "tunewiz.engine.net.shapes", None)
     assert main(["inspect", "--shapes", str(LENET / "train_val.prototxt")]) != 0
     assert "not available" in capsys.readouterr().err
 

@@ -51,8 +51,8 @@ def test_forward_names_the_layer(tmp_path, capsys, case):
 
 def test_forward_inner_product_input_size_changed(tmp_path, capsys):
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import save_caffemodel
 
     ip = 'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "y" inner_product_param { num_output: 3 } }'
     (tmp_path / "net.prototxt").write_text(INPUT + ip)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tunewiz.caffe.netio import read_net
-from tunewiz.engine.shapes import describe
+from tunewiz.engine.net.shapes import describe
 
 ZOO = Path(__file__).resolve().parents[1] / "fixtures" / "model_zoo"
 PUBLISHED = {  # deploy, with the 1000-way classifier (tests/fixtures/model_zoo/README.md)

@@ -7,8 +7,8 @@ import torch
 
 from tunewiz.caffe.prototxt import read_net_text
 from tunewiz.engine import precision
-from tunewiz.engine.net import Net
-from tunewiz.engine.weights import copy_trained_layers
+from tunewiz.engine.net.net import Net
+from tunewiz.engine.net.weights import copy_trained_layers
 from tunewiz.errors import TunewizError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"

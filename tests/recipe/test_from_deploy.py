@@ -109,8 +109,8 @@ def test_a_resnet_style_deploy_with_batchnorm_and_scale_trains(tmp_path, monkeyp
     from tests.recipe.resnet_style import resnet_deploy
     from tunewiz.caffe.prototxt import parse_text
     from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import save_caffemodel
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deploy.prototxt").write_text(resnet_deploy())

@@ -76,7 +76,7 @@ def test_a_net_frozen_everywhere_is_refused_in_the_plan(tmp_path, monkeypatch):
     """Every lr_mult 0 in the source and --keep-lr-mult: the net stage says nothing would learn."""
     import re
 
-    from tunewiz.engine.learning import NothingToLearn
+    from tunewiz.engine.checks.learning import NothingToLearn
     from tunewiz.recipe.finetune import plan_net
     from tunewiz.recipe.options import FinetuneOptions
 

@@ -22,8 +22,8 @@ def colour_caffemodel(out):
     """The tiny LeNet's weights for 3-channel input (conv1 is 4x3x3x3)."""
     from tunewiz.caffe import caffe_pb2
     from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import save_caffemodel
 
     param = read_net_text(FIXTURES / "tiny_deploy.prototxt")
     param.layer[0].input_param.shape[0].dim[1] = 3
@@ -105,7 +105,7 @@ async def test_images_too_small_cannot_start(tiny_images, prepared):
 
 
 def test_the_net_step_says_the_same(tiny_images, prepared):
-    from tunewiz.engine.datafit import DataFitError
+    from tunewiz.engine.checks.datafit import DataFitError
     from tunewiz.wizard import core
 
     state = copy.copy(tiny_images)

@@ -28,8 +28,8 @@ def make_caffemodel(out: Path, ip1: int = 16) -> Path:
     """Weights for the tiny LeNet, made by the engine from the deploy net (``ip1`` changes a shape)."""
     from tunewiz.caffe import caffe_pb2
     from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import save_caffemodel
 
     param = read_net_text(FIXTURES / "tiny_deploy.prototxt")
     for layer in param.layer:
@@ -65,8 +65,8 @@ def make_deploy_zoo(folder: Path, deploy: Path) -> Path:
 
     from tunewiz.caffe import caffe_pb2
     from tunewiz.caffe.prototxt import read_net_text
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import save_caffemodel
 
     folder.mkdir(parents=True)
     shutil.copy(deploy, folder / "deploy.prototxt")

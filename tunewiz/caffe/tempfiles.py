@@ -7,7 +7,7 @@ behind; a snapshot's can be hundreds of MB.  The name says whose it is::
     .<final name>.tunewiz-<pid>-<token>.tmp      e.g. .lenet_iter_500.caffemodel.tunewiz-4242-k3j9x_ab.tmp
 
 so the next trainer in that folder can tell tunewiz's temporaries from anyone else's files and remove
-those whose process is gone (:func:`tunewiz.engine.runguard.remove_stale_temps`).  The names earlier
+those whose process is gone (:func:`tunewiz.engine.train.runguard.remove_stale_temps`).  The names earlier
 versions used (``.<snapshot file>.tmp<pid>``, and ``.<that>.<8 chars>.tmp`` inside it) are recognised too.
 """
 from __future__ import annotations

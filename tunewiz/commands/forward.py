@@ -124,10 +124,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.memcheck import check_inference, guard
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.phasecheck import check_phase
-    from tunewiz.engine.weights import copy_trained_layers
+    from tunewiz.engine.checks.memcheck import check_inference, guard
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.checks.phasecheck import check_phase
+    from tunewiz.engine.net.weights import copy_trained_layers
 
     _check_output(args.output, args.force)
     arrays = _inputs(args.input)

@@ -9,7 +9,7 @@ Extending: :data:`INSPECTORS` maps a detected kind (``"lmdb"``, ``"leveldb"``, â
 to ``(inspect(path) -> dict, format(dict) -> list[str])``; add an entry with
 :func:`register`.  The dict must be JSON-serializable; ``--json`` prints a list
 with one such dict per FILE (keys ``file``, ``kind``, ``what`` always present).
-``--shapes`` asks ``tunewiz.engine.shapes.describe(net_param, phase)`` (imported
+``--shapes`` asks ``tunewiz.engine.net.shapes.describe(net_param, phase)`` (imported
 only then) for the blob shapes of a net.  Exit status 1 when a report has a ``problem`` (an empty database).
 """
 from __future__ import annotations
@@ -183,10 +183,10 @@ def _blobprotovector(path: Path) -> dict:
 
 def _shapes(net_path: Path, phase: str) -> dict:
     try:
-        shapes = importlib.import_module("tunewiz.engine.shapes")
+        shapes = importlib.import_module("tunewiz.engine.net.shapes")
     except ModuleNotFoundError as exc:
-        if exc.name in ("tunewiz.engine.shapes", "tunewiz.engine"):
-            raise TunewizError("--shapes is not available in this build yet (needs tunewiz.engine.shapes)") from None
+        if exc.name in ("tunewiz.engine.net.shapes", "tunewiz.engine"):
+            raise TunewizError("--shapes is not available in this build yet (needs tunewiz.engine.net.shapes)") from None
         raise
     from tunewiz.caffe.detect import expect
     from tunewiz.caffe.netio import read_net

@@ -19,7 +19,7 @@ Caffe's ``tools/extra/parse_log.py``.
 
 A run folder, and the folder of the solver's snapshot_prefix, belong to one trainer at a time (a lock:
 a second trainer is refused with the owner's pid and command), and a new run never writes over another
-run's snapshots: it is refused before training, with the ways out (:mod:`tunewiz.engine.runguard`).
+run's snapshots: it is refused before training, with the ways out (:mod:`tunewiz.engine.train.runguard`).
 SIGTERM (schedulers, ``timeout``, systemd) does what ``--sigterm_effect`` says: by default what Caffe's
 SIGINT does (snapshot, then stop), so a job killed at its time limit keeps its progress.
 """
@@ -167,7 +167,7 @@ def _train(args) -> int:
     from pathlib import Path
 
     from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine.runguard import claim_run
+    from tunewiz.engine.train.runguard import claim_run
     from tunewiz.engine.train.caffelog import CaffeLog
     from tunewiz.engine.train.nets import log_notes
     from tunewiz.engine.train.trainer import TrainConfig, Trainer
@@ -222,11 +222,11 @@ def _test_or_time(args) -> int:
     import torch
 
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.datafit import check_data_fit
+    from tunewiz.engine.checks.datafit import check_data_fit
     from tunewiz.engine.devices import prepare_device
-    from tunewiz.engine.memcheck import check_inference, guard
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.phasecheck import check_phase
+    from tunewiz.engine.checks.memcheck import check_inference, guard
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.checks.phasecheck import check_phase
     from tunewiz.engine.train.caffelog import CaffeLog
     from tunewiz.engine.train.nets import load_weights
     from tunewiz.engine.train.timing import score_net, time_net

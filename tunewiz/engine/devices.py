@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from tunewiz.engine import batchsplit
-from tunewiz.engine.memory import is_allocation_failure, refused_bytes, release
+from tunewiz.engine.checks import batchsplit
+from tunewiz.engine.checks.memory import is_allocation_failure, refused_bytes, release
 from tunewiz.errors import TunewizError
 
 
@@ -32,7 +32,7 @@ def prepare_device(device: str | torch.device) -> torch.device:
 def out_of_memory(exc: BaseException, sp=None, batch: int = 0, device=None):
     """Without ``sp``: is ``exc`` a CUDA out-of-memory error?  With it: the DeviceError to raise.
 
-    The advice is :func:`tunewiz.engine.batchsplit.after_oom` (at most half the batch, an iter_size
+    The advice is :func:`tunewiz.engine.checks.batchsplit.after_oom` (at most half the batch, an iter_size
     that keeps the effective batch ``batch_size * iter_size``), the rule the recipe's batch advisor
     uses too, so the CLI, the wizard and this message never disagree.
     """

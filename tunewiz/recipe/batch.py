@@ -1,7 +1,7 @@
 """Batch-size advisor: the largest batch_size that fits, and an iter_size that keeps the effective batch.
 
 Memory model (float32, 4 bytes a value), from shape inference of the TRAIN net (counted by
-:mod:`tunewiz.engine.memfit`, as the trainer's memory check counts):
+:mod:`tunewiz.engine.checks.memfit`, as the trainer's memory check counts):
 
     fixed     = P * (1 weights + 1 gradients + h history)          P = learnable values
     per image = A * 2 (activation + its gradient)                  A = values of all blobs for one image
@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tunewiz.engine import batchsplit
-from tunewiz.engine.memfit import GPU_RESERVE, HISTORY, SAFETY, MemoryModel, values_of  # noqa: F401 - re-exported
-from tunewiz.engine.memory import MiB, human as _h
+from tunewiz.engine.checks import batchsplit
+from tunewiz.engine.checks.memfit import GPU_RESERVE, HISTORY, SAFETY, MemoryModel, values_of  # noqa: F401 - re-exported
+from tunewiz.engine.checks.memory import MiB, human as _h
 from tunewiz.recipe.layers import RecipeError
 
 

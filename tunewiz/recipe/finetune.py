@@ -170,7 +170,7 @@ def plan_net(opts: FinetuneOptions) -> NetPlan:
         counts = {k: [math.prod(s) for s in v] for k, v in start_mod.param_shapes(tv, chw).items()}
         fp = freeze_through(tv, opts.freeze_through, reference=clone(tv), param_counts=counts)
         plan.section("freeze", fp.changes + [fp.summary()])
-    from tunewiz.engine.learning import check_can_learn
+    from tunewiz.engine.checks.learning import check_can_learn
     from tunewiz.recipe.shape_net import build_meta
 
     check_can_learn(build_meta(tv, chw), f"the TRAIN net of the copy of {net_path.name}")
@@ -180,7 +180,7 @@ def plan_net(opts: FinetuneOptions) -> NetPlan:
 def check_fit(tv, weights) -> None:
     """Before any shape is worked out: records the TRAIN or TEST net cannot take (too small, other channels,
     a crop larger than the images) stop here with the engine's one fix-it message (``engine.datafit``)."""
-    from tunewiz.engine.datafit import check_data_fit
+    from tunewiz.engine.checks.datafit import check_data_fit
 
     for phase in (TRAIN, TEST):
         net = clone(tv)

@@ -49,6 +49,6 @@ def input_net(net, chw: tuple[int, int, int] | None) -> caffe_pb2.NetParameter:
 
 def build_meta(net, chw: tuple[int, int, int] | None = None):
     """The engine's Net for TRAIN on the meta device."""
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     return Net(input_net(net, chw), caffe_pb2.TRAIN, device="meta")

@@ -66,7 +66,7 @@ def transfer_report(weights_paths: list[str], net_param, chw: tuple[int, int, in
     the copy is a no-op), so the report follows exactly the rules training will apply; a shape
     mismatch comes back as Caffe's own message.
     """
-    from tunewiz.engine.weights import WeightCopyError, copy_trained_layers
+    from tunewiz.engine.net.weights import WeightCopyError, copy_trained_layers
     from tunewiz.recipe.shape_net import build_meta
 
     net = build_meta(net_param, chw)

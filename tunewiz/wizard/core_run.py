@@ -28,7 +28,7 @@ def start_options(st, kind: str, path: str):
 
 def check_start(opts) -> StartCheck:
     """Every stage of the recipe (edits + the transfer report or the snapshot checks); nothing is written."""
-    from tunewiz.engine.datafit import DataFitError
+    from tunewiz.engine.checks.datafit import DataFitError
     from tunewiz.recipe.finetune import plan_finetune
 
     try:
@@ -152,8 +152,8 @@ def quick_try(st, run_dir, count: int = 8) -> list[str]:
     import torch
 
     from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.net import Net
-    from tunewiz.engine.weights import copy_trained_layers
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import copy_trained_layers
     from tunewiz.wizard.follow import load_history
 
     run_dir = Path(run_dir)

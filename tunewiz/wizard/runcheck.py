@@ -1,7 +1,7 @@
 """Before the wizard writes into a run folder or starts a trainer there: is the folder free, and would the
 new run's snapshots replace another run's.
 
-``tunewiz train`` refuses both itself (:func:`tunewiz.engine.runguard.claim_run`), but only once it is
+``tunewiz train`` refuses both itself (:func:`tunewiz.engine.train.runguard.claim_run`), but only once it is
 running: by then the wizard would have written ``train.pid``, ``launch.json`` and ``console.log`` over the
 owner's.  Asked here first, a refusal changes nothing, and it is said in the wizard's words (Welcome, a run
 name, the Start step's snapshot) rather than in the command line's flags.  The trainer's own check stays
@@ -53,7 +53,7 @@ def busy(run_dir, what: str = "") -> RunRefused | None:
 def snapshots_in_the_way(run_dir, prefix: str, snapshot: str | None = None) -> RunRefused | None:
     """The refusal when ``<prefix>_iter_N.*`` files of another run lie where this run would write its own
     (a new run: any; a resume from iteration R: those past R)."""
-    from tunewiz.engine.runguard import (SnapshotsInTheWay, check_snapshot_names, existing_snapshots,
+    from tunewiz.engine.train.runguard import (SnapshotsInTheWay, check_snapshot_names, existing_snapshots,
                                          resume_iteration)
 
     run_dir = Path(run_dir)

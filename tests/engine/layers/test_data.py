@@ -9,7 +9,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine.net import Net
+from tunewiz.engine.net.net import Net
 from tunewiz.engine.layers.base import NetError
 
 

@@ -13,7 +13,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
 from tunewiz.engine.layers import data as layers_data
 from tunewiz.engine.layers.data import PinnedStager, wants_pinned
-from tunewiz.engine.net import Net
+from tunewiz.engine.net.net import Net
 
 
 class Event:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from tunewiz.caffe.prototxt import read_net_text
-from tunewiz.engine.net import Net
+from tunewiz.engine.net.net import Net
 from tunewiz.engine.layers import registry
-from tunewiz.engine.weights import copy_trained_layers
+from tunewiz.engine.net.weights import copy_trained_layers
 
 HERE = Path(__file__).resolve().parents[2] / "fixtures" / "layers"
 CASES = [c["case"] for c in json.loads((HERE / "index.json").read_text())]

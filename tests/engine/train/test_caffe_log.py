@@ -162,7 +162,7 @@ def test_caffes_parser_reads_our_iter_size_log_as_it_reads_caffes(tmp_path, monk
 
 def test_faults_warnings_and_errors_keep_the_prefix(tmp_path, monkeypatch, capsys):
     """A NaN stop (with snapshots before it), a Python warning and a fault's traceback: all prefixed."""
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     root = workdir(tmp_path, "sgd_inv", caffe_snapshots=False)
     monkeypatch.chdir(root)

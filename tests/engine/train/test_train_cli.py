@@ -210,7 +210,7 @@ def test_cuda_out_of_memory_suggests_batch_and_iter_size(tmp_path, monkeypatch):
     import torch
 
     from tunewiz.engine.devices import DeviceError
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     root = workdir(tmp_path, "sgd_inv")
 
@@ -290,9 +290,9 @@ def test_finetune_logs_say_what_caffe_says(tmp_path):
 
 
 def test_out_of_memory_advice_is_the_recipe_advisors(monkeypatch):
-    """One rule: the trainer's OOM message and the recipe's advisor both ask tunewiz.engine.batchsplit."""
+    """One rule: the trainer's OOM message and the recipe's advisor both ask tunewiz.engine.checks.batchsplit."""
     from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine import batchsplit
+    from tunewiz.engine.checks import batchsplit
     from tunewiz.engine.devices import DeviceError, out_of_memory
     from tunewiz.recipe import batch
 

@@ -69,7 +69,7 @@ def test_adagrad_needs_caffes_summation_order():
     import torch
 
     from tunewiz.caffe import caffe_pb2
-    from tunewiz.engine.netparams import ParamInfo
+    from tunewiz.engine.net.params import ParamInfo
     from tunewiz.engine.solvers.factory import create_solver
 
     x = torch.tensor([1.0, -1.0, 1e-8], dtype=torch.float32)

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from tunewiz.engine.blas import axpby
+from tunewiz.engine.solvers.blas import axpby
 from tunewiz.engine.numbers import f32
 from tunewiz.engine.solvers.sgd import SGD
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from tunewiz.engine.blas import axpby
+from tunewiz.engine.solvers.blas import axpby
 from tunewiz.engine.numbers import f32
 from tunewiz.engine.solvers.sgd import SGD
 

@@ -13,7 +13,7 @@ gradients of all ``iter_size`` sub-batches into each param's ``.grad`` (Caffe's 
    ``ComputeUpdateValue(rate)`` with local_rate = rate * lr_mult (the rule of each solver class).
 3. ``Net::Update``: w -= diff.
 
-The element-wise steps round as Caffe's BLAS calls do on the CPU (``tunewiz.engine.blas``: ``axpy`` with
+The element-wise steps round as Caffe's BLAS calls do on the CPU (``tunewiz.engine.solvers.blas``: ``axpy`` with
 one rounding like OpenBLAS's FMA kernel, ``axpby`` = ``sscal`` then ``axpy``, ``sdot`` for the clip norm).
 
 A param with lr_mult 0 gets local_rate 0: its update is 0 and (for SGD) its history stays zero,
@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from tunewiz.engine.blas import axpby, axpy, sdot
+from tunewiz.engine.solvers.blas import axpby, axpy, sdot
 from tunewiz.engine.numbers import F32, f32, fmt
 from tunewiz.errors import TunewizError
 

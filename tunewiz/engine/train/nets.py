@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import to_text
-from tunewiz.engine.phasecheck import check_phase
+from tunewiz.engine.checks.phasecheck import check_phase
 from tunewiz.engine.train.labelguard import install_label_guard
 from tunewiz.engine.train.snapshot import resolve
 from tunewiz.errors import TunewizError
@@ -120,15 +120,15 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
 
 def build_net(net_param, device, seed, root, weights=(), solver=None, numerics: str = "torch"):
     """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
-    (``tunewiz.engine.datafit``: records too small, other channels, a crop too large get one fix-it message);
-    a TRAIN net must be able to learn (``tunewiz.engine.learning``).  With ``solver`` (the TRAIN net's build)
-    the solver's nets must fit in memory first (``tunewiz.engine.memcheck``)."""
-    from tunewiz.engine.datafit import check_data_fit
-    from tunewiz.engine.memcheck import allocation_error, check_training
-    from tunewiz.engine.memory import is_allocation_failure
-    from tunewiz.engine.net import Net
+    (``tunewiz.engine.checks.datafit``: records too small, other channels, a crop too large get one fix-it message);
+    a TRAIN net must be able to learn (``tunewiz.engine.checks.learning``).  With ``solver`` (the TRAIN net's build)
+    the solver's nets must fit in memory first (``tunewiz.engine.checks.memcheck``)."""
+    from tunewiz.engine.checks.datafit import check_data_fit
+    from tunewiz.engine.checks.memcheck import allocation_error, check_training
+    from tunewiz.engine.checks.memory import is_allocation_failure
+    from tunewiz.engine.net.net import Net
 
-    from tunewiz.engine.learning import check_can_learn
+    from tunewiz.engine.checks.learning import check_can_learn
 
     check_data_fit(net_param, root=root, weights=[resolve(root, w) for w in weights])
     if solver is not None:
@@ -195,7 +195,7 @@ def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log) 
 # -- weights ------------------------------------------------------------------------------------
 def load_weights(net, paths: list[str], root, log) -> None:
     """``LoadNetWeights``: per file, "Finetuning from X" and Caffe's ``CopyTrainedLayersFrom``."""
-    from tunewiz.engine.weights import copy_trained_layers
+    from tunewiz.engine.net.weights import copy_trained_layers
 
     for path in paths:
         log.info("finetune", f"Finetuning from {path}")

@@ -24,7 +24,7 @@ SIDECAR_FORMAT = 1
 
 def save(solver) -> snap.SnapshotFiles:
     """Write ``solver``'s snapshot at its iteration; remembers it as the last good one."""
-    from tunewiz.engine.weights import save_caffemodel
+    from tunewiz.engine.net.weights import save_caffemodel
 
     sp, st, log = solver.sp, solver.state, solver.log
     prefix = sp.snapshot_prefix
@@ -56,7 +56,7 @@ def sidecar(solver) -> dict:
 
 def restore(solver, path: str) -> None:
     """Caffe's ``Solver::Restore`` for a .solverstate (plus our sidecar when it is there)."""
-    from tunewiz.engine.weights import copy_trained_layers
+    from tunewiz.engine.net.weights import copy_trained_layers
 
     log = solver.log
     restored = snap.restore(path if Path(path).is_absolute() else snap.resolve(solver.root, path), solver.root)

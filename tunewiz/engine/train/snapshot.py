@@ -17,7 +17,7 @@ written); this module names the files, writes the set atomically and finds what 
 Every file is written to a temporary name, then renamed (``os.replace``) once all of them are
 complete, so a kill or a full disk during a snapshot leaves the previous snapshot whole.  The temporaries
 are named as :mod:`tunewiz.caffe.tempfiles` says, so those of a killed trainer are removed by the next
-one (:mod:`tunewiz.engine.runguard`).
+one (:mod:`tunewiz.engine.train.runguard`).
 """
 from __future__ import annotations
 

@@ -48,9 +48,9 @@ def run_test(solver, index: int):
 
 def _out_of_memory(exc, solver, index: int, net) -> None:
     """An allocation that failed in a test: the advice of ``batchsplit.after_oom`` for the TEST batch."""
-    from tunewiz.engine import batchsplit
-    from tunewiz.engine.memcheck import allocation_error
-    from tunewiz.engine.memory import is_allocation_failure
+    from tunewiz.engine.checks import batchsplit
+    from tunewiz.engine.checks.memcheck import allocation_error
+    from tunewiz.engine.checks.memory import is_allocation_failure
 
     if not is_allocation_failure(exc):
         return

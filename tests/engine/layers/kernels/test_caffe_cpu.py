@@ -9,8 +9,8 @@ import torch
 
 from tunewiz.caffe.netio import read_net
 from tunewiz.engine.layers.kernels import caffe_cpu
-from tunewiz.engine.net import Net
-from tunewiz.engine.weights import copy_trained_layers
+from tunewiz.engine.net.net import Net
+from tunewiz.engine.net.weights import copy_trained_layers
 
 FWD = Path(__file__).resolve().parents[3] / "fixtures" / "training" / "forward"
 

@@ -126,7 +126,7 @@ def copy_layer(target, name: str, blobs, path="") -> list[tuple[int, ...]]:
 def net_to_caffemodel(net) -> caffe_pb2.NetParameter:
     """The NetParameter (with blobs) Caffe's ``Net::ToProto`` gives for ``net``."""
     from tunewiz.caffe.blobs import Blob, to_message
-    from tunewiz.engine.netgraph import insert_splits
+    from tunewiz.engine.net.graph import insert_splits
 
     split_net, origin = insert_splits(net.net_param)
     out = caffe_pb2.NetParameter(name=net.net_param.name)

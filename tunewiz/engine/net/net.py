@@ -2,15 +2,15 @@
 
 What it follows from Caffe's ``Net``:
 
-* layers are filtered by the NetState (``tunewiz.engine.netstate``) and wired by blob name
-  (``tunewiz.engine.netgraph``): in-place tops, implicit splits (a blob read by several layers
+* layers are filtered by the NetState (``tunewiz.engine.net.state``) and wired by blob name
+  (``tunewiz.engine.net.graph``): in-place tops, implicit splits (a blob read by several layers
   gets the SUM of their gradients, which autograd gives for free), outputs, loss weights;
 * ``propagate_down``/``force_backward``/loss reachability decide which bottoms get gradients:
   a bottom that does not need backward is detached, so it gets none, as in Caffe;
 * ``net.loss(blobs) = sum over weighted tops of loss_weight * sum(top)`` (Caffe's ``Forward``
   loss), the scalar to call ``.backward()`` on;
 * params shared by ``param { name: ... }`` are one ``nn.Parameter`` (owner's), with Caffe's
-  checks (``tunewiz.engine.netparams``);
+  checks (``tunewiz.engine.net.params``);
 * ``numerics`` ("torch" or "caffe") goes to every layer as it is built, and each layer chooses the
   forward it runs (``Layer.choose_engine``: on the CPU, Caffe's summation order where the layer has
   one); ``choose_engine`` asks every layer again for a net built before the choice was known;
@@ -29,13 +29,13 @@ import torch
 from torch import nn
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine import netgraph
+from tunewiz.engine.net import graph as netgraph
 from tunewiz.engine import precision as precision_mod
-from tunewiz.engine.netstate import filter_net, make_state, phase_value
+from tunewiz.engine.net.state import filter_net, make_state, phase_value
 from tunewiz.engine.layers.base import Layer, check_numerics
 from tunewiz.engine.layers.kernels.caffe_cpu import one_blas_thread
 from tunewiz.engine.layers.registry import layer_class
-from tunewiz.engine.netparams import ParamInfo, append_params
+from tunewiz.engine.net.params import ParamInfo, append_params
 
 
 def prepare(net_param: caffe_pb2.NetParameter, phase, level: int = 0,

@@ -3,13 +3,13 @@
 * :func:`check_training` (the trainer, before its nets are built): the TRAIN net with its gradients and
   the solver's history, and every test net it is given (their NetParameters, read by
   :mod:`tunewiz.engine.train.nets`) — a test runs while the TRAIN net's last values are still
-  held, so its peak is ``fixed + B * A_train + B_test * A_test`` (:mod:`tunewiz.engine.memfit`);
+  held, so its peak is ``fixed + B * A_train + B_test * A_test`` (:mod:`tunewiz.engine.checks.memfit`);
 * :func:`check_inference`: ``tunewiz test`` and ``forward`` (no gradients), ``tunewiz time``
   (forward + backward, no solver).
 
-The free memory is :func:`tunewiz.engine.memory.free_memory` (RAM, or the GPU's; on a GPU the data
+The free memory is :func:`tunewiz.engine.checks.memory.free_memory` (RAM, or the GPU's; on a GPU the data
 layers' buffers are in RAM and are checked there).  The proposal is the largest batch that fits,
-split by :mod:`tunewiz.engine.batchsplit` (the rule of the trainer's out-of-memory message and of the
+split by :mod:`tunewiz.engine.checks.batchsplit` (the rule of the trainer's out-of-memory message and of the
 recipe's batch advisor): batch_size b with iter_size k for training, with test_iter or --iterations
 scaled to score the same images for testing.  :func:`allocation_error` is the message for an
 allocation that fails anyway (the estimate is from shapes: scratch memory of a layer is not in it).
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 
-from tunewiz.engine import batchsplit, memory
-from tunewiz.engine.memfit import GPU_RESERVE, HISTORY, SAFETY, NetCount, count, largest_fit
-from tunewiz.engine.memory import MemoryFitError, human
+from tunewiz.engine.checks import batchsplit, memory
+from tunewiz.engine.checks.memfit import GPU_RESERVE, HISTORY, SAFETY, NetCount, count, largest_fit
+from tunewiz.engine.checks.memory import MemoryFitError, human
 
 _SKIP = " (Estimated from the shapes; TUNEWIZ_MEMORY_CHECK=off skips the check.)"
 

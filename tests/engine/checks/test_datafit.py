@@ -17,7 +17,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.caffemodel import load_weights, write_caffemodel
 from tunewiz.caffe.prototxt import read_net_text, to_text
 from tunewiz.cli import main
-from tunewiz.engine.datafit import DataFitError, check_data_fit
+from tunewiz.engine.checks.datafit import DataFitError, check_data_fit
 from tunewiz.sample_models import LENET_DIGITS
 
 SAMPLE = LENET_DIGITS
@@ -88,7 +88,7 @@ def train(root: Path, monkeypatch, capsys, weights: str | None = str(WEIGHTS)) -
 def fitting_sizes() -> tuple[int, list[int]]:
     """Worked out apart from the check: the smallest side the deploy net builds at, and the sides at
     which its ip1 has the pretrained ip1's shape."""
-    from tunewiz.engine.shapes import describe
+    from tunewiz.engine.net.shapes import describe
     from tunewiz.errors import TunewizError
 
     deploy = read_net_text(SAMPLE / "lenet_deploy.prototxt")

@@ -1,4 +1,4 @@
-"""What the data-fit check (``tunewiz.engine.datafit``) looks at, read cheaply and never fatally.
+"""What the data-fit check (``tunewiz.engine.checks.datafit``) looks at, read cheaply and never fatally.
 
 * :func:`read_sources`: per Data/ImageData layer of a prepared (upgraded, filtered) net, the C x H x W
   of its first record as the feed reads it (Data: the first Datum, decoded with force_color/force_gray;
@@ -183,7 +183,7 @@ def _blob_header(src, start: int, end: int):
 # -- shapes on the meta device ---------------------------------------------------------------------------
 def build_at(prepared: caffe_pb2.NetParameter, sources: list[Source], inputs: dict[int, tuple[int, int, int]]):
     """(net, None) or (None, error): the net on 'meta' with each source fed ``inputs[index]`` (C, H, W)."""
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     param = caffe_pb2.NetParameter()
     param.CopyFrom(prepared)

@@ -7,8 +7,8 @@ import pytest
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
 from tunewiz.cli import main
-from tunewiz.engine.learning import NothingToLearn, check_can_learn
-from tunewiz.engine.net import Net
+from tunewiz.engine.checks.learning import NothingToLearn, check_can_learn
+from tunewiz.engine.net.net import Net
 
 DATA = """layer { name: "data" type: "DummyData" top: "data" top: "label"
   dummy_data_param { shape { dim: 4 dim: 3 } shape { dim: 4 } data_filler { type: "gaussian" } } }

@@ -65,7 +65,7 @@ class ShapeReport:
 def describe(net_param: caffe_pb2.NetParameter, phase="TEST", *, level: int = 0, stages=(),
              root=None) -> ShapeReport:
     """Top shapes and parameter counts of every layer of ``net_param`` in ``phase``."""
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     net = Net(net_param, phase, level=level, stages=stages, device="meta", root=root)
     rows = []

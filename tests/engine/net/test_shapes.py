@@ -2,9 +2,9 @@
 from pathlib import Path
 
 from tunewiz.caffe.prototxt import read_net_text
-from tunewiz.engine.shapes import describe, format_rows
+from tunewiz.engine.net.shapes import describe, format_rows
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 
 
 def test_lenet_shapes_and_params():

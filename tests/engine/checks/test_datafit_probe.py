@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from tunewiz.caffe.caffemodel import load_weights
-from tunewiz.engine.datafit_probe import weight_blobs
+from tunewiz.engine.checks.datafit_probe import weight_blobs
 from tunewiz.sample_models import LENET_DIGITS
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 SAMPLE = LENET_DIGITS / "lenet_digits04.caffemodel"
 
 

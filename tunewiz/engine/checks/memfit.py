@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tunewiz.engine.memory import MiB, human
+from tunewiz.engine.checks.memory import MiB, human
 
 GPU_RESERVE = 512 * MiB
 SAFETY = 0.9
@@ -96,8 +96,8 @@ def values_of(net) -> tuple[int, int]:
 def count(net_param, root=None) -> NetCount | None:
     """The counts of ``net_param`` in the phase/level/stages of its ``state``; None when the net cannot be
     built on 'meta' or its data read (the real build then says what is wrong, once)."""
-    from tunewiz.engine.datafit_probe import build_at, read_sources
-    from tunewiz.engine.net import prepare
+    from tunewiz.engine.checks.datafit_probe import build_at, read_sources
+    from tunewiz.engine.net.net import prepare
 
     st = net_param.state
     try:

@@ -1,7 +1,7 @@
 """Nets that do not fit in memory (issue 12): refused before anything is allocated, with the estimate and a
 batch_size/iter_size that fits; allocations that fail anyway are one line too.
 
-The free memory is monkeypatched (``tunewiz.engine.memory.free_memory``): no test allocates a large batch,
+The free memory is monkeypatched (``tunewiz.engine.checks.memory.free_memory``): no test allocates a large batch,
 and none depends on the machine's RAM.  A feed that would start reading a refused batch fails the test.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tunewiz.cli import main
-from tunewiz.engine import memory
-from tunewiz.engine.memory import Free
+from tunewiz.engine.checks import memory
+from tunewiz.engine.checks.memory import Free
 
-TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
+TRAINING = Path(__file__).resolve().parents[2] / "fixtures" / "training"
 GiB = 1 << 30
 ABSURD = ('name: "absurd"\n'
           'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 200000 '
@@ -86,9 +86,9 @@ def test_a_huge_train_batch_is_refused_with_a_batch_and_iter_size_that_fit(tmp_p
 def test_the_proposed_batch_is_accepted(tmp_path, monkeypatch, free):
     """The counts the refusal uses accept the batch it proposes (and refuse one image more)."""
     from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine import memcheck
+    from tunewiz.engine.checks import memcheck
     from tunewiz.engine.train.nets import train_net_param
-    from tunewiz.engine.memory import MemoryFitError
+    from tunewiz.engine.checks.memory import MemoryFitError
 
     _workspace(tmp_path, monkeypatch, train_batch=4096)
     sp = read_solver("solver.prototxt")
@@ -172,8 +172,8 @@ def test_forward_input_batch_too_large_proposes_the_first_dimension(tmp_path, mo
 
 def test_on_a_gpu_the_reserve_and_the_gpu_are_named(tmp_path, monkeypatch, free):
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.memcheck import check_inference
-    from tunewiz.engine.memory import MemoryFitError
+    from tunewiz.engine.checks.memcheck import check_inference
+    from tunewiz.engine.checks.memory import MemoryFitError
 
     monkeypatch.chdir(tmp_path)
     Path("n.prototxt").write_text(ABSURD.replace("dim: 1 dim: 3 dim: 200000 dim: 200000", "dim: 4096 dim: 3 dim: 64 "
@@ -189,7 +189,7 @@ def test_on_a_gpu_the_reserve_and_the_gpu_are_named(tmp_path, monkeypatch, free)
 
 def test_the_check_can_be_turned_off_and_unreadable_memory_checks_nothing(tmp_path, monkeypatch, free):
     from tunewiz.caffe.netio import read_net
-    from tunewiz.engine.memcheck import check_inference
+    from tunewiz.engine.checks.memcheck import check_inference
 
     monkeypatch.chdir(tmp_path)
     Path("a.prototxt").write_text(ABSURD)
@@ -204,7 +204,7 @@ def test_the_check_can_be_turned_off_and_unreadable_memory_checks_nothing(tmp_pa
 
 # -- allocations that fail anyway ------------------------------------------------------------------------
 def test_memory_error_in_a_training_pass_is_the_batch_advice(tmp_path, monkeypatch, capsys, free):
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     _workspace(tmp_path, monkeypatch)
     free(64 * GiB)
@@ -222,7 +222,7 @@ def test_memory_error_in_a_training_pass_is_the_batch_advice(tmp_path, monkeypat
 
 
 def test_memory_error_in_a_test_pass_names_the_test_net(tmp_path, monkeypatch, capsys, free):
-    from tunewiz.engine.net import Net
+    from tunewiz.engine.net.net import Net
 
     _workspace(tmp_path, monkeypatch)
     free(64 * GiB)

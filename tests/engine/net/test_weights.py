@@ -9,10 +9,10 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.blobs import Blob
 from tunewiz.caffe.caffemodel import read_net_binary, write_caffemodel
 from tunewiz.caffe.prototxt import parse_text, read_net_text
-from tunewiz.engine.net import Net
-from tunewiz.engine.weights import WeightCopyError, copy_trained_layers, save_caffemodel
+from tunewiz.engine.net.net import Net
+from tunewiz.engine.net.weights import WeightCopyError, copy_trained_layers, save_caffemodel
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 
 NET = """name: "small"
 layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 100 } } }
@@ -115,7 +115,7 @@ def test_caffemodel_round_trip_is_caffes_layout(tmp_path):
 
 
 def test_split_layers_are_written_as_caffe_inserts_them():
-    from tunewiz.engine.weights import net_to_caffemodel
+    from tunewiz.engine.net.weights import net_to_caffemodel
 
     text = NET + 'layer { name: "loss" type: "EuclideanLoss" bottom: "ip2" bottom: "ip2b" top: "loss" }\n'
     text = text.replace('top: "ip2" inner', 'top: "ip2" inner') + \

@@ -9,7 +9,7 @@ import pytest
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.train.caffelog import CaffeLog
-from tunewiz.engine.runguard import (FolderBusy, SnapshotsInTheWay, check_snapshot_names, claim_run,
+from tunewiz.engine.train.runguard import (FolderBusy, SnapshotsInTheWay, check_snapshot_names, claim_run,
                                      existing_snapshots, remove_stale_temps, resume_iteration)
 from tunewiz.engine.runlock import folder_owner
 

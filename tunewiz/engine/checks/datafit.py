@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 
-from tunewiz.engine.datafit_probe import (Source, build_at, data_consumers, in_channels, mean_shape, read_sources,
+from tunewiz.engine.checks.datafit_probe import (Source, build_at, data_consumers, in_channels, mean_shape, read_sources,
                                           weight_blobs, weights_fit)
 from tunewiz.errors import TunewizError
 
@@ -49,7 +49,7 @@ def _x(*dims) -> str:
 
 def check_data_fit(net_param, *, root=None, weights=()) -> None:
     """Raise :class:`DataFitError` when a data layer's records cannot fit the net of ``net_param.state``."""
-    from tunewiz.engine.net import prepare
+    from tunewiz.engine.net.net import prepare
 
     try:
         prepared = prepare(net_param, net_param.state.phase, net_param.state.level)

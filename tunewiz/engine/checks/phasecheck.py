@@ -4,7 +4,7 @@ Caffe stops such a net with ``Unknown bottom blob 'data' (layer 'conv1', bottom 
 is a phase that has no data layer (a train_val whose data layers are all ``include { phase: TRAIN }``,
 given to a solver with ``test_iter``, or to ``tunewiz test``), or a layer whose include/exclude rules leave
 it out of this phase.  :func:`check_phase` walks the layers the NetState keeps (Caffe's ``FilterNet``,
-:mod:`tunewiz.engine.netstate`) in order and names the first bottom nobody made: the layer, the phase, the
+:mod:`tunewiz.engine.net.state`) in order and names the first bottom nobody made: the layer, the phase, the
 file, the layer of another phase that makes it and what to change.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def check_phase(net_param: caffe_pb2.NetParameter, where: str, fix: str = "") ->
     """Raise :class:`PhaseError` for the first bottom that no earlier layer of ``net_param.state``'s phase
     makes.  ``where``: the net's file (or what it is in the solver); ``fix``: the caller's other way out
     (e.g. "remove test_iter"), added to the message's fix."""
-    from tunewiz.engine.net import prepare
+    from tunewiz.engine.net.net import prepare
 
     st = net_param.state
     try:
@@ -64,7 +64,7 @@ def check_phase(net_param: caffe_pb2.NetParameter, where: str, fix: str = "") ->
 
 
 def _fix(whole, kept, reader, bottom: str, made: list[str], phase: str, fix: str) -> str:
-    from tunewiz.engine.netstate import layer_included
+    from tunewiz.engine.net.state import layer_included
 
     other = f"; or {fix}" if fix else ""
     makers = [lp for lp in whole.layer if bottom in lp.top and not layer_included(lp, kept.state)]

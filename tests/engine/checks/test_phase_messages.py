@@ -9,7 +9,7 @@ import pytest
 
 from tunewiz.cli import main
 
-TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
+TRAINING = Path(__file__).resolve().parents[2] / "fixtures" / "training"
 SOLVER = 'base_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 2\nsolver_mode: CPU\n'
 
 
@@ -100,7 +100,7 @@ def test_a_relative_net_path_says_where_it_was_looked_for(work, monkeypatch, cap
 def test_finetune_classes_1_blames_the_flag_not_the_data(tmp_path, monkeypatch, capsys):
     from tests.recipe.helpers import make_caffemodel, make_db
 
-    fix = Path(__file__).resolve().parents[1] / "fixtures" / "recipe"
+    fix = Path(__file__).resolve().parents[2] / "fixtures" / "recipe"
     monkeypatch.chdir(tmp_path)
     make_db(tmp_path / "train_lmdb", [0, 1, 2] * 4)
     make_db(tmp_path / "val_lmdb", [0, 1, 2] * 2, seed=1)

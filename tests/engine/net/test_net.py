@@ -8,13 +8,13 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text, read_net_text
-from tunewiz.engine.net import Net
-from tunewiz.engine.netstate import make_state, state_meets_rule
+from tunewiz.engine.net.net import Net
+from tunewiz.engine.net.state import make_state, state_meets_rule
 from tunewiz.engine.layers.base import NetError, UnsupportedLayerError
-from tunewiz.engine.weights import copy_trained_layers
+from tunewiz.engine.net.weights import copy_trained_layers
 from tunewiz.errors import TunewizError
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 
 
 def net_of(text: str, phase="TRAIN", **kw) -> Net:
