@@ -13,6 +13,7 @@
 * :mod:`~tunewiz.engine.train.labelguard` — labels checked before a loss layer sees them;
 * :mod:`~tunewiz.engine.train.timing` — ``tunewiz time`` and ``tunewiz test``;
 * :mod:`~tunewiz.engine.train.caffelog` — the log in Caffe's glog format.
+* :mod:`~tunewiz.engine.train.runguard` — one trainer per run folder and snapshot prefix;
 
 The update rules and lr policies it applies are :mod:`tunewiz.engine.solvers`.
 """
