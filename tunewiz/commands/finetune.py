@@ -67,7 +67,7 @@ def run(args) -> int:
 
 def _check_not_training(out_dir) -> None:
     """A trainer running in --out reads these copies (and writes there): never rewrite them under it."""
-    from tunewiz.engine.runlock import folder_owner
+    from tunewiz.runs.lock import folder_owner
 
     owner = folder_owner(out_dir)
     if owner is not None:

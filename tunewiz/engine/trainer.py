@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from tunewiz.runs import events as ev
+from tunewiz.runs import events as ev, layout
 from tunewiz.engine import snapshot as snap
 from tunewiz.engine import trainnets as tn
 from tunewiz.engine.caffelog import CaffeLog, fmt
@@ -100,9 +100,9 @@ class Trainer:
         run_dir = self.cfg.run_dir
         if run_dir is not None:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
-            self._writer = ev.EventWriter(Path(run_dir) / "events.jsonl")
+            self._writer = ev.EventWriter(Path(run_dir) / layout.EVENTS)
         if self.log is None:
-            self.log = CaffeLog(Path(run_dir) / "train.log" if run_dir is not None else None, self.cfg.log_stream)
+            self.log = CaffeLog(Path(run_dir) / layout.TRAIN_LOG if run_dir is not None else None, self.cfg.log_stream)
             self._own_log = True
 
     def _close_outputs(self) -> None:

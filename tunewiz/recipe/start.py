@@ -24,8 +24,9 @@ from pathlib import Path
 from tunewiz.caffe import caffe_pb2
 from tunewiz.recipe.batch import HISTORY
 from tunewiz.recipe.layers import RecipeError
+from tunewiz.runs import layout
 
-FINGERPRINT = "finetune.json"
+FINGERPRINT = layout.FINETUNE
 
 
 @dataclass

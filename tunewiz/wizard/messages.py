@@ -35,9 +35,12 @@ class WorkDone(Message):
         self.what, self.result = what, result
 
 
-class TrainEvents(Message):
-    """The follower folded new events into the history; plots are drawn text (or None: unchanged)."""
+class RunUpdate(Message):
+    """The follower's view of a training: an immutable snapshot of its history, the log's last lines,
+    whether it runs, the plots drawn as text (None: unchanged) and the GPU memory it uses (None: unknown)."""
 
-    def __init__(self, log_lines: list[str], running: bool, plots: tuple | None = None) -> None:
+    def __init__(self, snapshot, log_lines: tuple, running: bool, plots: tuple | None = None,
+                 gpu_memory: str | None = None) -> None:
         super().__init__()
-        self.log_lines, self.running, self.plots = log_lines, running, plots
+        self.snapshot, self.log_lines, self.running = snapshot, tuple(log_lines), running
+        self.plots, self.gpu_memory = plots, gpu_memory

@@ -7,7 +7,7 @@ from textual.widgets import Button, Static
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core_run as core
-from tunewiz.wizard.follow import load_history
+from tunewiz.runs.follow import load_history
 from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
