@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tunewiz.errors import TunewizError
-from tunewiz.runs import events as ev, launch
+from tunewiz.runs import events as ev, launch, listing
 
 # A process that behaves like the trainer towards signals (SIGINT: stop, SIGHUP: snapshot);
 # its command line says "train" as the real one does.
@@ -71,7 +71,7 @@ def test_find_runs_lists_running_first(tmp_path, running):
     old = tmp_path.parent / f"{tmp_path.name}-old"
     old.mkdir()
     (old / "events.jsonl").write_text(ev.to_json(ev.Started(0, 5, "cpu", "s", "n")) + "\n" + ev.to_json(ev.Finished(5)) + "\n")
-    runs = launch.find_runs(tmp_path.parent)
+    runs = listing.find_runs(tmp_path.parent)
     mine = [r for r in runs if r.path in (run_dir, old)]
     assert [r.path for r in mine] == [run_dir, old]
     assert mine[0].running and "RUNNING" in mine[0].label()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tunewiz.runs import events as ev, launch, layout
+from tunewiz.runs import events as ev, launch, layout, listing
 from tunewiz.wizard.app import WizardApp
 
 from wizard_helpers import state_at_start
@@ -163,7 +163,7 @@ def test_a_run_started_from_the_command_line_shows_as_running(tmp_path, owner):
     pid = owner(run)
     assert launch.read_pid(run) is None  # no train.pid: not started by the wizard
     assert launch.is_running(run) and launch.trainer_pid(run) == pid
-    [info] = launch.find_runs(tmp_path / "runs")
+    [info] = listing.find_runs(tmp_path / "runs")
     assert info.running and "RUNNING" in info.label()
 
 

@@ -19,13 +19,11 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
 from tunewiz.runs import events as ev
-from tunewiz.runs.follow import load_history
-from tunewiz.runs.layout import CONSOLE, EVENTS, LAUNCH, LOCK, PID
+from tunewiz.runs.layout import CONSOLE, EVENTS, LAUNCH, PID
 from tunewiz.runs.lock import folder_owner
 
 ERROR_PREFIX = "tunewiz: error: "  # how tunewiz.cli prints a refusal
@@ -100,6 +98,11 @@ def spawn_detached(cmd: list[str], run_dir, console: str = CONSOLE, pid_file: st
 _KEEP: dict[int, subprocess.Popen] = {}
 
 
+def spawned_here(pid: int) -> bool:
+    """``pid`` is a process this one started (and has not reaped)."""
+    return pid in _KEEP
+
+
 def read_pid(run_dir, pid_file: str = PID) -> int | None:
     """The pid ``pid_file`` in ``run_dir`` names (None: none, or unreadable)."""
     try:
@@ -134,6 +137,8 @@ def is_running(run_dir) -> bool:
     pid = read_pid(run_dir)
     if pid is None or not pid_alive(pid):
         return False
+    if spawned_here(pid):  # ours: between fork and exec its cmdline is still this process's
+        return True
     try:  # a recycled pid must not be taken for our trainer
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         return any(b"train" in part for part in cmdline)
@@ -208,42 +213,6 @@ def request_stop(run_dir) -> None:
 def request_snapshot(run_dir) -> None:
     """Ask the trainer for a snapshot now (SIGHUP, Caffe's default effect)."""
     _signal(run_dir, signal.SIGHUP)
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    running: bool
-    iteration: int
-    max_iter: int | None
-    state: str
-
-    def label(self) -> str:
-        where = f"iter {self.iteration}" + (f"/{self.max_iter}" if self.max_iter else "")
-        status = "RUNNING" if self.running else self.state
-        return f"{self.path.name}  [{status}]  {where}"
-
-
-def find_runs(root) -> list[RunInfo]:
-    """Run folders under ``root`` (one level deep) holding an events.jsonl, newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for sub in root.iterdir():
-        if sub.is_dir() and any((sub / name).exists() for name in (EVENTS, PID, LOCK)):
-            history = load_history(sub)
-            state = history.state if history.state != "running" else "ended"
-            found.append(RunInfo(sub, is_running(sub), history.iteration, history.max_iter, state))
-    found.sort(key=lambda r: (not r.running, -_mtime(r.path)))
-    return found
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return (path / EVENTS).stat().st_mtime
-    except OSError:
-        return path.stat().st_mtime
 
 
 def gpu_memory(pid: int | None) -> str | None:

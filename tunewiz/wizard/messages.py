@@ -4,18 +4,21 @@ from __future__ import annotations
 from textual.message import Message
 
 
-class ConvertProgress(Message):
-    def __init__(self, done: int, total: int, skipped: int, rate: float, text: str = "") -> None:
+class Converting(Message):
+    """The conversion's progress: the schema's one :class:`~tunewiz.runs.events.Progress`."""
+
+    def __init__(self, progress) -> None:
         super().__init__()
-        self.done, self.total, self.skipped, self.rate, self.text = done, total, skipped, rate, text
+        self.progress = progress
 
 
-class ConvertDone(Message):
-    def __init__(self, summary: str, train_db: str, val_db: str, mean_file: str, skipped: int,
-                 val_count: int = 0) -> None:
+class ConvertEnded(Message):
+    """The conversion's outcome (a :class:`~tunewiz.runs.events.Converted` or
+    :class:`~tunewiz.runs.events.ConvertFailed`), already taken in from the run folder."""
+
+    def __init__(self, outcome) -> None:
         super().__init__()
-        self.summary, self.train_db, self.val_db, self.mean_file = summary, train_db, val_db, mean_file
-        self.skipped, self.val_count = skipped, val_count
+        self.outcome = outcome
 
 
 class WorkFailed(Message):
