@@ -21,6 +21,14 @@ class ConvertEnded(Message):
         self.outcome = outcome
 
 
+class FreezeThrough(Message):
+    """The layer table asks to freeze every learnable layer through ``layer`` ("" unfreezes all)."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__()
+        self.layer = layer
+
+
 class WorkFailed(Message):
     """A worker stopped with a user-facing error; ``details``: lines that explain it (a conversion's
     skipped images), shown beside the one-line error."""
