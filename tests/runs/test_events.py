@@ -58,3 +58,16 @@ def test_a_missing_field_or_time_is_refused():
         ev.parse_line(json.dumps({"v": 1, "event": "finished", "iter": 1}))
     with pytest.raises(ev.EventError, match="not a JSON line"):
         ev.parse_line("{torn")
+
+
+def test_one_progress_type():
+    """The data core, the conversion process and the wizard share the schema's Progress (no copies)."""
+    import re
+    from pathlib import Path
+
+    from tunewiz.data import imageset
+
+    package = Path(ev.__file__).resolve().parents[1]
+    defined = [str(p.relative_to(package)) for p in package.rglob("*.py")
+               if re.search(r"^class \w*Progress\b", p.read_text(), re.M)]
+    assert defined == ["runs/events.py"] and imageset.Progress is ev.Progress

@@ -223,7 +223,7 @@ def _top_of(net_param, layer: str) -> str:
 
 
 def _class_names(run_dir: Path) -> dict[int, str]:
-    for p in (run_dir / "data" / "labels.txt", run_dir / "labels.txt"):
+    for p in (layout.data_dir(run_dir) / layout.LABELS, run_dir / layout.LABELS):
         if p.is_file():
             return dict(enumerate(p.read_text().split()))
     return {}
