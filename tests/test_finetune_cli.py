@@ -189,7 +189,7 @@ def test_out_folder_of_a_running_training_is_not_rewritten(work, capsys):
     """A trainer holds runs/flickr (played here by this process's lock): its copies are left as they are."""
     import hashlib
 
-    from tunewiz.engine.runlock import lock_folder
+    from tunewiz.runs.lock import lock_folder
 
     assert main(_args()) == 0
     capsys.readouterr()

@@ -39,7 +39,7 @@ def prepared(tmp_path_factory) -> dict:
     """Steps 2-4 done once per module through the wizard's adapter (the UI walk has its own tests)."""
     import threading
 
-    from tunewiz.wizard import core_data as core
+    from tunewiz.data import conversion as core
     from tunewiz.wizard.state import WizardState
 
     root = tmp_path_factory.mktemp("prepared")

@@ -131,7 +131,7 @@ async def test_a_deploy_only_model_folder_trains_and_its_command_replays(tmp_pat
     assert solver.base_lr == pytest.approx(0.001) and solver.max_iter == 10
     assert read_net_text(run / "deploy.prototxt").layer[-1].type == "Softmax"  # the deploy copy keeps it
 
-    from tunewiz.wizard.launch import read_launch
+    from tunewiz.runs.launch import read_launch
 
     assert read_launch(run)["command"][-2:] == ["--numerics", "torch"]  # the choice, to the trainer
     argv = shlex.split(commands.split("\ncaffe train")[0].replace("\\\n", " "))

@@ -104,7 +104,7 @@ async def test_the_done_command_makes_the_same_run_folder(tmp_path, monkeypatch)
                  "--max-iter=20", f"--mean-file=runs/{run.name}/data/mean.binaryproto"):
         assert flag in argv, (flag, argv)
 
-    from tunewiz.wizard.launch import read_launch
+    from tunewiz.runs.launch import read_launch
 
     assert read_launch(run)["command"][-2:] == ["--numerics", "caffe"]  # the options' numerics, to the trainer
     moved = tmp_path / "moved"

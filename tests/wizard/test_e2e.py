@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tunewiz.wizard import launch
+from tunewiz.runs import launch
 from tunewiz.wizard.app import WizardApp
-from tunewiz.wizard.follow import load_history
+from tunewiz.runs.follow import load_history
 
 from wizard_helpers import state_at_start
 from wizard_walk import check_start, press_button, text

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tunewiz.runs import events as ev
-from tunewiz.wizard import launch
+from tunewiz.runs import launch
 from tunewiz.wizard.app import WizardApp
 
 from wizard_helpers import SIZES
@@ -189,9 +189,9 @@ async def test_plots_are_drawn_only_while_the_panel_is_shown(tmp_path, monkeypat
     drawn: list[int] = []
     original = TrainScreen._draw_plots
 
-    def counting(self, sizes):
-        drawn.append(self.history.iteration)
-        return original(self, sizes)
+    def counting(self, snapshot, sizes):
+        drawn.append(snapshot.iteration)
+        return original(self, snapshot, sizes)
 
     monkeypatch.setattr(TrainScreen, "_draw_plots", counting)
     run = write_run(tmp_path / "runs" / "r1", stopped=False)

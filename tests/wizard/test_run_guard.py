@@ -1,6 +1,6 @@
 """One trainer per run folder, seen from the wizard (issue 12), at 80x24.
 
-Another process holds the run folder's lock (``tunewiz.engine.runlock``, as a running ``tunewiz train``
+Another process holds the run folder's lock (``tunewiz.runs.lock``, as a running ``tunewiz train``
 does): Start refuses with the owner's pid and writes nothing (train.pid, launch.json and console.log stay
 the owner's).  Snapshots of another run in the folder: refused with the files and the ways out.  A trainer
 that the wizard launched and that ends before its first event: the Train step shows the last line it
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tunewiz.wizard import launch
+from tunewiz.runs import events as ev, launch, layout, listing
 from tunewiz.wizard.app import WizardApp
 
 from wizard_helpers import state_at_start
@@ -28,7 +28,7 @@ WAIT_S = float(os.environ.get("TUNEWIZ_TEST_WAIT_S", "300"))  # a loaded machine
 # A trainer as far as the folder is concerned: it holds the lock, names itself in it, and waits.
 OWNER = r"""
 import sys, time
-from tunewiz.engine.runlock import lock_folder
+from tunewiz.runs.lock import lock_folder
 lock = lock_folder(sys.argv[1], str)
 print("locked", flush=True)
 time.sleep(600)
@@ -77,8 +77,8 @@ async def test_a_second_start_in_a_busy_run_folder_is_refused(prepared, owner):
         assert app.screen.checked.ok, text(app, "#status")
         # the folder is taken after the checks passed, by a trainer the wizard started earlier
         pid = owner(run)
-        (run / launch.PID_FILE).write_text(f"{pid}\n")
-        (run / launch.LAUNCH_FILE).write_text(json.dumps({"pid": pid, "command": ["owner"]}) + "\n")
+        (run / layout.PID).write_text(f"{pid}\n")
+        (run / layout.LAUNCH).write_text(json.dumps({"pid": pid, "command": ["owner"]}) + "\n")
         before = _files(run)
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -90,7 +90,7 @@ async def test_a_second_start_in_a_busy_run_folder_is_refused(prepared, owner):
         seen = assert_frame(app, 5)
         assert f"pid {pid}" in seen and "another run name." in seen, seen  # the whole line at 80x24
         assert _files(run) == before  # train.pid, launch.json, the lock: the owner's, untouched
-        assert not (run / launch.CONSOLE_FILE).exists() and not (run / "solver.prototxt").exists()
+        assert not (run / layout.CONSOLE).exists() and not (run / "solver.prototxt").exists()
         # Check again: the checks themselves now say it
         await check_start(pilot, app, prepared["weights"])
         assert not app.screen.checked.ok and f"pid {pid}" in text(app, "#status")
@@ -127,7 +127,7 @@ async def test_snapshots_of_another_run_are_in_the_way(prepared):
 async def test_a_trainer_that_ends_before_training_shows_its_last_line(prepared, owner, monkeypatch):
     """The folder is taken between the wizard's check and its launch: the trainer refuses (its own
     check), and the Train step shows that line from console.log instead of waiting."""
-    from tunewiz.engine import runlock
+    from tunewiz.runs import lock as runlock
 
     state = state_at_start(prepared, "race")
     run = state.run_dir
@@ -149,7 +149,7 @@ async def test_a_trainer_that_ends_before_training_shows_its_last_line(prepared,
             assert f"the trainer (pid {child}) ended before training began" in status, status
             assert "in use by another trainer" in status and f"pid {pid}" in status, status
             assert f"pid {pid}" in shot(app)
-            console = (run / launch.CONSOLE_FILE).read_text()  # the trainer's own words, shown whole
+            console = (run / layout.CONSOLE).read_text()  # the trainer's own words, shown whole
             assert "tunewiz: error: run folder" in console and f"kill -INT {pid}" in console, console
             assert f"kill -INT {pid}" in status, status
     finally:
@@ -163,7 +163,7 @@ def test_a_run_started_from_the_command_line_shows_as_running(tmp_path, owner):
     pid = owner(run)
     assert launch.read_pid(run) is None  # no train.pid: not started by the wizard
     assert launch.is_running(run) and launch.trainer_pid(run) == pid
-    [info] = launch.find_runs(tmp_path / "runs")
+    [info] = listing.find_runs(tmp_path / "runs")
     assert info.running and "RUNNING" in info.label()
 
 
@@ -171,19 +171,19 @@ def test_launch_failure_reads_only_this_launch(tmp_path):
     """The outcome is told from what the launch added: an earlier run's console lines and events do not count."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    (tmp_path / launch.CONSOLE_FILE).write_text("old line of an earlier run\n")
-    (tmp_path / "events.jsonl").write_text('{"event": "started", "iter": 0}\n')
-    marks = {"console_at": (tmp_path / launch.CONSOLE_FILE).stat().st_size,
+    (tmp_path / layout.CONSOLE).write_text("old line of an earlier run\n")
+    (tmp_path / "events.jsonl").write_text(ev.to_json(ev.Started(0, 5, "cpu", "s", "n")) + "\n")
+    marks = {"console_at": (tmp_path / layout.CONSOLE).stat().st_size,
              "events_at": (tmp_path / "events.jsonl").stat().st_size}
-    (tmp_path / launch.LAUNCH_FILE).write_text(json.dumps({"pid": int(dead), **marks}))
+    (tmp_path / layout.LAUNCH).write_text(json.dumps({"pid": int(dead), **marks}))
     assert launch.launch_failure(tmp_path) == f"the trainer (pid {dead}) ended before training began: it printed nothing"
-    with open(tmp_path / launch.CONSOLE_FILE, "a") as f:
+    with open(tmp_path / layout.CONSOLE, "a") as f:
         f.write("I0101 loading\ntunewiz: error: the weights file is cut short\n\n")
     assert launch.launch_failure(tmp_path).endswith("began: the weights file is cut short")
     with open(tmp_path / "events.jsonl", "a") as f:
-        f.write('{"event": "started", "iter": 0}\n')
+        f.write(ev.to_json(ev.Started(0, 5, "cpu", "s", "n")) + "\n")
     assert launch.launch_failure(tmp_path) is None  # it started: whatever came after is the panel's
-    (tmp_path / launch.LAUNCH_FILE).write_text(json.dumps({"pid": int(dead)}))
+    (tmp_path / layout.LAUNCH).write_text(json.dumps({"pid": int(dead)}))
     assert launch.launch_failure(tmp_path) is None  # launched by an older wizard: no marks, no guess
 
 
@@ -197,11 +197,10 @@ async def test_resume_on_the_train_step_is_refused_before_anything_is_written(tm
     (run / "r1_iter_4.solverstate").write_bytes(b"\x08\x04")  # SolverState.iter = 4
     for ext in ("caffemodel", "solverstate"):  # written later by a run of someone else's
         (run / f"r1_iter_8.{ext}").write_bytes(b"theirs")
-    events = [{"event": "started", "iter": 0, "max_iter": 20},
-              {"event": "snapshot", "iter": 4, "paths": [str(run / "r1_iter_4.caffemodel"),
-                                                         str(run / "r1_iter_4.solverstate")]},
-              {"event": "stopped", "iter": 4, "reason": "SIGINT"}]
-    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    events = [ev.Started(0, 20, "cpu", "s", "n"),
+              ev.SnapshotSaved(4, [str(run / "r1_iter_4.caffemodel"), str(run / "r1_iter_4.solverstate")]),
+              ev.Stopped(4, "SIGINT")]
+    (run / "events.jsonl").write_text("".join(ev.to_json(e) + "\n" for e in events))
     before = _files(run)
     app = WizardApp(runs_root=run.parent, attach=run, why_default=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -219,7 +218,7 @@ async def test_resume_on_the_train_step_is_refused_before_anything_is_written(tm
         status = text(app, "#status")
         assert f"this run folder's trainer is running (pid {pid})" in status, status
         assert f"(pid {pid})" in shot(app)
-    assert not (run / launch.PID_FILE).exists() and not (run / launch.LAUNCH_FILE).exists()
+    assert not (run / layout.PID).exists() and not (run / layout.LAUNCH).exists()
 
 
 def test_the_snapshot_folder_of_another_trainer_is_refused_too(tmp_path, owner):

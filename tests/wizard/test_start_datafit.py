@@ -34,13 +34,13 @@ def colour_caffemodel(out):
 @pytest.fixture(scope="module")
 def tiny_images(tmp_path_factory, prepared) -> object:
     """The prepared state, but its databases hold 2x2 images (converted by the wizard's own adapter)."""
-    from tunewiz.wizard import core_data
+    from tunewiz.data import conversion
 
     root = tmp_path_factory.mktemp("tiny")
     images = make_class_folders(root / "images", size=2)
     st = copy.copy(prepared["state"])
     st.runs_root, st.run_name = root / "runs", "tiny"
-    gen = core_data.convert_folder(images, st.run_dir / "data", core_data.ConvertOptions(gray=True), threading.Event())
+    gen = conversion.convert_folder(images, st.run_dir / "data", conversion.ConvertOptions(gray=True), threading.Event())
     while True:
         try:
             next(gen)

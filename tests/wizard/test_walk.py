@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tunewiz.runs import events as ev
+from tunewiz.runs.follow import load_history
 from tunewiz.wizard.app import WizardApp
-from tunewiz.wizard.follow import load_history
 
 pytestmark = pytest.mark.asyncio
 
@@ -221,7 +222,7 @@ async def test_converting_again_asks_before_replacing(workspace):
 async def test_a_run_folder_that_trained_is_not_started_over(prepared):
     state = state_at_start(prepared, "done_before")
     state.run_dir.mkdir(parents=True, exist_ok=True)
-    (state.run_dir / "events.jsonl").write_text('{"event": "finished", "iter": 5}\n')
+    (state.run_dir / "events.jsonl").write_text(ev.to_json(ev.Finished(5)) + "\n")
     app = WizardApp(runs_root=state.runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_screen(pilot, app, state)
@@ -239,7 +240,7 @@ async def test_the_bundled_sample_with_the_keyboard_alone(tmp_path, size):
     import os
     import signal
 
-    from tunewiz.wizard import launch
+    from tunewiz.runs import launch
     from tunewiz.wizard.state import SAMPLE_DIR
 
     if not (SAMPLE_DIR / "lenet_digits04.caffemodel").is_file():

@@ -1,4 +1,4 @@
-"""``tunewiz finetune``: steps 2-4 of the recipe in one command (copy, edit, check, write; optionally train).
+"""``tunewiz finetune``: steps 3-5 (Net, Solver, Start) in one command (copy, edit, check, write; optionally train).
 
 The sources are read as written (a V1 file stays V1), edited by ``tunewiz.recipe``,
 checked (transfer report, snapshot fit), and only then written into ``--out`` by
@@ -67,7 +67,7 @@ def run(args) -> int:
 
 def _check_not_training(out_dir) -> None:
     """A trainer running in --out reads these copies (and writes there): never rewrite them under it."""
-    from tunewiz.engine.runlock import folder_owner
+    from tunewiz.runs.lock import folder_owner
 
     owner = folder_owner(out_dir)
     if owner is not None:

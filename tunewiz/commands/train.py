@@ -32,6 +32,7 @@ import sys
 import threading
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 
 EFFECTS = ("stop", "snapshot", "none")
 
@@ -188,7 +189,7 @@ def _train(args) -> int:
     # before the log opens: a refused trainer must not write a line into the owner's train.log
     claim = claim_run(run_dir, sp, args.solver, args.snapshot or None)
     try:
-        log = CaffeLog(run_dir / "train.log")
+        log = CaffeLog(run_dir / layout.TRAIN_LOG)
     except BaseException:
         claim.release()
         raise

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 
 
 def open_wizard() -> int:
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "attach":
         run_dir = Path(args.run_dir)
-        if not (run_dir / "events.jsonl").exists():
+        if not (run_dir / layout.EVENTS).exists():
             raise TunewizError(f"{run_dir} holds no events.jsonl: give the run folder that 'tunewiz train' writes to.")
         from tunewiz.wizard.app import WizardApp
 

@@ -1,1 +1,1 @@
-"""Step 1: Caffe Datum records, LMDB/LevelDB databases, imageset conversion, mean, transforms."""
+"""Step 2 (Data): Caffe Datum records, LMDB/LevelDB databases, imageset conversion, mean, transforms."""

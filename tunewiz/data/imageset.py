@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from tunewiz.data import datum as datum_mod
 from tunewiz.data.db_write import DBWriter, DBWriteError, error_text, first_missing, remove_made_folders
-from tunewiz.data.imageset_events import Finished, Note, Progress, Skipped, Started, Stopped  # noqa: F401
+from tunewiz.data.imageset_events import Finished, Note, Skipped, Started, Stopped  # noqa: F401
 from tunewiz.data.listfile import Entry, class_folders, read_list, shuffled, split_classes
 from tunewiz.data.space import DiskFullError, SpaceWatch, existing_folder, is_disk_full, raw_value_len
 from tunewiz.data.workers import WorkerPool, default_workers
 from tunewiz.errors import TunewizError
+from tunewiz.runs.events import Progress
 
 COMMIT_EVERY = 1000
 ENCODE_TYPES = ("png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tif", "tiff", "webp")

@@ -2,7 +2,8 @@
 
 ``Started`` (images to convert), ``Note`` (a remark on the options), ``Skipped`` (an image that
 could not be read: ``line`` is the list's 1-based line, or the position in the class folders'
-order), ``Progress``, then ``Finished`` or ``Stopped`` (the stop event was set).
+order), ``Progress`` (the run folder's one progress event, :class:`tunewiz.runs.events.Progress`), then
+``Finished`` or ``Stopped`` (the stop event was set).
 """
 from __future__ import annotations
 
@@ -27,15 +28,6 @@ class Skipped:
     line: int  # 1-based line of the list (key index + 1)
     path: str
     reason: str
-
-
-@dataclass
-class Progress:
-    db: str
-    done: int
-    total: int
-    skipped: int
-    rate: float  # images per second
 
 
 @dataclass

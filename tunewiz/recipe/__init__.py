@@ -1,4 +1,4 @@
-"""The article's edits (steps 2-4) as pure functions over protobuf messages, staged over one contract.
+"""The article's edits (steps 3-5) as pure functions over protobuf messages, staged over one contract.
 
 For scripts::
 

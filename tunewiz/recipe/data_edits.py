@@ -60,7 +60,7 @@ def summarize_db(path: str, first_only: bool = False) -> DBSummary:
             if first is None:
                 first = datum
         if first is None:
-            raise RecipeError(f"{path}: the database is empty; convert the images first (step 1)")
+            raise RecipeError(f"{path}: the database is empty; convert the images first (step 2, Data)")
         arr = datum_array(first)
         return DBSummary(str(path), db.backend, len(db), labels, int(arr.shape[0]), int(arr.shape[1]),
                          int(arr.shape[2]), bool(first.encoded), bool(len(first.float_data)),

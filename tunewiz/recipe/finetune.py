@@ -1,4 +1,4 @@
-"""Steps 2-4 as stages over one :class:`FinetuneOptions`; each stage is pure (writes nothing).
+"""Steps 3-5 (Net, Solver, Start): stages over one :class:`FinetuneOptions`; each stage is pure (writes nothing).
 
     net = plan_net(opts)                  # copies of train_val/deploy: classes, data, batch, freeze
     solver = plan_solver(opts, net)       # the solver copy: paths, lr, schedule, tests, snapshots

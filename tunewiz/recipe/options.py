@@ -49,7 +49,7 @@ class FinetuneOptions:
                                                              "from", path=True))
     # data
     train_db: str = field(default="", metadata=_opt("--train-db", "training database (LMDB/LevelDB, made in "
-                                                    "step 1 by convert-imageset)", path=True))
+                                                    "step 2 (Data) by convert-imageset)", path=True))
     val_db: str = field(default="", metadata=_opt("--val-db", "validation database (LMDB/LevelDB)", path=True))
     mean_file: str | None = field(default=None, metadata=_opt(
         "--mean-file", "use this mean (e.g. the new data's) instead of the pretrained net's; default: keep the "

@@ -1,4 +1,4 @@
-"""Copy the solver for a fine-tune run and edit it (step 3 of the recipe).
+"""Copy the solver for a fine-tune run and edit it (step 4, Solver).
 
 * ``net`` -> the edited train_val copy (``train_net``/``test_net`` are folded into it);
 * ``snapshot_prefix`` -> inside the run folder;

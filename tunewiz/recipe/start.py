@@ -1,4 +1,4 @@
-"""Step 4: where training starts — weights, a Model Zoo folder, or a snapshot — checked first.
+"""Step 5: where training starts — weights, a Model Zoo folder, or a snapshot — checked first.
 
 * weights (``--weights a.caffemodel[,b.caffemodel]``): Caffe's ``CopyTrainedLayersFrom``
   matches layers by NAME; a source layer the net lacks is ignored ("Ignoring source
@@ -7,7 +7,7 @@
   mismatch").  Later files overwrite earlier ones.  The report says which is which.
 * model folder (the Model Zoo layout): ``readme.md`` front matter names the
   ``caffemodel`` and its ``sha1``; the sha1 is checked and the folder's prototxts
-  become the sources of step 2.
+  become the sources of step 3 (Net).
 * snapshot (``.solverstate``): ``learned_net`` must exist (Caffe resolves it against the
   working directory), its history must fit the net (one blob per learnable param, two
   for AdaDelta/Adam), and solver/net must not have changed since (the article: resume
@@ -24,8 +24,9 @@ from pathlib import Path
 from tunewiz.caffe import caffe_pb2
 from tunewiz.recipe.batch import HISTORY
 from tunewiz.recipe.layers import RecipeError
+from tunewiz.runs import layout
 
-FINGERPRINT = "finetune.json"
+FINGERPRINT = layout.FINETUNE
 
 
 @dataclass

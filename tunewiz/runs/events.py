@@ -1,13 +1,21 @@
-"""Typed events of a training run (what the wizard's progress panel and ``events.jsonl`` carry).
+"""The run folder's typed, versioned events: what the trainer and the conversion write, and read back.
 
-The trainer yields these; :func:`to_json` turns one into the JSON line appended to
-``<run dir>/events.jsonl`` (key ``"event"`` = the kind, ``"time"`` = Unix seconds).
+One JSON object per line: ``{"v": VERSION, "event": kind, "time": Unix seconds, **fields}``, where the
+fields are exactly the dataclass's own.  :func:`to_json` writes a line; :func:`parse_line` reads one back
+into the same dataclass (as a :class:`Stamped` with its time) and refuses, with one line saying why, a
+version or kind this tunewiz does not know and a key the writer never writes.  The trainer's events
+go to ``events.jsonl``; the data conversion's (:class:`Progress`, :class:`Converted`,
+:class:`ConvertFailed`) to ``data/convert.jsonl`` (names in :mod:`tunewiz.runs.layout`).
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+from tunewiz.errors import TunewizError
+
+VERSION = 1
 
 
 @dataclass
@@ -75,12 +83,66 @@ class Finished:
     kind = "finished"
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Images converted so far: ``done`` of ``total`` (``skipped`` unreadable), ``rate`` images/s; ``db``
+    the database being written.  The data core yields it per database; the wizard's conversion counts
+    over both databases."""
+
+    db: str
+    done: int
+    total: int
+    skipped: int
+    rate: float
+    kind = "progress"
+
+
+@dataclass(frozen=True)
+class Converted:
+    """The conversion and the mean are done (``mean_file`` empty when no mean could be computed)."""
+
+    summary: str
+    train_db: str
+    val_db: str
+    mean_file: str
+    skipped: int
+    val_count: int
+    kind = "converted"
+
+
+@dataclass(frozen=True)
+class ConvertFailed:
+    """The conversion ended without databases (``cancelled``: it was asked to stop); ``details``: the
+    images it skipped before, often the why."""
+
+    error: str
+    details: list = field(default_factory=list)
+    cancelled: bool = False
+    kind = "convert_failed"
+
+
 Event = Started | IterationDone | TestDone | SnapshotSaved | Stopped | Finished
+ConvertEvent = Progress | Converted | ConvertFailed
+KINDS = {cls.kind: cls for cls in (Started, IterationDone, TestDone, SnapshotSaved, Stopped, Finished,
+                                   Progress, Converted, ConvertFailed)}
+HEAD = ("v", "event", "time")
+
+
+class EventError(TunewizError):
+    """A line this tunewiz cannot read as an event (its message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """An event read back, with the time it was written."""
+
+    time: float
+    event: object
 
 
 def to_dict(event) -> dict:
-    """The event as a plain dict: ``{"event": kind, "time": ..., **fields}``."""
-    return {"event": event.kind, "time": time.time(), **asdict(event)}
+    """The event as a plain dict: ``{"v": VERSION, "event": kind, "time": ..., **fields}``."""
+    return {"v": VERSION, "event": event.kind, "time": time.time(), **asdict(event)}
 
 
 def to_json(event) -> str:
@@ -98,8 +160,45 @@ def _clean(value):
     return value
 
 
+def parse_line(line: str | bytes) -> Stamped:
+    """One line back into its dataclass; :class:`EventError` for anything the writer would not write."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise EventError(f"not a JSON line: {_excerpt(line)}") from None
+    if not isinstance(data, dict):
+        raise EventError(f"not an event (a JSON object): {_excerpt(line)}")
+    return from_dict(data)
+
+
+def from_dict(data: dict) -> Stamped:
+    """A written event's dict back into its dataclass (see :func:`parse_line`)."""
+    if data.get("v") != VERSION:
+        raise EventError(f"event schema version {data.get('v')!r}, this tunewiz reads version {VERSION} "
+                         "(written by another tunewiz: open it with that one)")
+    cls = KINDS.get(data.get("event"))
+    if cls is None:
+        raise EventError(f"unknown event kind {data.get('event')!r} (known: {', '.join(KINDS)})")
+    names = {f.name for f in fields(cls)}
+    given = set(data) - set(HEAD)
+    if given != names:
+        extra, missing = sorted(given - names), sorted(names - given)
+        said = "; ".join(part for part in (f"unknown key(s) {', '.join(extra)}" if extra else "",
+                                           f"missing {', '.join(missing)}" if missing else "") if part)
+        raise EventError(f"a '{cls.kind}' event with {said}")
+    stamp = data.get("time")
+    if not isinstance(stamp, (int, float)):
+        raise EventError(f"a '{cls.kind}' event without its time")
+    return Stamped(float(stamp), cls(**{name: data[name] for name in names}))
+
+
+def _excerpt(line) -> str:
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class EventWriter:
-    """Appends events as JSON lines to ``<run dir>/events.jsonl`` (flushed per line)."""
+    """Appends events as JSON lines to ``path`` (flushed per line)."""
 
     def __init__(self, path) -> None:
         self.path = path

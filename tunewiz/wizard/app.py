@@ -88,7 +88,7 @@ class WizardApp(App):
     async def action_quit(self) -> None:
         """Quit; a running training keeps running (and the user is told so)."""
         run_dir = getattr(self.screen, "run_dir", None)
-        from tunewiz.wizard.launch import is_running
+        from tunewiz.runs.launch import is_running
 
         if run_dir is not None and is_running(run_dir):
             from tunewiz.wizard.screens.confirm import Confirm
@@ -98,7 +98,7 @@ class WizardApp(App):
                     self.exit(message=f"Training continues in {run_dir}; follow it with: tunewiz attach {run_dir}")
                 elif choice == "stop":
                     from tunewiz.errors import TunewizError
-                    from tunewiz.wizard.launch import request_stop
+                    from tunewiz.runs.launch import request_stop
 
                     try:
                         request_stop(run_dir)

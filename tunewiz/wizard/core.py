@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 
-TRAIN_VAL, DEPLOY, SOLVER = "train_val.prototxt", "deploy.prototxt", "solver.prototxt"
+TRAIN_VAL, DEPLOY, SOLVER = layout.TRAIN_VAL, layout.DEPLOY, layout.SOLVER
 # A deploy's pretrained preprocessing (WizardState.preprocessing) as the recipe's mean_value; 'mean_file'
 # takes the model's own file instead (the common choices of recipe.from_deploy.PREPROCESSING).
 MEAN_VALUES = {"imagenet": (104.0, 117.0, 123.0), "none": (0.0,)}

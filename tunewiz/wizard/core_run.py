@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 from tunewiz.wizard.core import SOLVER, TRAIN_VAL, find_output_layer, load_net, options_for
 
 
@@ -69,14 +70,25 @@ def check_folder(run_dir, plan) -> None:
                plan.snapshot or None)
 
 
+def run_numerics(run_dir) -> str:
+    """The numerics a run folder was made with (its finetune.json's options), for a resume; Caffe's order
+    for a folder that holds none."""
+    from tunewiz.recipe.run import read_options
+
+    try:
+        return read_options(run_dir).numerics
+    except TunewizError:  # no finetune.json, or one from before it held the options
+        return "caffe"
+
+
 def start_run(st, check: StartCheck) -> int:
     """Write the plan's copies (the recipe's one writing step) and start ``tunewiz train`` detached."""
     from tunewiz.recipe.run import write_plan
-    from tunewiz.wizard import launch
+    from tunewiz.runs import launch
 
     plan = check.plan
     check_folder(st.run_dir, plan)  # before anything is written: a refused start leaves the folder as it was
-    if (st.run_dir / "events.jsonl").exists() and not plan.snapshot:
+    if (st.run_dir / layout.EVENTS).exists() and not plan.snapshot:
         raise TunewizError(f"{st.run_dir} has trained already: start a new run (Welcome, another run name), "
                            "or resume this one from its panel (R) or with a snapshot.")
     write_plan(plan, overwrite=False)
@@ -84,6 +96,19 @@ def start_run(st, check: StartCheck) -> int:
     st.written = {name: str(plan.path(name)) for name in plan.files}
     return launch.start_training(st.run_dir, plan.path(SOLVER), weights=plan.weights or None,
                                  snapshot=plan.snapshot or None, numerics=plan.options.numerics)
+
+
+def resume_run(run_dir, state: str | None) -> int:
+    """Resume a stopped run from its ``state`` snapshot with the unchanged solver (Caffe's --snapshot),
+    once the folder is free and no later snapshots are in the way."""
+    from tunewiz.runs import launch
+    from tunewiz.wizard.runcheck import check_free, solver_prefix
+
+    solver = Path(run_dir) / layout.SOLVER
+    if not state or not solver.is_file():
+        raise TunewizError("nothing to resume: this run folder has no .solverstate snapshot and solver.prototxt.")
+    check_free(run_dir, solver_prefix(solver), state)
+    return launch.start_training(run_dir, solver, snapshot=state, numerics=run_numerics(run_dir))
 
 
 # ---------------------------------------------------------------- step 7: done
@@ -131,7 +156,7 @@ def command_lines(st, run_dir) -> str:
     """
     import shlex
 
-    from tunewiz.wizard.launch import read_launch
+    from tunewiz.runs.launch import read_launch
 
     run_dir = Path(run_dir).resolve()
     opts = run_options(st, run_dir)
@@ -154,7 +179,7 @@ def quick_try(st, run_dir, count: int = 8) -> list[str]:
     from tunewiz.caffe import caffe_pb2
     from tunewiz.engine.net.net import Net
     from tunewiz.engine.net.weights import copy_trained_layers
-    from tunewiz.wizard.follow import load_history
+    from tunewiz.runs.follow import load_history
 
     run_dir = Path(run_dir)
     models = [p for p in load_history(run_dir).snapshots if str(p).endswith(".caffemodel")]
@@ -198,7 +223,7 @@ def _top_of(net_param, layer: str) -> str:
 
 
 def _class_names(run_dir: Path) -> dict[int, str]:
-    for p in (run_dir / "data" / "labels.txt", run_dir / "labels.txt"):
+    for p in (layout.data_dir(run_dir) / layout.LABELS, run_dir / layout.LABELS):
         if p.is_file():
             return dict(enumerate(p.read_text().split()))
     return {}

@@ -4,18 +4,29 @@ from __future__ import annotations
 from textual.message import Message
 
 
-class ConvertProgress(Message):
-    def __init__(self, done: int, total: int, skipped: int, rate: float, text: str = "") -> None:
+class Converting(Message):
+    """The conversion's progress: the schema's one :class:`~tunewiz.runs.events.Progress`."""
+
+    def __init__(self, progress) -> None:
         super().__init__()
-        self.done, self.total, self.skipped, self.rate, self.text = done, total, skipped, rate, text
+        self.progress = progress
 
 
-class ConvertDone(Message):
-    def __init__(self, summary: str, train_db: str, val_db: str, mean_file: str, skipped: int,
-                 val_count: int = 0) -> None:
+class ConvertEnded(Message):
+    """The conversion's outcome (a :class:`~tunewiz.runs.events.Converted` or
+    :class:`~tunewiz.runs.events.ConvertFailed`), already taken in from the run folder."""
+
+    def __init__(self, outcome) -> None:
         super().__init__()
-        self.summary, self.train_db, self.val_db, self.mean_file = summary, train_db, val_db, mean_file
-        self.skipped, self.val_count = skipped, val_count
+        self.outcome = outcome
+
+
+class FreezeThrough(Message):
+    """The layer table asks to freeze every learnable layer through ``layer`` ("" unfreezes all)."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__()
+        self.layer = layer
 
 
 class WorkFailed(Message):
@@ -35,9 +46,12 @@ class WorkDone(Message):
         self.what, self.result = what, result
 
 
-class TrainEvents(Message):
-    """The follower folded new events into the history; plots are drawn text (or None: unchanged)."""
+class RunUpdate(Message):
+    """The follower's view of a training: an immutable snapshot of its history, the log's last lines,
+    whether it runs, the plots drawn as text (None: unchanged) and the GPU memory it uses (None: unknown)."""
 
-    def __init__(self, log_lines: list[str], running: bool, plots: tuple | None = None) -> None:
+    def __init__(self, snapshot, log_lines: tuple, running: bool, plots: tuple | None = None,
+                 gpu_memory: str | None = None) -> None:
         super().__init__()
-        self.log_lines, self.running, self.plots = log_lines, running, plots
+        self.snapshot, self.log_lines, self.running = snapshot, tuple(log_lines), running
+        self.plots, self.gpu_memory = plots, gpu_memory

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 
 
 class RunRefused(TunewizError):
@@ -32,7 +33,7 @@ def _where(run_dir: Path) -> str:
 def busy(run_dir, what: str = "") -> RunRefused | None:
     """The refusal when another trainer (from the wizard or the command line) holds ``run_dir`` (``what``:
     how to name the folder, when it is not the run folder)."""
-    from tunewiz.engine.runlock import folder_owner
+    from tunewiz.runs.lock import folder_owner
 
     run_dir = Path(run_dir)
     owner = folder_owner(run_dir)
@@ -58,7 +59,7 @@ def snapshots_in_the_way(run_dir, prefix: str, snapshot: str | None = None) -> R
 
     run_dir = Path(run_dir)
     try:
-        check_snapshot_names(prefix, str(run_dir / "solver.prototxt"), snapshot, root=run_dir)
+        check_snapshot_names(prefix, str(run_dir / layout.SOLVER), snapshot, root=run_dir)
     except SnapshotsInTheWay as exc:
         after = resume_iteration(snapshot, run_dir) if snapshot else -1
         found = existing_snapshots(prefix, run_dir, after)

@@ -11,7 +11,7 @@ from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.train.caffelog import CaffeLog
 from tunewiz.engine.train.runguard import (FolderBusy, SnapshotsInTheWay, check_snapshot_names, claim_run,
                                      existing_snapshots, remove_stale_temps, resume_iteration)
-from tunewiz.engine.runlock import folder_owner
+from tunewiz.runs.lock import folder_owner
 
 
 def _sums(folder):

@@ -80,11 +80,11 @@ def test_train_cli_writes_caffe_log_events_and_snapshots(tmp_path, monkeypatch):
     events = [json.loads(line) for line in (root / "run" / "events.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("iteration") == 12
-    from tunewiz.wizard.follow import load_history  # the wizard's progress panel reads the same file
+    from tunewiz.runs.follow import load_history  # the wizard's progress panel reads the same file
 
     history = load_history(root / "run")
-    assert history.state == "finished" and history.iters == list(range(12)) and history.max_iter == 12
-    assert history.accuracy == [pytest.approx(0.26), pytest.approx(0.66)] and len(history.snapshots) == 4
+    assert history.state == "finished" and list(history.iters) == list(range(12)) and history.max_iter == 12
+    assert list(history.accuracy) == [pytest.approx(0.26), pytest.approx(0.66)] and len(history.snapshots) == 4
     train, test = parse_log(root / "run" / "train.log")
     assert [r[0] for r in train] == list(range(12))
     assert train[0][4] == pytest.approx(1.40671, rel=1e-5)

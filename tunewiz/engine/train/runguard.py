@@ -1,6 +1,6 @@
 """What a trainer claims before it writes anything: its folders, its snapshot names, and the leftovers.
 
-* Its folders, locked for the whole run (:mod:`tunewiz.engine.runlock`): the run folder (train.log,
+* Its folders, locked for the whole run (:mod:`tunewiz.runs.lock`): the run folder (train.log,
   events.jsonl) and the snapshot_prefix's folder, so two trainers never interleave one log or write the
   same snapshot names.  A second trainer is refused with the owner's pid and command.
 * Its snapshot names: a new run starts at iteration 0, so every ``<prefix>_iter_N.*`` already there is
@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.caffe.tempfiles import temp_owner
-from tunewiz.engine.runlock import LOCK_NAME, FolderBusy, FolderLock, lock_folder
 from tunewiz.engine.train.snapshot import SIDECAR_SUFFIX, resolve
 from tunewiz.errors import TunewizError
+from tunewiz.runs.layout import LOCK
+from tunewiz.runs.lock import FolderBusy, FolderLock, lock_folder
 
 _EXTS = (".caffemodel", ".solverstate", SIDECAR_SUFFIX)
 
@@ -74,7 +75,7 @@ def claim_run(run_dir, sp, solver_path: str, snapshot: str | None, root=".") -> 
             claim.locks.append(lock_folder(run_dir, lambda owner: _busy(f"run folder {run_dir}", owner,
                                                                         "give another --run_dir")))
         except OSError as exc:
-            raise TunewizError(f"--run_dir {run_dir}: cannot create {LOCK_NAME} there ({exc.strerror}); give a "
+            raise TunewizError(f"--run_dir {run_dir}: cannot create {LOCK} there ({exc.strerror}); give a "
                                "run folder you can write to") from None
         prefix = sp.snapshot_prefix
         folder = Path(os.path.split(str(resolve(root, prefix)))[0] or ".")

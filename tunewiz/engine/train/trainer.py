@@ -16,7 +16,7 @@ from typing import Iterator
 from tunewiz.engine.train.caffelog import CaffeLog
 from tunewiz.engine.train.solver import Solver
 from tunewiz.errors import TunewizError
-from tunewiz.runs import events as ev
+from tunewiz.runs import events as ev, layout
 
 
 @dataclass
@@ -33,7 +33,7 @@ class TrainConfig:
     snapshot_now: threading.Event | None = None
     log_stream: object = "stderr"  # CaffeLog's default: the current sys.stderr
     log: CaffeLog | None = None
-    numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order (engine/layers/kernels/caffe_cpu), "torch" = torch's
+    numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order, "torch" = torch's
 
 
 class Trainer:
@@ -87,9 +87,9 @@ class Trainer:
         run_dir = self.cfg.run_dir
         if run_dir is not None:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
-            self._writer = ev.EventWriter(Path(run_dir) / "events.jsonl")
+            self._writer = ev.EventWriter(Path(run_dir) / layout.EVENTS)
         if self.log is None:
-            self.log = CaffeLog(Path(run_dir) / "train.log" if run_dir is not None else None, self.cfg.log_stream)
+            self.log = CaffeLog(Path(run_dir) / layout.TRAIN_LOG if run_dir is not None else None, self.cfg.log_stream)
 
     def _close_outputs(self) -> None:
         if self._writer is not None:

@@ -1,18 +1,27 @@
-"""Step 2, Data: class folders -> histogram and sizes -> train/val databases and the mean."""
+"""Step 2, Data: class folders -> histogram and sizes -> train/val databases and the mean.
+
+The conversion runs as its own process (it goes on when the wizard's terminal closes); a
+``@work(thread=True)`` worker follows its events and posts them, and a Data step opened again on that run
+folder follows it on.
+"""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
 
 from tunewiz.wizard.widgets.toggles import TickBox as Checkbox
 
+from tunewiz.data.conversion import ConvertOptions
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
+from tunewiz.runs.events import Converted
 from tunewiz.wizard import core_data as core
-from tunewiz.wizard.messages import ConvertDone, ConvertProgress, WorkFailed
+from tunewiz.wizard.messages import ConvertEnded, Converting
 from tunewiz.wizard.screens.base import StepScreen
 
 
@@ -41,7 +50,6 @@ class DataScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.scan: core.FolderScan | None = None
-        self.stop_event = threading.Event()
         self.converting = False
 
     def compose_body(self):
@@ -83,6 +91,11 @@ class DataScreen(StepScreen):
         self.query_one("#images", Input).focus()
         if self.state.train_db:
             self.query_one("#convert-result", Static).update(self._done_text())
+        if core.pending(self.state.run_dir):  # started earlier, maybe by a wizard that is gone: followed on
+            self.state.image_root = self.state.image_root or core.convert_root(self.state.run_dir)
+            self.query_one("#images", Input).value = self.state.image_root
+            self._following()
+            self.say("Converting (started earlier; it does not need this window)... (Cancel stops)")
         if self.state.image_root:
             self.do_scan()
 
@@ -96,7 +109,7 @@ class DataScreen(StepScreen):
         elif button_id == "convert":
             self.do_convert()
         elif button_id == "cancel":
-            self.stop_event.set()
+            core.cancel_convert(self.state.run_dir)
 
     def _picked(self, path: str | None) -> None:
         if path:
@@ -160,14 +173,14 @@ class DataScreen(StepScreen):
             plot.show_bars([n for n, _ in scan.classes], [c for _, c in scan.classes], "images per class")
 
     # ------------------------------------------------------------ convert
-    def _options(self) -> core.ConvertOptions:
+    def _options(self) -> ConvertOptions:
         def num(widget_id, cast, default):
             try:
                 return cast(self.query_one(widget_id, Input).value or default)
             except ValueError:
                 raise TunewizError(f"{widget_id[1:]} must be a number.") from None
 
-        return core.ConvertOptions(
+        return ConvertOptions(
             resize_width=num("#resize-w", int, 0), resize_height=num("#resize-h", int, 0),
             val_fraction=num("#val-fraction", float, 0.2),
             gray=self.query_one("#gray", Checkbox).value, encoded=self.query_one("#encoded", Checkbox).value,
@@ -182,7 +195,7 @@ class DataScreen(StepScreen):
         except TunewizError as exc:
             self.problem(str(exc))
             return
-        out_dir = self.state.run_dir / "data"
+        out_dir = layout.data_dir(self.state.run_dir)
         if out_dir.exists() and any(out_dir.iterdir()):
             if not replace:
                 self._ask_replace(out_dir)
@@ -191,16 +204,22 @@ class DataScreen(StepScreen):
 
             shutil.rmtree(out_dir)  # the wizard's own databases in this run folder, replaced as asked
             self.state.train_db = self.state.val_db = self.state.mean_file = ""
-        self.stop_event = threading.Event()
-        self.converting = True
-        self.query_one("#cancel", Button).disabled = False
-        self.say("Converting... (Cancel stops)")
         total = self.scan.total if self.scan else 0
         lists = None
         if Path(self._images()).expanduser().is_file():  # list mode: both lists, under the given root
             lists = (Path(self._images()).expanduser(), self.query_one("#val-list", Input).value.strip())
-        self.run_worker(lambda: self._convert_work(self.state.image_root, out_dir, options, total, lists),
-                        thread=True, exclusive=True, group="convert")
+        try:
+            core.start_convert(self.state.run_dir, self.state.image_root, options, total, lists)
+        except OSError as exc:
+            self.problem(f"cannot start the conversion in {out_dir} ({exc.strerror or exc}).")
+            return
+        self._following()
+        self.say("Converting... (Cancel stops; it goes on if this window closes)")
+
+    def _following(self) -> None:
+        self.converting = True
+        self.query_one("#cancel", Button).disabled = False
+        self.follow_conversion(self.state.run_dir)
 
     def _ask_replace(self, out_dir: Path) -> None:
         from tunewiz.wizard.screens.confirm import Confirm
@@ -212,47 +231,43 @@ class DataScreen(StepScreen):
         self.app.push_screen(Confirm(f"{out_dir} already holds databases of this run. Convert again?",
                                      [("replace", "Yes, replace them"), ("keep", "No, keep them")]), answer)
 
-    def _convert_work(self, root: str, out_dir: Path, options: core.ConvertOptions, total: int, lists) -> None:
-        """Runs in a thread: drives the data core and only posts messages."""
-        try:
-            if lists:
-                gen = core.convert_lists(*lists, root, out_dir, options, self.stop_event, total)
-            else:
-                gen = core.convert_folder(root, out_dir, options, self.stop_event, total)
-            while True:
-                try:
-                    p = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                self.post_message(ConvertProgress(p.done, p.total, p.skipped, p.rate, p.message))
-            if self.stop_event.is_set():
-                self.post_message(WorkFailed("convert", "conversion cancelled; nothing was kept."))
-                return
-            mean_file, summary = out_dir / "mean.binaryproto", result.summary
+    @work(thread=True, exclusive=True, group="convert")
+    def follow_conversion(self, run_dir: Path) -> None:
+        """Post the conversion's progress, then its outcome (taken in: a failed one leaves nothing).
+        Cancelling this worker (the screen closes) only stops following: the conversion goes on."""
+        cancelled = get_current_worker().cancelled_event
+        events = core.follow_convert(run_dir, cancelled)
+        while True:
             try:
-                core.compute_mean(result.train_db, mean_file, backend=options.backend)
-            except TunewizError as exc:  # the mean is optional (LeNet scales instead)
-                mean_file, summary = "", f"{summary}\nmean not computed: {exc}"
-            self.post_message(ConvertDone(summary, str(result.train_db), str(result.val_db),
-                                          str(mean_file), result.skipped, result.val_count))
-        except TunewizError as exc:  # with the images skipped before it: the reasons behind "none could be read"
-            self.post_message(WorkFailed("convert", str(exc), getattr(exc, "warnings", None)))
+                self.post_message(Converting(next(events)))
+            except StopIteration as end:
+                outcome = end.value
+                break
+        if outcome is not None:
+            core.take_outcome(run_dir, outcome)
+            self.post_message(ConvertEnded(outcome))
 
-    def on_convert_progress(self, msg: ConvertProgress) -> None:
+    def on_converting(self, msg: Converting) -> None:
+        p = msg.progress
         bar = self.query_one("#convert-progress", ProgressBar)
-        bar.update(total=max(msg.total, 1), progress=msg.done)
-        self.say(f"Converting: {msg.done}/{msg.total} images, {msg.skipped} skipped, {msg.rate:.0f} images/s")
+        bar.update(total=max(p.total, 1), progress=p.done)
+        self.say(f"Converting: {p.done}/{p.total} images, {p.skipped} skipped, {p.rate:.0f} images/s")
 
-    def on_convert_done(self, msg: ConvertDone) -> None:
+    def on_convert_ended(self, msg: ConvertEnded) -> None:
         self.converting = False
         self.query_one("#cancel", Button).disabled = True
+        if isinstance(msg.outcome, Converted):
+            self._converted(msg.outcome)
+        else:
+            self._failed(msg.outcome.error, msg.outcome.details)
+
+    def _converted(self, done: Converted) -> None:
         st = self.state
-        st.train_db, st.val_db, st.mean_file, st.skipped = msg.train_db, msg.val_db, msg.mean_file, msg.skipped
-        st.val_count = msg.val_count
+        st.train_db, st.val_db, st.mean_file, st.skipped = done.train_db, done.val_db, done.mean_file, done.skipped
+        st.val_count = done.val_count
         st.classes = [name for name, _ in self.scan.classes] if self.scan else st.classes
-        st.backend = str(self.query_one("#backend", Select).value)
-        self.query_one("#convert-result", Static).update(self._done_text(msg.summary))
+        st.backend = Path(done.train_db).name.removeprefix("train_")
+        self.query_one("#convert-result", Static).update(self._done_text(done.summary))
         self.say("Data ready. Next (Ctrl+N) sets up the net.")
         self.query_one("#next", Button).focus()
 
@@ -261,15 +276,13 @@ class DataScreen(StepScreen):
         return (f"[b]Done.[/b] {summary}\ntrain: {st.train_db}\nval: {st.val_db}\nmean: {st.mean_file}"
                 f"\nskipped: {st.skipped}")
 
-    def on_work_failed(self, msg: WorkFailed) -> None:
-        self.converting = False
-        self.query_one("#cancel", Button).disabled = True
-        self.problem(msg.error)
+    def _failed(self, error: str, details: list) -> None:
+        self.problem(error)
         result = self.query_one("#convert-result", ResultBox)
-        if msg.details:
-            shown = msg.details[:SHOWN_WARNINGS]
-            more = len(msg.details) - len(shown)
-            result.update(Text("\n".join([f"Not converted; {len(msg.details)} image(s) skipped:"]
+        if details:
+            shown = details[:SHOWN_WARNINGS]
+            more = len(details) - len(shown)
+            result.update(Text("\n".join([f"Not converted; {len(details)} image(s) skipped:"]
                                           + [f"  {line}" for line in shown]
                                           + ([f"  (+{more} more)"] if more else []))))  # paths, not markup
             result.reveal()

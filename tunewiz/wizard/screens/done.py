@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.widgets import Button, Static
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs.follow import load_history
 from tunewiz.wizard import core_run as core
-from tunewiz.wizard.follow import load_history
 from tunewiz.wizard.messages import WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
@@ -41,9 +42,11 @@ class DoneScreen(StepScreen):
     def on_step_button(self, button_id: str) -> None:
         if button_id == "try":
             self.say("Classifying...")
-            self.run_worker(self._try_work, thread=True, exclusive=True, group="try")
+            self.try_work()
 
-    def _try_work(self) -> None:
+    @work(thread=True, exclusive=True, group="try")
+    def try_work(self) -> None:
+        """Classify a few validation records with the newest snapshot; posts the lines."""
         try:
             self.post_message(WorkDone("try", core.quick_try(self.app.state, self.run_dir)))
         except TunewizError as exc:

@@ -5,13 +5,14 @@ the wizard's choices, the same stage Start runs before it writes.
 """
 from __future__ import annotations
 
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
-from tunewiz.wizard.messages import WorkDone, WorkFailed
+from tunewiz.wizard.messages import FreezeThrough, WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 from tunewiz.wizard.widgets.preprocessing import PreprocessingBox
 from tunewiz.wizard.widgets.toggles import TickBox
@@ -25,7 +26,8 @@ COLUMNS = ("", "layer", "type", "top shape", "params", "lr_mult", "state")  # ""
 
 
 class LayerTable(DataTable):
-    """The layer table; F freezes through the highlighted layer, U unfreezes all."""
+    """The layer table; F freezes through the highlighted layer, U unfreezes all (a FreezeThrough message
+    to its screen)."""
 
     BINDINGS = [
         Binding("f", "freeze", "Freeze through here"),
@@ -42,10 +44,10 @@ class LayerTable(DataTable):
     def action_freeze(self) -> None:
         row = self.cursor_row
         if 0 <= row < self.row_count:
-            self.screen.freeze(str(self.get_row_at(row)[1]))
+            self.post_message(FreezeThrough(str(self.get_row_at(row)[1])))
 
     def action_unfreeze(self) -> None:
-        self.screen.freeze("")
+        self.post_message(FreezeThrough(""))
 
 
 class NetScreen(StepScreen):
@@ -173,8 +175,8 @@ class NetScreen(StepScreen):
         missing = "" if st.mean_file else " (The new data's mean was not computed in step 2.)"
         self.query_one("#mean-note", Static).update(f"{MEAN_WHY}{missing}\n{chosen}")
 
-    def freeze(self, layer: str) -> None:
-        self.state.freeze_through = layer
+    def on_freeze_through(self, msg: FreezeThrough) -> None:
+        self.state.freeze_through = msg.layer
         self.refresh_plan()
 
     def refresh_plan(self) -> None:
@@ -203,9 +205,11 @@ class NetScreen(StepScreen):
             return
         self.pending = True
         self.say("Applying the edits (shape inference)...")
-        self.run_worker(lambda: self._plan_work(what, opts), thread=True, exclusive=True, group="plan")
+        self.plan_work(what, opts)
 
-    def _plan_work(self, what: str, opts) -> None:
+    @work(thread=True, exclusive=True, group="plan")
+    def plan_work(self, what: str, opts) -> None:
+        """The recipe's Net stage on the choices; posts its view (or why it failed)."""
         try:
             self.post_message(WorkDone(what, core.net_view(opts)))
         except TunewizError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, RadioSet, Static
 
@@ -91,9 +92,11 @@ class StartScreen(StepScreen):
             return
         self.checking = True
         self.say("Checking (building the net, reading the file)...")
-        self.run_worker(lambda: self._check_work(opts), thread=True, exclusive=True, group="check")
+        self.check_work(opts)
 
-    def _check_work(self, opts) -> None:
+    @work(thread=True, exclusive=True, group="check")
+    def check_work(self, opts) -> None:
+        """Every stage of the recipe on the options, nothing written; posts the check."""
         try:
             self.post_message(WorkDone("check", core.check_start(opts)))
         except TunewizError as exc:

@@ -1,18 +1,25 @@
-"""Step 6, Train: the progress panel following ``<run dir>/events.jsonl`` of a detached trainer."""
+"""Step 6, Train: the progress panel following ``<run dir>/events.jsonl`` of a detached trainer.
+
+A ``@work(thread=True)`` worker owns the follower and its :class:`~tunewiz.runs.follow.RunHistory`; it
+posts :class:`~tunewiz.wizard.messages.RunUpdate` messages carrying immutable snapshots, and the screen
+only paints the latest one (``self.history``).
+"""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
+from textual.worker import get_current_worker
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard import launch
-from tunewiz.wizard.follow import LOG_FILE, EventFollower, RunHistory, tail_lines
-from tunewiz.wizard.messages import TrainEvents, WorkFailed
+from tunewiz.runs import launch, layout
+from tunewiz.runs.follow import EventFollower, RunHistory, RunSnapshot, tail_lines
+from tunewiz.wizard.core_run import resume_run
+from tunewiz.wizard.messages import RunUpdate, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 
 POLL_S = 0.25
@@ -38,9 +45,8 @@ class TrainScreen(StepScreen):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
-        self.history = RunHistory()
+        self.history = RunSnapshot()  # the latest snapshot the follower posted
         self.running = False
-        self._quit = threading.Event()
         self.gpu_memory: str | None = None
         self._shown: dict[str, str] = {}  # selector -> text on screen
 
@@ -62,48 +68,60 @@ class TrainScreen(StepScreen):
     def on_mount(self) -> None:
         self.running = launch.is_running(self.run_dir)
         self._plots = (self.query_one("#loss-plot"), self.query_one("#acc-plot"))
-        self.run_worker(self._follow, thread=True, exclusive=True, group="follow")
+        self._follower = self.follow()
 
     def on_unmount(self) -> None:
-        self._quit.set()
+        self._follower.cancel()  # sets the worker's cancelled_event: the loop below ends at once
 
-    def _follow(self) -> None:
-        """Thread: read new events, fold them into the history, draw the plots; post the results.
+    @work(thread=True, exclusive=True, group="follow")
+    def follow(self) -> None:
+        """Read new events, fold them into this thread's own history, draw the plots; post snapshots.
 
-        The UI thread only paints what this thread prepared, so keys stay responsive while
-        a fast trainer writes hundreds of events a second.
+        The UI thread only paints what this thread prepared, so keys stay responsive while a fast
+        trainer writes hundreds of events a second.
         """
-        follower = EventFollower(self.run_dir)
+        cancelled = get_current_worker().cancelled_event
+        follower, history = EventFollower(self.run_dir), RunHistory()
         first, posted_running, last_plot, sizes, last_gpu = True, None, 0.0, None, 0.0
-        stale = False  # events came that the plots do not show yet
-        told = None  # the launched trainer whose outcome was looked at (a resume launches another)
-        while not self._quit.is_set():
+        stale, told, refused, gpu = False, None, 0, None  # stale: events came that the plots do not show yet
+        while not cancelled.is_set():
             events = follower.poll()
-            for event in events:
-                self.history.apply(event)
+            for stamped in events:
+                history.apply(stamped)
+            snap = history.snapshot() if events or first else snap
             stale = stale or bool(events)
             running = launch.is_running(self.run_dir)
-            pid = launch.launched_pid(self.run_dir)
-            if pid is not None and pid != told and not launch.pid_alive(pid):
-                told, failure = pid, launch.launch_failure(self.run_dir)
-                if failure:  # refused or failed before its first event: its own words, not a silent wait
-                    self.post_message(WorkFailed("launch", failure))
-            if running and self.history.device.startswith("cuda") and time.monotonic() - last_gpu > 5:
-                self.gpu_memory, last_gpu = launch.gpu_memory(launch.trainer_pid(self.run_dir)), time.monotonic()
+            told = self._tell_launch_failure(told)
+            if len(follower.refused) > refused:  # another schema version or kind: said once per line
+                refused = len(follower.refused)
+                self.post_message(WorkFailed("follow", follower.refused[-1]))
+            if not running:
+                gpu = None
+            elif snap.device.startswith("cuda") and time.monotonic() - last_gpu > 5:
+                gpu, last_gpu = launch.gpu_memory(launch.trainer_pid(self.run_dir)), time.monotonic()
             now_sizes = tuple(p.draw_size() for p in self._plots)
             due = time.monotonic() - last_plot > PLOT_EVERY_S or not running
-            replot = self.plots_visible() and ((stale and due) or now_sizes != sizes
-                                               or (first and bool(self.history.iters)))
+            replot = self.plots_visible() and ((stale and due) or now_sizes != sizes or (first and bool(snap.iters)))
             if events or first or running != posted_running or replot:
-                plots = self._draw_plots(now_sizes) if replot else None
+                plots = self._draw_plots(snap, now_sizes) if replot else None
                 if replot:
                     last_plot, sizes, stale = time.monotonic(), now_sizes, False
-                log = self.run_dir / LOG_FILE
-                if not log.exists():  # the trainer could not start: show what it printed
-                    log = self.run_dir / launch.CONSOLE_FILE
-                self.post_message(TrainEvents(tail_lines(log, 6), running, plots))
+                self.post_message(RunUpdate(snap, tuple(tail_lines(self._log_file(), 6)), running, plots, gpu))
                 first, posted_running = False, running
-            self._quit.wait(POLL_S)
+            cancelled.wait(POLL_S)
+
+    def _tell_launch_failure(self, told):
+        """Post why the trainer launched here ended before its first event (once per launch)."""
+        pid = launch.launched_pid(self.run_dir)
+        if pid is not None and pid != told and not launch.pid_alive(pid):
+            told, failure = pid, launch.launch_failure(self.run_dir)
+            if failure:  # refused or failed before its first event: its own words, not a silent wait
+                self.post_message(WorkFailed("launch", failure))
+        return told
+
+    def _log_file(self) -> Path:
+        log = self.run_dir / layout.TRAIN_LOG
+        return log if log.exists() else self.run_dir / layout.CONSOLE  # not started: what it printed
 
     def plots_visible(self) -> bool:
         """Plots are drawn only while this screen is the one shown (not under Done, a picker or a dialog)."""
@@ -117,10 +135,9 @@ class TrainScreen(StepScreen):
             return False
         return all(isinstance(s, ModalScreen) for s in stack[stack.index(self) + 1:])
 
-    def _draw_plots(self, sizes) -> tuple:
+    def _draw_plots(self, h: RunSnapshot, sizes) -> tuple:
         from tunewiz.wizard.widgets.plots import draw_lines
 
-        h = self.history
         iters, loss, smoothed = list(h.iters), list(h.loss), list(h.smoothed)
         n = min(len(iters), len(loss), len(smoothed))
         loss_plot = draw_lines([("loss (raw, dots)", iters[:n], loss[:n], "dot"),
@@ -130,8 +147,8 @@ class TrainScreen(StepScreen):
                               "test accuracy", *sizes[1])
         return loss_plot, acc_plot
 
-    def on_train_events(self, msg: TrainEvents) -> None:
-        self.running = msg.running
+    def on_run_update(self, msg: RunUpdate) -> None:
+        self.history, self.running, self.gpu_memory = msg.snapshot, msg.running, msg.gpu_memory
         self._draw_numbers(msg.log_lines)
         if msg.plots:
             for widget, drawn in zip(self._plots, msg.plots):
@@ -151,7 +168,7 @@ class TrainScreen(StepScreen):
         bar = self.query_one("#iter-bar", ProgressBar)
         bar.update(total=max(total, 1), progress=h.iteration)
         loss = f"{h.loss[-1]:.4f} (smoothed {h.smoothed[-1]:.4f})" if h.loss else "--"
-        acc = ", ".join(f"{k} {v:.4f}" for k, v in h.last_test.items()) or "--"
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in h.last_test if isinstance(v, (int, float))) or "--"
         lr = f"{h.lr:g}" if h.lr is not None else "--"
         ips = f"{h.images_per_s:.0f}" if h.images_per_s else "--"
         reason = f"  stopped: {h.reason}" if h.reason else ""
@@ -202,13 +219,8 @@ class TrainScreen(StepScreen):
                          "beside it. Wait for it to end, or stop it (X) and resume then.")
             return
         states = [p for p in self.history.snapshots if p.endswith(".solverstate")]
-        solver = self.run_dir / "solver.prototxt"
-        if not states or not solver.is_file():
-            self.problem("nothing to resume: this run folder has no .solverstate snapshot and solver.prototxt.")
-            return
         try:
-            launch.start_training(self.run_dir, solver, snapshot=states[-1],
-                                  numerics=launch.run_numerics(self.run_dir))
+            resume_run(self.run_dir, states[-1] if states else None)
         except TunewizError as exc:
             self.problem(str(exc))
             return

@@ -8,6 +8,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tunewiz.runs import layout
 from tunewiz.wizard.widgets.choices import MarkedOptionList
 
 from tunewiz.wizard.screens.base import StepScreen
@@ -45,7 +46,7 @@ class WelcomeScreen(StepScreen):
 
     def _add_runs(self) -> None:
         """Run folders (found after the first paint, so the first screen shows at once)."""
-        from tunewiz.wizard.launch import find_runs
+        from tunewiz.runs.listing import find_runs
 
         choices = self.query_one("#choices", MarkedOptionList)
         for run in find_runs(self.state.runs_root):
@@ -125,8 +126,21 @@ class WelcomeScreen(StepScreen):
         if not path:
             return
         run = Path(path).expanduser()
-        if not (run / "events.jsonl").exists():
+        if self._attach_conversion(run):
+            return
+        if not (run / layout.EVENTS).exists():
             self.problem(f"{run} has no events.jsonl: it is not a run folder that trained yet.")
             return
         self.state.runs_root, self.state.run_name = run.parent.resolve(), run.name
         self.app.go_to("train", run.resolve())
+
+    def _attach_conversion(self, run: Path) -> bool:
+        """A run folder whose data conversion was started and not taken in: the Data step follows it."""
+        from tunewiz.wizard import core_data
+
+        if not core_data.pending(run):
+            return False
+        self.app.state = WizardState(runs_root=run.parent.resolve())
+        self.state.run_name, self.state.image_root = run.name, core_data.convert_root(run)
+        self.app.go_to("data")
+        return True

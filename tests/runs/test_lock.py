@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from tunewiz.engine.runlock import LOCK_NAME, FolderBusy, folder_owner, lock_folder
+from tunewiz.runs.layout import LOCK
+from tunewiz.runs.lock import FolderBusy, folder_owner, lock_folder
 
 
 def _busy(owner):
@@ -21,14 +22,14 @@ def test_second_lock_is_refused_with_the_owner_then_free_after_release(tmp_path)
         lock_folder(tmp_path, _busy)
     assert str(info.value).startswith(f"busy: pid {os.getpid()} (since ")
     lock.release()
-    assert not (tmp_path / LOCK_NAME).exists() and folder_owner(tmp_path) is None
+    assert not (tmp_path / LOCK).exists() and folder_owner(tmp_path) is None
     with lock_folder(tmp_path, _busy):
         assert folder_owner(tmp_path).pid == os.getpid()
     assert folder_owner(tmp_path) is None
 
 
 def test_a_killed_owner_leaves_the_folder_free(tmp_path):
-    code = ("import sys, time; from tunewiz.engine.runlock import lock_folder; "
+    code = ("import sys, time; from tunewiz.runs.lock import lock_folder; "
             "lock_folder(sys.argv[1], str); print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -40,7 +41,7 @@ def test_a_killed_owner_leaves_the_folder_free(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert (tmp_path / LOCK_NAME).exists()  # kill -9: the file stays, its lock is gone with the process
+    assert (tmp_path / LOCK).exists()  # kill -9: the file stays, its lock is gone with the process
     assert folder_owner(tmp_path) is None
     with lock_folder(tmp_path, _busy):
         assert folder_owner(tmp_path).pid == os.getpid()

@@ -6,10 +6,10 @@ connection (SIGHUP to the terminal's session) never reaches it.  Its stdout/stde
 ``<run dir>/console.log``; its pid to ``<run dir>/train.pid``.  Stop and snapshot-now use
 Caffe's signals: SIGINT stops (after a snapshot), SIGHUP snapshots now.
 
-A run folder has one trainer at a time (the trainer's ``flock``, :mod:`tunewiz.engine.runlock`): nothing
-is written or launched in a folder another trainer holds (:mod:`tunewiz.wizard.runcheck`), and a trainer
-started from the command line counts as running, reached at its lock's pid.  A launched trainer that ends
-before its first event is told by the last line it printed (:func:`launch_failure`).
+A run folder has one trainer at a time (the trainer's ``flock``, :mod:`tunewiz.runs.lock`): the wizard
+checks the folder is free before it launches (``tunewiz.wizard.runcheck``), and a trainer started from the
+command line counts as running, reached at its lock's pid.  A launched trainer that ends before its first
+event is told by the last line it printed (:func:`launch_failure`).
 """
 from __future__ import annotations
 
@@ -19,16 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from tunewiz.engine.runlock import LOCK_NAME, folder_owner
 from tunewiz.errors import TunewizError
-from tunewiz.wizard.follow import EVENTS_FILE, event_kind, load_history
+from tunewiz.runs import events as ev
+from tunewiz.runs.layout import CONSOLE, EVENTS, LAUNCH, PID
+from tunewiz.runs.lock import folder_owner
 
-PID_FILE = "train.pid"
-LAUNCH_FILE = "launch.json"
-CONSOLE_FILE = "console.log"
 ERROR_PREFIX = "tunewiz: error: "  # how tunewiz.cli prints a refusal
 
 
@@ -55,43 +52,26 @@ def _listed(paths) -> list:
 def read_launch(run_dir) -> dict:
     """What the wizard started in this run folder (empty when it did not)."""
     try:
-        return json.loads((Path(run_dir) / LAUNCH_FILE).read_text())
+        return json.loads((Path(run_dir) / LAUNCH).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def run_numerics(run_dir) -> str:
-    """The numerics a run folder was made with (its finetune.json's options), for a resume; Caffe's order
-    for a folder that holds none."""
-    from tunewiz.recipe.run import read_options
-
-    try:
-        return read_options(run_dir).numerics
-    except TunewizError:  # no finetune.json, or one from before it held the options
-        return "caffe"
-
-
 def start_training(run_dir, solver, weights=None, snapshot=None, numerics: str = "caffe") -> int:
-    """Start the trainer detached; return its pid (also written to ``train.pid``).
-
-    Raises :class:`~tunewiz.wizard.runcheck.RunRefused` before writing anything when another trainer holds
-    the folder or the run's snapshots would replace another run's.
-    """
-    from tunewiz.wizard.runcheck import check_free, solver_prefix
-
+    """Start the trainer detached; return its pid (also written to ``train.pid``).  The caller has checked
+    that no other trainer holds the folder (the trainer's own lock stays the last word)."""
     run_dir = Path(run_dir)
-    check_free(run_dir, solver_prefix(solver), snapshot)
     if is_running(run_dir):  # launched a moment ago, not holding the folder yet
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = train_command(solver, weights, snapshot, run_dir, numerics)
     # where this launch's output begins: its outcome is told from what comes after (launch_failure)
-    marks = {"events_at": _size(run_dir / EVENTS_FILE), "console_at": _size(run_dir / CONSOLE_FILE)}
+    marks = {"events_at": _size(run_dir / EVENTS), "console_at": _size(run_dir / CONSOLE)}
     proc = spawn_detached(cmd, run_dir)
     record = {"command": cmd, "solver": str(Path(solver).resolve()), "pid": proc.pid,
               "weights": [str(Path(p).resolve()) for p in _listed(weights)],
               "snapshot": str(Path(snapshot).resolve()) if snapshot else "", **marks}
-    (run_dir / LAUNCH_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    (run_dir / LAUNCH).write_text(json.dumps(record, indent=1) + "\n")
     return proc.pid
 
 
@@ -102,15 +82,15 @@ def _size(path: Path) -> int:
         return 0
 
 
-def spawn_detached(cmd: list[str], run_dir) -> subprocess.Popen:
-    """Run ``cmd`` in ``run_dir`` in a new session, output to console.log, pid to train.pid."""
+def spawn_detached(cmd: list[str], run_dir, console: str = CONSOLE, pid_file: str = PID) -> subprocess.Popen:
+    """Run ``cmd`` in ``run_dir`` in a new session, output to ``console``, its pid to ``pid_file``."""
     run_dir = Path(run_dir)
-    with open(run_dir / CONSOLE_FILE, "ab") as out:
+    with open(run_dir / console, "ab") as out:
         proc = subprocess.Popen(
             cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,
         )
-    (run_dir / PID_FILE).write_text(f"{proc.pid}\n")
+    (run_dir / pid_file).write_text(f"{proc.pid}\n")
     _KEEP[proc.pid] = proc  # reaped by poll() while the wizard lives, by init after
     return proc
 
@@ -118,9 +98,15 @@ def spawn_detached(cmd: list[str], run_dir) -> subprocess.Popen:
 _KEEP: dict[int, subprocess.Popen] = {}
 
 
-def read_pid(run_dir) -> int | None:
+def spawned_here(pid: int) -> bool:
+    """``pid`` is a process this one started (and has not reaped)."""
+    return pid in _KEEP
+
+
+def read_pid(run_dir, pid_file: str = PID) -> int | None:
+    """The pid ``pid_file`` in ``run_dir`` names (None: none, or unreadable)."""
     try:
-        return int((Path(run_dir) / PID_FILE).read_text().split()[0])
+        return int((Path(run_dir) / pid_file).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -151,6 +137,8 @@ def is_running(run_dir) -> bool:
     pid = read_pid(run_dir)
     if pid is None or not pid_alive(pid):
         return False
+    if spawned_here(pid):  # ours: between fork and exec its cmdline is still this process's
+        return True
     try:  # a recycled pid must not be taken for our trainer
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         return any(b"train" in part for part in cmdline)
@@ -182,13 +170,13 @@ def launch_failure(run_dir) -> str | None:
     pid = record.get("pid")
     if not isinstance(pid, int) or "console_at" not in record or pid_alive(pid):
         return None
-    for line in _text_from(run_dir / EVENTS_FILE, record.get("events_at", 0)).splitlines():
+    for line in _text_from(run_dir / EVENTS, record.get("events_at", 0)).splitlines():
         try:
-            if event_kind(json.loads(line)) == "started":
+            if isinstance(ev.parse_line(line).event, ev.Started):
                 return None
-        except (ValueError, AttributeError):  # a torn or foreign line: not a start
+        except ev.EventError:  # a torn or foreign line: not a start
             continue
-    lines = [ln.strip() for ln in _text_from(run_dir / CONSOLE_FILE, record["console_at"]).splitlines()]
+    lines = [ln.strip() for ln in _text_from(run_dir / CONSOLE, record["console_at"]).splitlines()]
     lines = [ln for ln in lines if ln]
     errors = [i for i, ln in enumerate(lines) if ln.startswith(ERROR_PREFIX)]
     if errors:  # the command's own message, whole (one may span lines: a prototxt's excerpt, a command)
@@ -225,42 +213,6 @@ def request_stop(run_dir) -> None:
 def request_snapshot(run_dir) -> None:
     """Ask the trainer for a snapshot now (SIGHUP, Caffe's default effect)."""
     _signal(run_dir, signal.SIGHUP)
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    running: bool
-    iteration: int
-    max_iter: int | None
-    state: str
-
-    def label(self) -> str:
-        where = f"iter {self.iteration}" + (f"/{self.max_iter}" if self.max_iter else "")
-        status = "RUNNING" if self.running else self.state
-        return f"{self.path.name}  [{status}]  {where}"
-
-
-def find_runs(root) -> list[RunInfo]:
-    """Run folders under ``root`` (one level deep) holding an events.jsonl, newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for sub in root.iterdir():
-        if sub.is_dir() and any((sub / name).exists() for name in (EVENTS_FILE, PID_FILE, LOCK_NAME)):
-            history = load_history(sub)
-            state = history.state if history.state != "running" else "ended"
-            found.append(RunInfo(sub, is_running(sub), history.iteration, history.max_iter, state))
-    found.sort(key=lambda r: (not r.running, -_mtime(r.path)))
-    return found
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return (path / EVENTS_FILE).stat().st_mtime
-    except OSError:
-        return path.stat().st_mtime
 
 
 def gpu_memory(pid: int | None) -> str | None:

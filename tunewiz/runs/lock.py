@@ -1,4 +1,5 @@
-"""One trainer per folder: an OS lock (``flock``) on ``<folder>/tunewiz.lock``, held for the whole run.
+"""One trainer per folder: an OS lock (``flock``) on ``<folder>/tunewiz.lock`` (``layout.LOCK``), held for
+the whole run.
 
 The kernel drops a ``flock`` when its holder's last descriptor closes, so a trainer that crashes or is
 killed (kill -9 included) never leaves a folder locked: the next one finds the file and locks it.  While
@@ -24,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs.layout import LOCK
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; one trainer per folder is then the user's care
     fcntl = None
-
-LOCK_NAME = "tunewiz.lock"
 
 
 class FolderBusy(TunewizError):
@@ -68,7 +68,7 @@ class FolderLock:
     """A held lock; :meth:`release` (or process exit) frees it."""
 
     def __init__(self, folder: Path, fd: int | None) -> None:
-        self.folder, self.path, self._fd = folder, folder / LOCK_NAME, fd
+        self.folder, self.path, self._fd = folder, folder / LOCK, fd
 
     def release(self) -> None:
         """Remove the lock file (while still holding it: nobody can be mid-acquire on it), then let go."""
@@ -97,7 +97,7 @@ def lock_folder(folder: str | os.PathLike, busy_message) -> FolderLock:
     folder = Path(folder)
     if fcntl is None:
         return FolderLock(folder, None)
-    path = folder / LOCK_NAME
+    path = folder / LOCK
     tries = 0
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -121,7 +121,7 @@ def lock_folder(folder: str | os.PathLike, busy_message) -> FolderLock:
 
 def folder_owner(folder: str | os.PathLike) -> Owner | None:
     """Who holds ``folder`` now (None: nobody; a trainer of this very process counts as somebody)."""
-    path = Path(folder) / LOCK_NAME
+    path = Path(folder) / LOCK
     if fcntl is None:
         return None
     try:

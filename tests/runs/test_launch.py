@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tunewiz.errors import TunewizError
-from tunewiz.wizard import launch
+from tunewiz.runs import events as ev, launch, listing
 
 # A process that behaves like the trainer towards signals (SIGINT: stop, SIGHUP: snapshot);
 # its command line says "train" as the real one does.
@@ -67,11 +67,11 @@ def test_snapshot_and_stop_are_caffe_signals(running):
 
 def test_find_runs_lists_running_first(tmp_path, running):
     run_dir, _ = running
-    (run_dir / "events.jsonl").write_text('{"event": "started", "iter": 0, "max_iter": 50}\n')
+    (run_dir / "events.jsonl").write_text(ev.to_json(ev.Started(0, 50, "cpu", "s", "n")) + "\n")
     old = tmp_path.parent / f"{tmp_path.name}-old"
     old.mkdir()
-    (old / "events.jsonl").write_text('{"event": "started", "max_iter": 5}\n{"event": "finished", "iter": 5}\n')
-    runs = launch.find_runs(tmp_path.parent)
+    (old / "events.jsonl").write_text(ev.to_json(ev.Started(0, 5, "cpu", "s", "n")) + "\n" + ev.to_json(ev.Finished(5)) + "\n")
+    runs = listing.find_runs(tmp_path.parent)
     mine = [r for r in runs if r.path in (run_dir, old)]
     assert [r.path for r in mine] == [run_dir, old]
     assert mine[0].running and "RUNNING" in mine[0].label()
@@ -83,19 +83,3 @@ def test_train_command_uses_absolute_paths(tmp_path):
     assert cmd[1:4] == ["-m", "tunewiz", "train"]
     assert os.path.isabs(cmd[cmd.index("--solver") + 1])
     assert all(os.path.isabs(p) for p in cmd[cmd.index("--weights") + 1].split(","))
-
-
-def test_the_trainer_gets_the_runs_numerics(tmp_path):
-    """The wizard launches ``tunewiz train --numerics`` with the run's FinetuneOptions.numerics; a resume reads
-    them back from the run folder's finetune.json (Caffe's order for a folder that holds none)."""
-    import json
-
-    from tunewiz.recipe.options import FinetuneOptions
-
-    cmd = launch.train_command("s.prototxt", weights=["a.caffemodel"], numerics="torch")
-    assert cmd[cmd.index("--numerics") + 1] == "torch"
-    assert launch.run_numerics(tmp_path) == "caffe"
-    opts = FinetuneOptions(net="n", solver="s", weights="w", train_db="t", val_db="v", out=str(tmp_path),
-                           numerics="torch")
-    (tmp_path / "finetune.json").write_text(json.dumps({"sha256": {}, "options": opts.to_json()}))
-    assert launch.run_numerics(tmp_path) == "torch"
