@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from tunewiz.errors import TunewizError
+from tunewiz.runs import layout
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "finetune") -> None:
@@ -81,7 +82,7 @@ def _train(plan) -> int:
     from tunewiz.commands import train as train_command
     from tunewiz.commands.gflags import GflagsParser
 
-    argv = ["--solver", str(plan.path("solver.prototxt")), "--run_dir", str(plan.out_dir)]
+    argv = ["--solver", str(plan.path(layout.SOLVER)), "--run_dir", str(plan.out_dir)]
     argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
     argv += ["--numerics", plan.options.numerics]
     print("$ tunewiz train " + " ".join(argv), flush=True)

@@ -27,6 +27,7 @@ from tunewiz.data.space import DiskFullError, SpaceWatch, existing_folder, is_di
 from tunewiz.data.workers import WorkerPool, default_workers
 from tunewiz.errors import TunewizError
 from tunewiz.runs.events import Progress
+from tunewiz.runs import layout
 
 COMMIT_EVERY = 1000
 ENCODE_TYPES = ("png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tif", "tiff", "webp")
@@ -240,7 +241,7 @@ def convert_folders(root: str, db_name: str, opts: Options | None = None, val_fr
     train, val = split_classes(classes, files, val_fraction, opts.seed)
     val_db = val_db or val_db_name(db_name)
     _check_new(db_name, *([val_db] if val else []))
-    labels_file = os.path.join(os.path.dirname(os.path.abspath(db_name)), "labels.txt")
+    labels_file = os.path.join(os.path.dirname(os.path.abspath(db_name)), layout.LABELS)
     text = "".join(f"{name}\n" for name in classes)
     if os.path.exists(labels_file):
         with open(labels_file, encoding="utf-8") as f:

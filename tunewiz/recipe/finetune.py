@@ -28,6 +28,7 @@ from tunewiz.recipe.options import FinetuneOptions, OptionsError
 from tunewiz.recipe.plan import FinetunePlan, Section, changed_copies
 from tunewiz.recipe.sizing import batch_size, set_train_batch, test_batch_lines
 from tunewiz.recipe.solver_stage import SolverStage, plan_solver
+from tunewiz.runs import layout
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 __all__ = ["NetPlan", "plan_net", "plan_start", "plan_finetune"]
@@ -192,13 +193,13 @@ def plan_start(opts: FinetuneOptions, net: NetPlan, solver: SolverStage) -> list
     """The transfer report of the weights, or the resume checks of the snapshot; raises what Caffe would stop on."""
     out = Path(opts.out)
     if net.snapshot:
-        files = {"train_val.prototxt": to_text(net.net), "solver.prototxt": to_text(solver.solver)}
+        files = {layout.TRAIN_VAL: to_text(net.net), layout.SOLVER: to_text(solver.solver)}
         changed = changed_copies(out, files)
         if changed:
             raise RecipeError(f"--snapshot {net.snapshot}: resuming needs the same solver and net, but these "
                               f"copies would change: {', '.join(map(str, changed))}; run finetune with the same "
                               "options as before, or start anew from the snapshot's caffemodel with --weights")
-        present = {k: str(out / n) for k, n in (("solver", "solver.prototxt"), ("net", "train_val.prototxt"))
+        present = {k: str(out / n) for k, n in (("solver", layout.SOLVER), ("net", layout.TRAIN_VAL))
                    if (out / n).is_file()}
         learnable = start_mod.learnable_shapes(net.net, net.chw)
         return [Section("resume checks", start_mod.check_snapshot(net.snapshot, learnable, solver.solver, present))]
@@ -222,12 +223,12 @@ def plan_finetune(opts: FinetuneOptions) -> FinetunePlan:
     plan.sections = net.sections + solver.sections + start
     plan.warnings = net.warnings + solver.warnings
     plan.schedule = solver.schedule
-    plan.files["train_val.prototxt"] = to_text(net.net)
-    plan.sources["train_val.prototxt"] = net.net_path
+    plan.files[layout.TRAIN_VAL] = to_text(net.net)
+    plan.sources[layout.TRAIN_VAL] = net.net_path
     if net.deploy is not None:
-        plan.files["deploy.prototxt"] = to_text(net.deploy)
-        plan.sources["deploy.prototxt"] = net.deploy_path
-    plan.files["solver.prototxt"] = to_text(solver.solver)
+        plan.files[layout.DEPLOY] = to_text(net.deploy)
+        plan.sources[layout.DEPLOY] = net.deploy_path
+    plan.files[layout.SOLVER] = to_text(solver.solver)
     if net.solver_path is not None:  # else written from Caffe's fine-tuning defaults
-        plan.sources["solver.prototxt"] = net.solver_path
+        plan.sources[layout.SOLVER] = net.solver_path
     return plan

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.recipe.layers import RecipeError
+from tunewiz.runs import layout
 
 
 class OptionsError(RecipeError):
@@ -136,7 +137,7 @@ class FinetuneOptions:
                 for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_json(cls, data: dict, where: str = "finetune.json") -> "FinetuneOptions":
+    def from_json(cls, data: dict, where: str = layout.FINETUNE) -> "FinetuneOptions":
         if not isinstance(data, dict):
             raise OptionsError(f"{where}: 'options' must be an object of fine-tune options")
         names = {f.name for f in dataclasses.fields(cls)}

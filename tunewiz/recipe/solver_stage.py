@@ -19,6 +19,7 @@ from tunewiz.recipe.layers import RecipeError
 from tunewiz.recipe.options import FinetuneOptions
 from tunewiz.recipe.plan import Section
 from tunewiz.recipe.solver_edits import edit_solver, schedule_preview
+from tunewiz.runs import layout
 
 
 @dataclass
@@ -87,7 +88,7 @@ def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
     max_iter, why = opts.max_iter, ""
     if max_iter is None and net.train_count:
         max_iter, why = sizing.proposed_max_iter(src.max_iter, per_epoch, net.train_count, effective) or (None, "")
-    s, sp = edit_solver(src, net_path=str(out / "train_val.prototxt"), snapshot_prefix=str(out / opts.safe_run_name),
+    s, sp = edit_solver(src, net_path=str(out / layout.TRAIN_VAL), snapshot_prefix=str(out / opts.safe_run_name),
                         lr_divisor=opts.lr_divisor, max_iter=max_iter, snapshot=opts.snapshot_every,
                         val_records=net.val_count, val_batch=sizing.batch_size(net.net, caffe_pb2.TEST) or None,
                         solver_mode=opts.mode or default_mode(), max_iter_why=why)
