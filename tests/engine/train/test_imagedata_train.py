@@ -17,7 +17,7 @@ import imagedata_workspace as ws  # noqa: E402
 
 from tunewiz.cli import main  # noqa: E402
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "imagedata_train"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "imagedata_train"
 CAFFE = json.loads((FIX / "caffe_runs.json").read_text())
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-FLICKR = HERE.parent / "fixtures" / "flickr_style"
+FLICKR = HERE.parents[1] / "fixtures" / "flickr_style"
 SOLVER = "models/finetune_flickr_style/solver.prototxt"
 WEIGHTS = "models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel"
 FC8_FLICKR = "models/finetune_flickr_style/fc8_flickr.caffemodel"

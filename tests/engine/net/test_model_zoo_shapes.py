@@ -9,7 +9,7 @@ import pytest
 from tunewiz.caffe.netio import read_net
 from tunewiz.engine.net.shapes import describe
 
-ZOO = Path(__file__).resolve().parents[1] / "fixtures" / "model_zoo"
+ZOO = Path(__file__).resolve().parents[2] / "fixtures" / "model_zoo"
 PUBLISHED = {  # deploy, with the 1000-way classifier (tests/fixtures/model_zoo/README.md)
     "bvlc_reference_caffenet": 60_965_224, "bvlc_alexnet": 60_965_224, "bvlc_googlenet": 6_998_552,
     "squeezenet_v1.1": 1_235_496,
