@@ -70,6 +70,19 @@ def test_killing_the_wizard_side_leaves_the_conversion_to_finish(tmp_path):
     assert read_mean(outcome.mean_file).shape == (3, 64, 64)
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (its SigCgt mask in /proc)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:  # it ended already
+        return False
+    for line in lines:
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the handler mask from /proc (Linux)")
 def test_cancel_removes_what_it_made(tmp_path):
     import threading
 
@@ -78,10 +91,16 @@ def test_cancel_removes_what_it_made(tmp_path):
 
     images = make_class_folders(tmp_path / "images", per_class=300, size=48)
     run = tmp_path / "runs" / "r2"
-    core_data.start_convert(run, images, ConvertOptions(resize_width=64, resize_height=64), 900)
+    pid = core_data.start_convert(run, images, ConvertOptions(resize_width=64, resize_height=64), 900)
+    # held still once its SIGTERM handler is in place (it is installed before the slow imports), so the
+    # cancel always arrives before the conversion could end, however fast the machine
+    assert _wait(lambda: _catches_sigterm(pid)), "the conversion never installed its SIGTERM handler"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert core_data.cancel_convert(run)
+    finally:
+        os.kill(pid, signal.SIGCONT)
     follow = core_data.follow_convert(run, threading.Event())
-    next(follow)  # converting
-    assert core_data.cancel_convert(run)
     with pytest.raises(StopIteration) as end:
         while True:
             next(follow)

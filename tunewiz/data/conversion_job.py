@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-from tunewiz.data.conversion import (ConversionFailed, ConvertOptions, compute_mean, convert_folder,
-                                     convert_lists)
 from tunewiz.errors import TunewizError
 from tunewiz.runs import layout
 from tunewiz.runs.events import Converted, ConvertFailed, EventWriter, Progress
@@ -27,6 +25,13 @@ CANCELLED = "conversion cancelled; nothing was kept."
 
 def run_job(data_dir: Path, stop: threading.Event):
     """Yield the conversion's events for the job in ``data_dir``; the last one is Converted or ConvertFailed."""
+    # imported here, after main() has put the signal handlers in place: the imports (OpenCV, numpy, the
+    # databases) take a while, and a cancel that arrives meanwhile must stop the job, not kill it unheard
+    from tunewiz.data.conversion import ConversionFailed, ConvertOptions, compute_mean, convert_folder, convert_lists
+
+    if stop.is_set():
+        yield ConvertFailed(CANCELLED, cancelled=True)
+        return
     try:
         job = json.loads((data_dir / layout.CONVERT_JOB).read_text())
         options = ConvertOptions(**job["options"])
