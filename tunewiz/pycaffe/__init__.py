@@ -1,0 +1,1 @@
+"""pycaffe's Python API (``caffe``) on tunewiz."""
