@@ -176,3 +176,14 @@ def test_bad_graphs_and_weights_are_runtime_errors(tmp_path):
         tunewiz.Net(DEPLOY, wrong, tunewiz.TEST)
     with pytest.raises(RuntimeError, match="no layer 'conv9'"):
         tunewiz.Net(DEPLOY, tunewiz.TEST).forward(end="conv9")
+
+
+def test_level_and_stages_choose_the_layers(tmp_path):
+    path = tmp_path / "staged.prototxt"
+    path.write_text('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n'
+                    'layer { name: "deploy_only" type: "ReLU" bottom: "data" top: "r" include { stage: "deploy" } }\n'
+                    'layer { name: "deep" type: "TanH" bottom: "data" top: "t" include { min_level: 2 } }\n')
+    assert tunewiz.Net(str(path), tunewiz.TEST)._layer_names == ["in"]
+    assert tunewiz.Net(str(path), tunewiz.TEST, stages=["deploy"])._layer_names == ["in", "deploy_only"]
+    assert tunewiz.Net(str(path), phase=tunewiz.TRAIN, level=2)._layer_names == ["in", "deep"]
+    assert tunewiz.Net(str(path), "TEST", level=2, stages=("deploy",)).outputs == ["r", "t"]

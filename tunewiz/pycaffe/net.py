@@ -35,7 +35,8 @@ def _as_runtime_error():
 def _signature(args: tuple, phase, weights):
     """pycaffe's two signatures: (file, phase) and the older (file, weights, phase)."""
     args = list(args)
-    if args and isinstance(args[0], (str, Path)):
+    named_phase = len(args) == 1 and isinstance(args[0], str) and args[0].upper() in ("TRAIN", "TEST")
+    if args and isinstance(args[0], (str, Path)) and not named_phase:
         if weights is not None:
             raise TypeError("Net(): weights given twice (positionally and as weights=)")
         weights = args.pop(0)
