@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-CORE = ["tunewiz.caffe", "tunewiz.caffe.prototxt", "tunewiz.data", "tunewiz.engine", "tunewiz.recipe", "tunewiz.cli"]
-WALKED = ["tunewiz.caffe", "tunewiz.data", "tunewiz.engine", "tunewiz.recipe", "tunewiz.commands"]
+CORE = ["tunewiz.caffe", "tunewiz.caffe.prototxt", "tunewiz.data", "tunewiz.engine", "tunewiz.recipe", "tunewiz.cli",
+        "tunewiz.pycaffe.net"]
+WALKED = ["tunewiz.caffe", "tunewiz.data", "tunewiz.engine", "tunewiz.recipe", "tunewiz.commands", "tunewiz.pycaffe"]
 
 _BAD = "[m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tunewiz.wizard'))]"
 

@@ -1,3 +1,46 @@
-"""tunewiz: fine-tune Caffe models step by step, trained on PyTorch with Caffe's exact semantics."""
+"""tunewiz: fine-tune Caffe models step by step, trained on PyTorch with Caffe's exact semantics.
+
+The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``TRAIN``/``TEST``,
+``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``
+(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
+They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
+changes no global state.
+"""
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_LAZY = {
+    "TRAIN": "tunewiz.pycaffe.mode",
+    "TEST": "tunewiz.pycaffe.mode",
+    "set_mode_cpu": "tunewiz.pycaffe.mode",
+    "set_mode_gpu": "tunewiz.pycaffe.mode",
+    "set_device": "tunewiz.pycaffe.mode",
+    "set_random_seed": "tunewiz.pycaffe.mode",
+    "layer_type_list": "tunewiz.pycaffe.mode",
+    "Net": "tunewiz.pycaffe.net",
+    "FinetuneOptions": "tunewiz.recipe",
+}
+
+#: public module name -> the module it is
+_MODULES = {"io": "tunewiz.pycaffe.io"}
+
+__all__ = ["__version__", *_LAZY, *_MODULES]
+
+
+def __getattr__(name: str):
+    """Load a public name from its module on first use (PEP 562) and keep it."""
+    import importlib
+
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'tunewiz' has no attribute '{name}'")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_MODULES))

@@ -163,3 +163,15 @@ def test_array_to_datum_wants_three_axes():
 
 def test_caffe_pb2_is_reachable_as_in_pycaffe():
     assert cio.caffe_pb2 is caffe_pb2
+
+
+def test_the_package_gives_caffe_io_on_first_use():
+    """``import tunewiz as caffe; caffe.io.Transformer`` as pycaffe scripts write it; loaded only when asked."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tunewiz; assert 'tunewiz.pycaffe.io' not in sys.modules; "
+            "import tunewiz.pycaffe.io as m; assert tunewiz.io is m and 'io' in dir(tunewiz); "
+            "print(tunewiz.io.Transformer.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "Transformer"

@@ -1,1 +1,11 @@
-"""pycaffe's Python API (``caffe``) on tunewiz."""
+"""pycaffe's API on tunewiz's engine: what ``import tunewiz`` (or ``import tunewiz as caffe``) gives.
+
+- ``mode.py``: ``TRAIN``/``TEST``, ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``,
+  ``layer_type_list`` (light: torch is imported only when a net is made or a seed is set);
+- ``blob.py``: ``Blob``: ``.data``/``.diff`` as numpy arrays bound to the net;
+- ``net.py``: ``Net``: pycaffe's ``caffe.Net`` over ``tunewiz.engine.net.net.Net``;
+- ``passes.py``: forward and backward over a range of layers, as Caffe's ``ForwardFromTo``/``BackwardFromTo``;
+- ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays.
+
+The package ``tunewiz`` re-exports these names lazily (PEP 562), so importing it stays light.
+"""

@@ -219,3 +219,29 @@ def test_inplace_blob_diff_is_the_first_versions_gradient():
     pre = net.diff_blobs["h"]
     torch.testing.assert_close(pre.grad, 3.0 * (pre > 0).float())
     assert net.output_names == ["p"]
+
+
+def test_splits_are_named_and_weighted_as_caffes_insert_splits():
+    """Caffe's names put the blob first (its logs: ``label_data_1_split_0``); a weighted top that other layers
+    also read gets its weight on the split's first top and 0 on the others (``ConfigureSplitLayer``)."""
+    from tunewiz.engine.net.graph import insert_splits
+
+    text = ('layer { name: "data" type: "Input" top: "x" top: "label" '
+            'input_param { shape { dim: 2 dim: 3 } shape { dim: 2 } } }\n'
+            'layer { name: "p" type: "Power" bottom: "x" top: "p" loss_weight: 2 }\n'
+            'layer { name: "q" type: "Eltwise" bottom: "p" bottom: "x" top: "q" }\n'
+            'layer { name: "r" type: "Power" bottom: "p" top: "r" }\n')
+    split, origin = insert_splits(parse_text(text, caffe_pb2.NetParameter()))
+    assert [lp.name for lp in split.layer] == ["data", "x_data_0_split", "p", "p_p_0_split", "q", "r"]
+    assert origin[3] == -1 and list(split.layer[4].bottom) == ["p_p_0_split_1", "x_data_0_split_1"]
+    assert list(split.layer[3].top) == ["p_p_0_split_0", "p_p_0_split_1", "p_p_0_split_2"]
+    assert list(split.layer[3].loss_weight) == [2.0, 0.0, 0.0] and not len(split.layer[2].loss_weight)
+    two = text + 'layer { name: "s" type: "Power" bottom: "label" top: "s" }\n' \
+        + 'layer { name: "t" type: "Power" bottom: "label" top: "t" }\n'
+    split, _ = insert_splits(parse_text(two, caffe_pb2.NetParameter()))
+    assert "label_data_1_split" in [lp.name for lp in split.layer]
+    with pytest.raises(NetError, match="Unknown bottom blob 'y'"):
+        insert_splits(parse_text(text.replace('bottom: "x"', 'bottom: "y"'), caffe_pb2.NetParameter()))
+    net = net_of(text)
+    x = torch.randn(2, 3)
+    assert torch.allclose(net.loss(net.forward({"x": x, "label": torch.zeros(2)})), 2 * x.sum())

@@ -137,11 +137,13 @@ def outputs(wirings: list[Wiring]) -> list[str]:
 
 
 def split_layer_name(layer: str, blob: str, index: int) -> str:
-    return f"{layer}_{blob}_{index}_split"
+    """Caffe's SplitLayerName: blob name first (``label_data_1_split`` for top 1 'label' of layer 'data')."""
+    return f"{blob}_{layer}_{index}_split"
 
 
 def split_blob_name(layer: str, blob: str, index: int, k: int) -> str:
-    return f"{layer}_{blob}_{index}_split_{k}"
+    """Caffe's SplitBlobName: ``label_data_1_split_0``."""
+    return f"{blob}_{layer}_{index}_split_{k}"
 
 
 def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParameter, list[int]]:
@@ -151,6 +153,7 @@ def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParam
     count: dict[tuple[int, int], int] = {}
     loss: dict[tuple[int, int], float] = {}
     for i, lp in enumerate(net_param.layer):
+        check_bottoms(lp, set(last_top))  # Caffe's InsertSplits checks first: "Unknown bottom blob"
         for j, bottom in enumerate(lp.bottom):
             source_of[(i, j)] = last_top[bottom]
             count[last_top[bottom]] = count.get(last_top[bottom], 0) + 1
@@ -182,8 +185,8 @@ def insert_splits(net_param: caffe_pb2.NetParameter) -> tuple[caffe_pb2.NetParam
                 weight = loss.get((i, j), 0.0)
                 split = out.layer.add(name=split_layer_name(lp.name, top, j), type="Split", bottom=[top])
                 split.top.extend(split_blob_name(lp.name, top, j, k) for k in range(n))
-                if weight:
-                    split.loss_weight.append(weight)
+                if weight:  # Caffe's ConfigureSplitLayer: the weight on the first split top, 0 on the others
+                    split.loss_weight.extend([weight] + [0.0] * (n - 1))
                     layer.ClearField("loss_weight")
                     split_used[(i, j)] = split_used.get((i, j), 0) + 1
                 origin.append(-1)

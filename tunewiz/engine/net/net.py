@@ -164,10 +164,18 @@ class Net(nn.Module):
             return self._forward(inputs or {}, retain_grad)
 
     def _forward(self, inputs, retain_grad: bool) -> dict[str, torch.Tensor]:
-        blobs: dict[str, torch.Tensor] = {}
         self.diff_blobs = {}
+        return self.run_layers({}, inputs, retain_grad=retain_grad)
+
+    def run_layers(self, blobs: dict[str, torch.Tensor], inputs=None, start: int = 0, end: int | None = None,
+                   retain_grad: bool = False) -> dict[str, torch.Tensor]:
+        """Run layers ``start``..``end`` (inclusive; Caffe's ``ForwardFromTo``) on ``blobs``, which holds the
+        bottoms of layer ``start`` and gets every top; returns it.  The caller sets autocast."""
+        inputs = inputs or {}
         runners = self._runners
-        for i, (layer, bottoms, tops, backward) in enumerate(self._plan):
+        stop = len(self._plan) - 1 if end is None else end
+        for i in range(start, stop + 1):
+            layer, bottoms, tops, backward = self._plan[i]
             run = runners.get(i) or layer.run
             if layer.is_data:
                 outs = self._data_tops(layer, tops, inputs, run)
