@@ -1,0 +1,1 @@
+"""pycaffe's Python API on tunewiz."""
