@@ -5,7 +5,8 @@
 - ``blob.py``: ``Blob``: ``.data``/``.diff`` as numpy arrays bound to the net;
 - ``net.py``: ``Net``: pycaffe's ``caffe.Net`` over ``tunewiz.engine.net.net.Net``;
 - ``passes.py``: forward and backward over a range of layers, as Caffe's ``ForwardFromTo``/``BackwardFromTo``;
-- ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays.
+- ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays;
+- ``net_spec.py``: ``NetSpec``, ``layers`` (``L``), ``params`` (``P``), ``to_proto``: a net built in Python.
 
 The package ``tunewiz`` re-exports these names lazily (PEP 562), so importing it stays light.
 """
