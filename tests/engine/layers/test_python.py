@@ -151,3 +151,22 @@ def test_numpy_blob_is_pycaffe_shaped():
     assert blob.count == 4 and not blob.data.any() and blob.diff.shape == (4,)
     with pytest.raises(AttributeError):
         blob.data = np.zeros(4)
+
+
+def test_training_with_python_layers_gives_real_caffes_losses_and_weights(monkeypatch):
+    """tests/fixtures/python_layer: a Python data layer and Caffe's pyloss.py, trained by real Caffe's
+    SGDSolver (make_fixture.py); the same net, weights and solver here give its losses within 1e-4."""
+    import json
+
+    from tunewiz.engine.train.solver import Solver
+
+    fixture = ROOT / "tests" / "fixtures" / "python_layer"
+    monkeypatch.syspath_prepend(str(fixture))
+    want = json.loads((fixture / "caffe_run.json").read_text())
+    with Solver(fixture / "solver.prototxt", root=fixture, weights=[str(fixture / "init.caffemodel")]) as solver:
+        losses = [e.loss for e in solver.step_events(solver.sp.max_iter) if e.kind == "iteration"]
+        np.testing.assert_allclose(losses, want["losses"], rtol=1e-4)
+        for key, values in want["params"].items():
+            name, i = key.split("/")
+            got = solver.net.layer_by_name(name).blobs[int(i)].detach().numpy().ravel()
+            np.testing.assert_allclose(got, values, rtol=1e-4, atol=1e-6, err_msg=key)
