@@ -79,6 +79,36 @@ def test_shapes_come_from_setup_and_reshape_also_on_meta():
     assert net.blob_shapes["loss"] == (1,) and not net.layer_by_name("loss").is_data
 
 
+FC = """layer { type: 'Input' name: 'x' top: 'x' top: 't' input_param { shape { dim: 4 dim: 2 dim: 3 }
+                                                                    shape { dim: 4 dim: 5 } } }
+layer { type: '%s' name: 'fc' bottom: 'x' top: 'fc' %s }
+layer { type: 'EuclideanLoss' name: 'loss' bottom: 'fc' bottom: 't' top: 'loss' }
+force_backward: true
+"""
+
+
+def test_learnable_blobs_are_parameters_with_gradients_and_solver_updates():
+    py = _net(FC % ("Python", "python_param { module: 'pyloss' layer: 'InnerProductLayer' param_str: '5' }"))
+    builtin = _net(FC % ("InnerProduct", "inner_product_param { num_output: 5 bias_term: false }"))
+    weight = py.layer_by_name("fc").blobs[0]
+    assert weight.shape == (5, 6) and py.learnable_params()[0].param is weight
+    torch.testing.assert_close(weight.detach(), torch.from_numpy(np.random.RandomState(0).randn(5, 6)).float())
+    builtin.layer_by_name("fc").blobs[0].data.copy_(weight.detach())
+    torch.manual_seed(0)
+    inputs = {"x": torch.randn(4, 2, 3), "t": torch.randn(4, 5)}
+    results = []
+    for net in (py, builtin):
+        blobs = net.forward(inputs, retain_grad=True)
+        net.loss(blobs).backward()
+        results.append((float(blobs["loss"].detach()), net.layer_by_name("fc").blobs[0].grad, net.diff_blobs["x"].grad))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
+    torch.testing.assert_close(results[0][1], results[1][1])
+    torch.testing.assert_close(results[0][2], results[1][2])
+    with torch.no_grad():
+        weight.zero_()  # what a solver's update does: the next forward sees it
+    assert not py.forward(inputs)["fc"].any()
+
+
 DATA = """name: 'pydata'
 layer { type: 'Python' name: 'data' top: 'data' top: 'target'
         python_param { module: 'pyloss' layer: 'LinearDataLayer' param_str: '8 4 3' } }

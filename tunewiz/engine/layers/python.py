@@ -23,8 +23,12 @@ What the instance sees, as in Caffe:
 A Python layer is a loss only through ``loss_weight`` (Caffe's default for it is 0), and a data
 layer when it has no bottoms (its tops can then be given from outside, like any data layer's).
 A missing module or class, or user code that raises, is one :class:`PythonLayerError` naming the
-layer, ``module.class`` and (for an import) the ``sys.path`` searched.  Learnable blobs
-(pycaffe's ``self.blobs.add_blob``) are not supported yet: they are refused by name.
+layer, ``module.class`` and (for an import) the ``sys.path`` searched.
+
+Learnable blobs (pycaffe's ``self.blobs.add_blob(*dims)`` in ``setup``) are the layer's parameters:
+what ``setup`` writes into their ``data`` becomes their initial value, their ``data`` is refreshed
+from the parameter before each forward (the solver updates the parameter, not the numpy copy), and
+what ``backward`` writes into their ``diff`` is their gradient (added over ``iter_size``, as Caffe's).
 """
 from __future__ import annotations
 
@@ -98,11 +102,20 @@ class NumpyBlob:
         return f"<blob {list(self.shape)}>"
 
 
-class _NoLearnableBlobs(list):
-    """pycaffe's ``self.blobs``; ``add_blob`` (learnable blobs) is not supported yet."""
+class LayerBlobs(list):
+    """pycaffe's ``self.blobs``: the layer's learnable blobs; ``add_blob(*dims)`` makes one (zeros, as a
+    fresh Caffe blob), a parameter of the net like any layer's (lr_mult, sharing, caffemodels)."""
 
-    def add_blob(self, *dims):
-        raise RuntimeError("learnable blobs (self.blobs.add_blob) are not supported in tunewiz's Python layers yet")
+    def __init__(self, layer: "Python | None" = None):
+        super().__init__()
+        self.layer = layer
+
+    def add_blob(self, *dims: int) -> NumpyBlob:
+        if self.layer is None:
+            raise RuntimeError("add_blob works once the layer is in a net (in setup)")
+        self.layer.add_blob(dims)
+        self.append(NumpyBlob(dims))
+        return self[-1]
 
 
 class PythonLayer:
@@ -112,7 +125,7 @@ class PythonLayer:
     def __init__(self, param=None):
         self.param_str = ""
         self.phase = 0
-        self.blobs = _NoLearnableBlobs()
+        self.blobs = LayerBlobs()
 
     def setup(self, bottom, top):
         pass
@@ -137,15 +150,16 @@ class _PythonFunction(torch.autograd.Function):
     """The user's forward and backward as one autograd node; the layer object is the first input."""
 
     @staticmethod
-    def forward(ctx, layer, *bottoms):
-        ctx.layer = layer
-        ctx.shapes = [b.shape for b in bottoms]
-        return layer.python_forward(bottoms)
+    def forward(ctx, layer, n_bottoms, *inputs):
+        ctx.layer, ctx.n_bottoms = layer, n_bottoms
+        ctx.shapes = [t.shape for t in inputs]
+        return layer.python_forward(inputs[:n_bottoms])
 
     @staticmethod
     def backward(ctx, *top_grads):
-        diffs = ctx.layer.python_backward(top_grads, list(ctx.needs_input_grad[1:]))
-        return (None, *[None if d is None else d.reshape(s) for d, s in zip(diffs, ctx.shapes)])
+        needs = list(ctx.needs_input_grad[2:])
+        diffs = ctx.layer.python_backward(top_grads, needs[:ctx.n_bottoms], needs[ctx.n_bottoms:])
+        return (None, None, *[None if d is None else d.reshape(s) for d, s in zip(diffs, ctx.shapes)])
 
 
 @register("Python")
@@ -158,11 +172,15 @@ class Python(Layer):
         self.user = self._instantiate(p)
         self.user.param_str = p.param_str
         self.user.phase = int(self.phase)
+        self.user.blobs = LayerBlobs(self)
         self.is_data = not bottom_shapes
         self.bottom_blobs = [NumpyBlob(s) for s in bottom_shapes]
         self.top_blobs = self._top_blobs()
         self._call("setup", self.bottom_blobs, self.top_blobs)
         self._call("reshape", self.bottom_blobs, self.top_blobs)
+        if self.device.type != "meta":
+            for param, blob in zip(self.blobs, self.user.blobs):
+                param.data.copy_(torch.from_numpy(blob.data).reshape(param.shape))
         return [b.shape for b in self.top_blobs]
 
     def _top_blobs(self) -> list[NumpyBlob]:
@@ -207,27 +225,33 @@ class Python(Layer):
 
     # -- running -----------------------------------------------------------------------
     def forward(self, *bottoms):
-        if not bottoms:
+        if not bottoms and not len(self.blobs):
             return self.python_forward(())
-        return _PythonFunction.apply(self, *bottoms)
+        return _PythonFunction.apply(self, len(bottoms), *bottoms, *self.blobs)
 
     def python_forward(self, bottoms) -> tuple[torch.Tensor, ...]:
         """Caffe's ``Layer::Forward``: reshape, then forward, on the host; the tops as tensors on our device."""
         for blob, value in zip(self.bottom_blobs, bottoms):
             blob.set_data(value.detach().to("cpu", torch.float32).numpy())
+        for param, blob in zip(self.blobs, self.user.blobs):  # the solver updated the parameter
+            blob.data[...] = param.detach().to("cpu", torch.float32).numpy().reshape(blob.shape)
         self._call("reshape", self.bottom_blobs, self.top_blobs)
         self._call("forward", self.bottom_blobs, self.top_blobs)
         device = bottoms[0].device if bottoms else self.device
         return tuple(torch.from_numpy(b.data.copy()).to(device) for b in self.top_blobs)
 
-    def python_backward(self, top_grads, propagate_down: list[bool]) -> list[torch.Tensor | None]:
-        """Caffe's ``Backward``: the gradients reaching the tops are their diffs; the bottoms' diffs come back."""
+    def python_backward(self, top_grads, propagate_down: list[bool], param_needs: list[bool]) -> list:
+        """Caffe's ``Backward``: the gradients reaching the tops are their diffs; the bottoms' diffs come
+        back, then the learnable blobs' diffs (each pass's own: autograd adds them up as Caffe's diffs)."""
         for blob, grad in zip(self.top_blobs, top_grads):
             blob.diff[...] = 0.0 if grad is None else grad.detach().to("cpu", torch.float32).numpy().reshape(blob.shape)
         for blob, needed in zip(self.bottom_blobs, propagate_down):
             if needed and blob not in self.top_blobs:
                 blob.diff[...] = 0.0
+        for blob in self.user.blobs:
+            blob.diff[...] = 0.0
         self._call("backward", self.top_blobs, list(propagate_down), self.bottom_blobs)
         device = top_grads[0].device if top_grads and top_grads[0] is not None else self.device
+        blobs = [*self.bottom_blobs, *self.user.blobs]
         return [torch.from_numpy(b.diff.copy()).to(device) if needed else None
-                for b, needed in zip(self.bottom_blobs, propagate_down)]
+                for b, needed in zip(blobs, [*propagate_down, *param_needs])]

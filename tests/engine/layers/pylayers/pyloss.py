@@ -59,6 +59,29 @@ class LinearDataLayer(PythonLayer):
         pass
 
 
+class InnerProductLayer(PythonLayer):
+    """A learnable layer: ``param_str`` is num_output; one weight blob (num_output x dim, no bias),
+    filled in setup from a seeded RandomState."""
+
+    def setup(self, bottom, top):
+        self.num_output = int(self.param_str)
+        dim = bottom[0].count // bottom[0].num
+        self.blobs.add_blob(self.num_output, dim)
+        self.blobs[0].data[...] = np.random.RandomState(0).randn(self.num_output, dim)
+
+    def reshape(self, bottom, top):
+        top[0].reshape(bottom[0].num, self.num_output)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = bottom[0].data.reshape(bottom[0].num, -1) @ self.blobs[0].data.T
+
+    def backward(self, top, propagate_down, bottom):
+        x = bottom[0].data.reshape(bottom[0].num, -1)
+        self.blobs[0].diff[...] += top[0].diff.T @ x
+        if propagate_down[0]:
+            bottom[0].diff[...] = (top[0].diff @ self.blobs[0].data).reshape(bottom[0].shape)
+
+
 class BrokenSetupLayer(PythonLayer):
     """A layer whose setup raises (the error must name the layer and the class)."""
 
