@@ -156,6 +156,8 @@ BAD = {
     "setup": ("python_param { module: 'pyloss' layer: 'BrokenSetupLayer' }",
               ["'bad'", "pyloss.BrokenSetupLayer", "setup raised ValueError: param_str must be a number",
                "pyloss.py:"]),
+    "forward": ("python_param { module: 'pyloss' layer: 'BrokenForwardLayer' }",
+                ["'bad'", "pyloss.BrokenForwardLayer", "forward raised ValueError", "pylayers/pyloss.py:"]),
 }
 
 
@@ -165,7 +167,7 @@ def test_a_bad_python_layer_is_one_runtime_error_naming_it(case):
     text = "layer { type: 'Input' name: 'x' top: 'x' input_param { shape { dim: 2 } } }\n" \
            f"layer {{ type: 'Python' name: 'bad' bottom: 'x' top: 'y' {param} }}"
     with pytest.raises(PythonLayerError) as info:
-        _net(text)
+        _net(text).forward({"x": torch.ones(2)})
     assert isinstance(info.value, RuntimeError) and "\n" not in str(info.value)
     assert all(word in str(info.value) for word in words), str(info.value)
 

@@ -140,10 +140,13 @@ class PythonLayer:
         raise NotImplementedError(f"{type(self).__name__} has no backward(top, propagate_down, bottom)")
 
 
-def _where(exc: BaseException) -> str:
-    """The innermost frame of a user's exception, ``file:line``, so the message points at their code."""
+def _where(exc: BaseException, prefer: str | None = None) -> str:
+    """Where a user's exception was raised, ``file:line``: the innermost frame in ``prefer`` (the user's
+    module) when there is one, else the innermost frame, so the message points at their code."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    mine = [f for f in frames if prefer and f.filename == prefer]
+    frame = (mine or frames or [None])[-1]
+    return f" (at {frame.filename}:{frame.lineno})" if frame else ""
 
 
 class _PythonFunction(torch.autograd.Function):
@@ -221,7 +224,9 @@ class Python(Layer):
         except PythonLayerError:
             raise
         except Exception as exc:
-            raise self._error(f"{name} raised {type(exc).__name__}: {exc}{_where(exc)}") from None
+            owner = what if isinstance(what, type) else type(self.user)
+            where = _where(exc, getattr(sys.modules.get(owner.__module__), "__file__", None))
+            raise self._error(f"{name} raised {type(exc).__name__}: {exc}{where}") from None
 
     # -- running -----------------------------------------------------------------------
     def forward(self, *bottoms):

@@ -91,3 +91,13 @@ class BrokenSetupLayer(PythonLayer):
 
 class NotALayer:
     """A class that does not subclass the Layer base class."""
+
+
+class BrokenForwardLayer(PythonLayer):
+    """A layer whose forward fails inside numpy (the error must point at this file, not numpy's)."""
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].shape)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = np.dot(bottom[0].data, np.zeros((7, 7)))
