@@ -1,6 +1,6 @@
 """Bad nets through the CLI (``tunewiz forward`` and ``tunewiz train``): one line naming the layer,
-exit status != 0, no traceback — an unsupported type (Python, a fork's), a bottom nobody produces,
-a kernel larger than the padded input, an InnerProduct whose input size changed."""
+exit status != 0, no traceback — an unsupported type (a fork's), a Python layer whose module is missing,
+a bottom nobody produces, a kernel larger than the padded input, an InnerProduct whose input size changed."""
 from __future__ import annotations
 
 import re
@@ -14,7 +14,7 @@ INPUT = ('name: "n" layer { name: "data" type: "Input" top: "data" '
          'input_param { shape { dim: 2 dim: 1 dim: 8 dim: 8 } } }\n')
 BAD = {
     "python": ('layer { name: "py" type: "Python" bottom: "data" top: "y" python_param { module: "m" layer: "L" } }',
-               ["'py'", "'Python'", "Supported types:", "Convolution", "InnerProduct"]),
+               ["'py'", "m.L", "cannot import module 'm'", "sys.path searched"]),
     "fork": ('layer { name: "roi" type: "ROIPooling" bottom: "data" top: "y" }',
              ["'roi'", "'ROIPooling'", "Supported types:", "SoftmaxWithLoss"]),
     "bottom": ('layer { name: "c" type: "Convolution" bottom: "nothere" top: "y" '

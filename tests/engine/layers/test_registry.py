@@ -57,8 +57,9 @@ def test_a_type_claimed_by_two_families_is_an_error():
 
 
 def test_an_unknown_type_names_the_supported_ones():
-    with pytest.raises(UnsupportedLayerError, match="'Python'.*replace the layer with built-in layers.*Convolution"):
-        registry.layer_class("Python", "py")
+    with pytest.raises(UnsupportedLayerError, match="'roi' has type 'ROIPooling'.*Supported types:.*Convolution.*Python"):
+        registry.layer_class("ROIPooling", "roi")
+    assert registry.layer_class("Python").__module__ == "tunewiz.engine.layers.python"
     assert base.NUMERICS == ("caffe", "torch")
 
 

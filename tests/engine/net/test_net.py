@@ -75,8 +75,8 @@ def test_top_made_twice():
 
 
 def test_unsupported_type_lists_supported():
-    text = INPUT + 'layer { name: "py" type: "Python" bottom: "data" top: "y" }'
-    with pytest.raises(UnsupportedLayerError, match="(?si)'py' has type 'Python'.*supported types:.*Convolution"):
+    text = INPUT + 'layer { name: "roi" type: "ROIPooling" bottom: "data" top: "y" }'
+    with pytest.raises(UnsupportedLayerError, match="(?si)'roi' has type 'ROIPooling'.*supported types:.*Convolution"):
         net_of(text)
 
 

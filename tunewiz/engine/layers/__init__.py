@@ -11,6 +11,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
 * ``data``: Input, DummyData, Data, ImageData
+* ``python``: Python (a user's pycaffe-style layer class, run on host numpy blobs)
 
 ``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses
 its engine), ``@register`` and the errors; ``registry`` the family list and the table built from it

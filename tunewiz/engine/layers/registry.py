@@ -6,19 +6,19 @@ those types.  A module that is not listed contributes nothing, even when another
 it, so this tuple is the whole answer to "which layers are there" (``tests/engine/layers``
 checks that it names every family module and that the Caffe cases of each family need it).
 :func:`layer_class` raises an error listing the known types when a net names one we do not have
-(Python layers, a fork's layer).  The ``Layer`` base class and the errors live in ``base``.
+(a fork's layer).  The ``Layer`` base class and the errors live in ``base``.
 """
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Iterable
 
-from tunewiz.engine.layers import (activation, data, loss_pointwise, loss_softmax, norm, reduce, scale, shape,
-                                   vision)
+from tunewiz.engine.layers import (activation, data, loss_pointwise, loss_softmax, norm, python, reduce, scale,
+                                   shape, vision)
 from tunewiz.engine.layers.base import Layer, UnsupportedLayerError
 
 FAMILIES: tuple[ModuleType, ...] = (
-    vision, activation, norm, scale, shape, reduce, loss_softmax, loss_pointwise, data,
+    vision, activation, norm, scale, shape, reduce, loss_softmax, loss_pointwise, data, python,
 )
 
 
@@ -54,11 +54,7 @@ def layer_class(type_name: str, layer_name: str = "?") -> type[Layer]:
     try:
         return LAYERS[type_name]
     except KeyError:
-        hint = ""
-        if type_name == "Python":
-            hint = " Python layers run user code inside Caffe and cannot be carried over;"
-            hint += " replace the layer with built-in layers."
         raise UnsupportedLayerError(
-            f"layer '{layer_name}' has type '{type_name}', which tunewiz does not support.{hint}"
+            f"layer '{layer_name}' has type '{type_name}', which tunewiz does not support."
             f" Supported types: {', '.join(sorted(LAYERS))}."
         ) from None
