@@ -19,6 +19,7 @@ _LAZY = {
     "set_random_seed": "tunewiz.pycaffe.mode",
     "layer_type_list": "tunewiz.pycaffe.mode",
     "Net": "tunewiz.pycaffe.net",
+    "Layer": "tunewiz.pycaffe.layer",
     "NetSpec": "tunewiz.pycaffe.net_spec",
     "layers": "tunewiz.pycaffe.net_spec",
     "params": "tunewiz.pycaffe.net_spec",

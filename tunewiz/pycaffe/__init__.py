@@ -6,6 +6,7 @@
 - ``net.py``: ``Net``: pycaffe's ``caffe.Net`` over ``tunewiz.engine.net.net.Net``;
 - ``passes.py``: forward and backward over a range of layers, as Caffe's ``ForwardFromTo``/``BackwardFromTo``;
 - ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays;
+- ``layer.py``: ``Layer``, the base class of a Python layer (the engine runs it: ``engine/layers/python.py``);
 - ``net_spec.py``: ``NetSpec``, ``layers`` (``L``), ``params`` (``P``), ``to_proto``: a net built in Python.
 
 The package ``tunewiz`` re-exports these names lazily (PEP 562), so importing it stays light.

@@ -202,3 +202,11 @@ def test_training_with_python_layers_gives_real_caffes_losses_and_weights(monkey
             name, i = key.split("/")
             got = solver.net.layer_by_name(name).blobs[int(i)].detach().numpy().ravel()
             np.testing.assert_allclose(got, values, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_pycaffes_layer_is_the_engines_base_class():
+    """``class L(caffe.Layer)`` with ``import tunewiz as caffe`` is a class the engine runs."""
+    import tunewiz as caffe
+    from tunewiz.engine.layers.python import PythonLayer
+
+    assert caffe.Layer is PythonLayer
