@@ -1,8 +1,10 @@
 """tunewiz: fine-tune Caffe models step by step, trained on PyTorch with Caffe's exact semantics.
 
-The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``TRAIN``/``TEST``,
-``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``
-(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
+The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``Layer``, ``TRAIN``/``TEST``,
+``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``
+(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto`` (``tunewiz.pycaffe``); and the
+fine-tune pipeline: ``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the
+``tunewiz finetune --train`` of a script (``tunewiz.commands.finetune``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
 """
@@ -25,6 +27,7 @@ _LAZY = {
     "params": "tunewiz.pycaffe.net_spec",
     "to_proto": "tunewiz.pycaffe.net_spec",
     "FinetuneOptions": "tunewiz.recipe",
+    "finetune": "tunewiz.commands.finetune",
 }
 
 #: public module name -> the module it is

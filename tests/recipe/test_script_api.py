@@ -45,3 +45,28 @@ def test_script_stages_write_what_the_cli_writes(work):
     assert record["options"] == opts.replace(out="runs/cli").to_json()
     again = plan_and_write(opts.replace(out="runs/once"))
     assert (work / "runs/once/solver.prototxt").is_file() and again.options.out == str(work / "runs/once")
+
+
+def test_one_call_plans_writes_and_trains(work, capsys):
+    """``tunewiz.finetune(options)``: the copies of ``tunewiz finetune --train``, then the training on them."""
+    import tunewiz
+    from tunewiz.runs import layout
+
+    opts = tunewiz.FinetuneOptions(net=str(FIX / "lenet_train_val.prototxt"),
+                                   solver=str(FIX / "sgd_inv_solver.prototxt"), weights=("w.caffemodel",), train_db="train_lmdb", val_db="val_lmdb",
+                                   out="runs/onecall", mode="cpu", max_iter=2, run_name="mine")
+    plan = tunewiz.finetune(opts)
+    out = work / "runs" / "onecall"
+    assert plan.out_dir == out and (out / layout.SOLVER).is_file() and (out / layout.FINETUNE).is_file()
+    kinds = [json.loads(line)["event"] for line in (out / layout.EVENTS).read_text().splitlines()]
+    assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("iteration") == 2
+    assert list(out.glob("*_iter_2.caffemodel")), "snapshot_after_train writes the last weights"
+    assert tunewiz.finetune(opts, train=False).out_dir == out  # the same copies again: nothing to replace
+    with pytest.raises(tunewiz_error(), match="overwrite"):  # other copies: never replaced silently
+        tunewiz.finetune(opts.replace(max_iter=3), train=False)
+
+
+def tunewiz_error():
+    from tunewiz.errors import TunewizError
+
+    return TunewizError

@@ -42,7 +42,6 @@ def options_of(args):
 
 def run(args) -> int:
     from tunewiz.recipe.finetune import plan_finetune
-    from tunewiz.recipe.run import write_plan
 
     plan = plan_finetune(options_of(args))
     print(plan.render())
@@ -55,15 +54,35 @@ def run(args) -> int:
     if args.dry_run:
         print("(dry run: nothing written)")
         return 0
-    _check_not_training(plan.out_dir)
-    written = write_plan(plan, overwrite=args.overwrite)
-    for p in written:
+    for p in _write(plan, args.overwrite):
         print(f"wrote {p}")
     if not args.train:
-        print(f"next: tunewiz train --solver {plan.path('solver.prototxt')} " +
+        print(f"next: tunewiz train --solver {plan.path(layout.SOLVER)} " +
               (f"--snapshot {plan.snapshot}" if plan.snapshot else f"--weights {','.join(plan.weights)}"))
         return 0
     return _train(plan)
+
+
+def finetune(options, *, train: bool = True, overwrite: bool = False):
+    """A script's one call (``tunewiz.finetune``): plan the copies of ``options`` (a FinetuneOptions), write
+    them into its ``out`` and, with ``train``, train on them, as ``tunewiz finetune --train`` does; the plan
+    (``plan.out_dir``, ``plan.files``) is returned.  Bad options raise the same one-line errors the command
+    prints."""
+    from tunewiz.recipe.finetune import plan_finetune
+
+    plan = plan_finetune(options)
+    _write(plan, overwrite)
+    if train:
+        _train(plan)
+    return plan
+
+
+def _write(plan, overwrite: bool) -> list:
+    """The copies into ``--out`` (never under a trainer that runs there); the paths written."""
+    from tunewiz.recipe.run import write_plan
+
+    _check_not_training(plan.out_dir)
+    return write_plan(plan, overwrite=overwrite)
 
 
 def _check_not_training(out_dir) -> None:
