@@ -2,7 +2,7 @@
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``TRAIN``/``TEST``,
 ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``
-(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
+(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, ``Classifier``, and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
 """
@@ -23,6 +23,7 @@ _LAZY = {
     "layers": "tunewiz.pycaffe.net_spec",
     "params": "tunewiz.pycaffe.net_spec",
     "to_proto": "tunewiz.pycaffe.net_spec",
+    "Classifier": "tunewiz.pycaffe.classifier",
     "FinetuneOptions": "tunewiz.recipe",
 }
 
