@@ -149,4 +149,10 @@ def test_the_wheel_ships_the_sample(tmp_path):
     assert Path(weights).is_relative_to(tmp_path / "venv")
     shown = _run([python.parent / "tunewiz", "inspect", weights], cwd=outside, env=env)
     assert "a caffemodel" in shown and "ip2" in shown
+    # the caffe compatibility package ships too, in its own folder, off sys.path until asked for
+    folder = _run([python.parent / "tunewiz", "pycaffe", "--path"], cwd=outside, env=env).strip()
+    assert Path(folder).is_relative_to(tmp_path / "venv")
+    check = "import caffe; from caffe.proto import caffe_pb2; import caffe.io; print(caffe.__file__, caffe.TEST)"
+    shown = _run([python, "-c", check], cwd=outside, env={**env, "PYTHONPATH": folder})
+    assert shown.split() == [str(Path(folder) / "caffe" / "__init__.py"), "1"]
 

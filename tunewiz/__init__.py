@@ -2,8 +2,8 @@
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``Layer``, ``TRAIN``/``TEST``,
 ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``
-(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto`` (``tunewiz.pycaffe``); and the
-fine-tune pipeline: ``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the
+(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, ``Classifier`` (``tunewiz.pycaffe``);
+and the fine-tune pipeline: ``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the
 ``tunewiz finetune --train`` of a script (``tunewiz.commands.finetune``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
@@ -26,6 +26,7 @@ _LAZY = {
     "layers": "tunewiz.pycaffe.net_spec",
     "params": "tunewiz.pycaffe.net_spec",
     "to_proto": "tunewiz.pycaffe.net_spec",
+    "Classifier": "tunewiz.pycaffe.classifier",
     "FinetuneOptions": "tunewiz.recipe",
     "finetune": "tunewiz.commands.finetune",
 }

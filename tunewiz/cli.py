@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("finetune", "copy and edit net and solver for a fine-tune, then optionally train"),
     "attach": ("wizard", "follow a running training in the progress panel"),
     "serve": ("wizard", "serve the wizard in a browser (textual-serve)"),
+    "pycaffe": ("pycaffe", "run a pycaffe script (import caffe) on tunewiz, or print its --path"),
 }
 
 # Caffe's names for its tools (and caffe's device_query action) -> our command, so Caffe's documented

@@ -36,6 +36,7 @@ TOOLS: dict[str, tuple[list[str], list[tuple[str, str]], list[str]]] = {
                  [("classes", "5"), ("lr-divisor", "100"), ("output-layer", "fc8"), ("mode", "cpu")],
                  ["keep-lr-mult", "overwrite", "diff", "dry-run", "train"]),
     "serve": ([], [("host", "0.0.0.0"), ("port", "8123")], []),
+    "pycaffe": ([], [], ["path"]),
 }
 TRUE_FORMS = ["-{f}", "--{f}", "-{f}=true", "--{f}=TRUE", "-{f}=t", "-{f}=Yes", "--{f}=y", "-{f}=1"]
 FALSE_FORMS = ["-no{f}", "--no{f}", "-{f}=false", "--{f}=False", "-{f}=F", "-{f}=no", "--{f}=N", "-{f}=0"]
