@@ -2,7 +2,8 @@
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``TRAIN``/``TEST``,
 ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``
-(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
+(``tunewiz.pycaffe``), ``io`` (pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``,
+the six solvers and ``get_solver``, and the fine-tune pipeline's ``FinetuneOptions`` (``tunewiz.recipe``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
 """
@@ -23,6 +24,13 @@ _LAZY = {
     "layers": "tunewiz.pycaffe.net_spec",
     "params": "tunewiz.pycaffe.net_spec",
     "to_proto": "tunewiz.pycaffe.net_spec",
+    "SGDSolver": "tunewiz.pycaffe.solver",
+    "NesterovSolver": "tunewiz.pycaffe.solver",
+    "AdaGradSolver": "tunewiz.pycaffe.solver",
+    "RMSPropSolver": "tunewiz.pycaffe.solver",
+    "AdaDeltaSolver": "tunewiz.pycaffe.solver",
+    "AdamSolver": "tunewiz.pycaffe.solver",
+    "get_solver": "tunewiz.pycaffe.solver",
     "FinetuneOptions": "tunewiz.recipe",
 }
 
