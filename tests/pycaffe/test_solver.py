@@ -141,6 +141,9 @@ def test_snapshot_then_restore_in_a_new_solver_continues(make):
     assert second.iter == 4
     second.step(4)
     assert second.iter == 8 and _same(_weights(first), _weights(second))
+    third = make(tunewiz.SGDSolver, "sgd_inv/solver.prototxt")
+    third.solve("sgd_inv/sgd_inv_iter_4.solverstate")
+    assert third.iter == third.param.max_iter
 
 
 def test_writing_a_param_changes_training_and_test_nets_share_it(make):
@@ -191,3 +194,23 @@ def test_solve_trains_to_max_iter(make):
     assert solver.iter == solver.param.max_iter
     final = np.load(FIX / "adam_multistep" / "final_weights.npz")
     assert max_rel(solver.net.params["ip2"][0].data, final["ip2/0"]) <= 1e-4
+
+
+def test_the_solver_names_are_at_the_top_of_the_package():
+    from tunewiz.pycaffe import solver
+
+    names = ["SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver", "AdaDeltaSolver", "AdamSolver",
+             "get_solver"]
+    assert set(names) <= set(tunewiz.__all__) & set(dir(tunewiz))
+    assert all(getattr(tunewiz, name) is getattr(solver, name) for name in names)
+
+
+def test_a_gpu_solver_without_a_gpu_is_a_runtime_error(here):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    tunewiz.set_mode_gpu()
+    try:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            tunewiz.SGDSolver("sgd_inv/solver.prototxt")
+    finally:
+        tunewiz.set_mode_cpu()
