@@ -2,9 +2,10 @@
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``Layer``, ``TRAIN``/``TEST``,
 ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``
-(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, ``Classifier`` (``tunewiz.pycaffe``);
-and the fine-tune pipeline: ``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the
-``tunewiz finetune --train`` of a script (``tunewiz.commands.finetune``).
+(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, ``Classifier``, the six solvers
+and ``get_solver`` (``tunewiz.pycaffe``); and the fine-tune pipeline: ``FinetuneOptions``
+(``tunewiz.recipe``) and ``finetune(options)``, the ``tunewiz finetune --train`` of a script
+(``tunewiz.commands.finetune``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
 """
@@ -27,6 +28,13 @@ _LAZY = {
     "params": "tunewiz.pycaffe.net_spec",
     "to_proto": "tunewiz.pycaffe.net_spec",
     "Classifier": "tunewiz.pycaffe.classifier",
+    "SGDSolver": "tunewiz.pycaffe.solver",
+    "NesterovSolver": "tunewiz.pycaffe.solver",
+    "AdaGradSolver": "tunewiz.pycaffe.solver",
+    "RMSPropSolver": "tunewiz.pycaffe.solver",
+    "AdaDeltaSolver": "tunewiz.pycaffe.solver",
+    "AdamSolver": "tunewiz.pycaffe.solver",
+    "get_solver": "tunewiz.pycaffe.solver",
     "FinetuneOptions": "tunewiz.recipe",
     "finetune": "tunewiz.commands.finetune",
 }

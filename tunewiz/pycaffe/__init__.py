@@ -7,6 +7,9 @@
 - ``passes.py``: forward and backward over a range of layers, as Caffe's ``ForwardFromTo``/``BackwardFromTo``;
 - ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays;
 - ``layer.py``: ``Layer``, the base class of a Python layer (the engine runs it: ``engine/layers/python.py``);
+- ``solver.py``: ``SGDSolver`` ... ``AdamSolver``, ``get_solver``: pycaffe's solvers on the engine's ``Solver``;
+- ``classifier.py``: ``Classifier``: pycaffe's image classifier on ``Net`` and ``io``;
+- ``compat/caffe/``: the ``caffe`` package for unchanged scripts (``tunewiz pycaffe --path``), off sys.path;
 - ``net_spec.py``: ``NetSpec``, ``layers`` (``L``), ``params`` (``P``), ``to_proto``: a net built in Python.
 
 The package ``tunewiz`` re-exports these names lazily (PEP 562), so importing it stays light.

@@ -82,6 +82,16 @@ class Net:
         if weights is not None:
             self.copy_from(weights)
 
+    @classmethod
+    def _wrap(cls, engine) -> "Net":
+        """pycaffe's Net over an engine Net built elsewhere (a solver's nets), using its parameters
+        themselves: writing ``params[...].data`` writes the weights the engine trains."""
+        net = cls.__new__(cls)
+        net._engine = engine
+        net._make_blobs()
+        net._make_layers()
+        return net
+
     # -- what the net is made of ---------------------------------------------------------------
     def _make_blobs(self) -> None:
         engine = self._engine
