@@ -234,6 +234,18 @@ class Net:
         with _as_runtime_error():
             save_caffemodel(self._engine, str(path))
 
+    def save_hdf5(self, path) -> None:
+        """Write the weights as Caffe's HDF5 weights (``Net::ToHDF5``; needs ``tunewiz[hdf5]``)."""
+        from tunewiz.pycaffe import hdf5
+
+        hdf5.save(self, path)
+
+    def load_hdf5(self, path) -> None:
+        """Copy weights by layer name from Caffe's HDF5 weights (``CopyTrainedLayersFromHDF5``)."""
+        from tunewiz.pycaffe import hdf5
+
+        hdf5.load(self, path)
+
     def clear_param_diffs(self) -> None:
         """Zero every param diff (Caffe's ``ClearParamDiffs``)."""
         for blob in self._param_blobs():
