@@ -1,11 +1,11 @@
 """tunewiz: fine-tune Caffe models step by step, trained on PyTorch with Caffe's exact semantics.
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``Layer``, ``TRAIN``/``TEST``,
-``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``
-(pycaffe's ``caffe.io``), ``NetSpec``/``layers``/``params``/``to_proto``, ``Classifier``, the six solvers
-and ``get_solver`` (``tunewiz.pycaffe``); and the fine-tune pipeline: ``FinetuneOptions``
-(``tunewiz.recipe``) and ``finetune(options)``, the ``tunewiz finetune --train`` of a script
-(``tunewiz.commands.finetune``).
+``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``,
+``coord_map`` and ``draw`` (pycaffe's modules), ``NetSpec``/``layers``/``params``/``to_proto``,
+``Classifier``, the six solvers and ``get_solver`` (``tunewiz.pycaffe``); and the fine-tune pipeline:
+``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the ``tunewiz finetune --train`` of a
+script (``tunewiz.commands.finetune``).
 They are loaded on first use (PEP 562), so ``import tunewiz`` imports neither torch nor the engine and
 changes no global state.
 """
@@ -40,7 +40,7 @@ _LAZY = {
 }
 
 #: public module name -> the module it is
-_MODULES = {"io": "tunewiz.pycaffe.io"}
+_MODULES = {"io": "tunewiz.pycaffe.io", "coord_map": "tunewiz.pycaffe.coord_map", "draw": "tunewiz.pycaffe.draw"}
 
 __all__ = ["__version__", *_LAZY, *_MODULES]
 

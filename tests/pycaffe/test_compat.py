@@ -38,11 +38,15 @@ def test_caffe_gives_tunewizs_top_level_names_and_stays_light():
 
 def test_submodules_are_tunewizs_modules_under_pycaffes_names():
     out = _python(
-        "import caffe\n"
+        "import sys, caffe, tunewiz\n"
         "from caffe.proto import caffe_pb2\n"
-        "import caffe.io, caffe.net_spec, caffe.classifier\n"
+        "import caffe.io, caffe.net_spec, caffe.classifier, caffe.draw\n"
+        "from caffe.coord_map import crop\n"
         "from caffe import layers as L, params as P\n"
         "import tunewiz.caffe.caffe_pb2, tunewiz.pycaffe.net_spec, tunewiz.pycaffe.classifier\n"
+        "import tunewiz.pycaffe.coord_map, tunewiz.pycaffe.draw\n"
+        "assert caffe.draw is tunewiz.draw is tunewiz.pycaffe.draw and 'pydot' not in sys.modules\n"
+        "assert crop is tunewiz.coord_map.crop and caffe.coord_map is tunewiz.pycaffe.coord_map\n"
         "assert caffe_pb2 is tunewiz.caffe.caffe_pb2 and caffe.proto.caffe_pb2 is caffe_pb2\n"
         "assert caffe.io is tunewiz.io and caffe.net_spec is tunewiz.pycaffe.net_spec\n"
         "assert caffe.classifier.Classifier is caffe.Classifier\n"

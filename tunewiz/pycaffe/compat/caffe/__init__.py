@@ -8,8 +8,8 @@ with it first on ``sys.path``.
 ``caffe.X`` is ``tunewiz.X`` for every public name of the package (``Net``, ``TEST``, ``io``,
 ``NetSpec``, ``layers``, ``params``, ``Classifier``, ...), loaded on first use as ``tunewiz`` loads
 them, so ``import caffe`` is the same as ``import tunewiz as caffe`` and stays light.  The submodules
-``caffe.proto.caffe_pb2``, ``caffe.io``, ``caffe.net_spec`` and ``caffe.classifier`` are tunewiz's
-modules under pycaffe's names (the same module objects).
+``caffe.proto.caffe_pb2``, ``caffe.io``, ``caffe.net_spec``, ``caffe.classifier``, ``caffe.coord_map`` and
+``caffe.draw`` are tunewiz's modules under pycaffe's names (the same module objects).
 
 The package is above every layer of tunewiz's import contract (it is the top package under another
 name), so it reaches ``tunewiz`` through ``sys.modules``: importing ``tunewiz.pycaffe`` has loaded
@@ -22,7 +22,7 @@ import tunewiz.pycaffe  # noqa: F401  (loads the package ``tunewiz`` too, a pare
 
 _TUNEWIZ = sys.modules["tunewiz"]
 #: pycaffe's submodules that are attributes of ``caffe`` once it is imported
-_SUBMODULES = ("proto", "io", "net_spec", "classifier")
+_SUBMODULES = ("proto", "io", "net_spec", "classifier", "coord_map", "draw")
 
 __all__ = list(_TUNEWIZ.__all__)
 
