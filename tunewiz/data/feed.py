@@ -15,6 +15,7 @@ are transformed in this process with numpy (no per-pixel Python loops).
 from __future__ import annotations
 
 import os
+import weakref
 from collections import deque
 from multiprocessing import shared_memory
 
@@ -103,6 +104,14 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
                 len(layer.top), workers, max(1, layer.data_param.prefetch))
 
 
+def _release(pool: WorkerPool | None, shm: shared_memory.SharedMemory | None) -> None:
+    """Stop the workers and unlink the shared memory (once: ``Feed.close`` or, failing that, at exit)."""
+    if pool is not None:
+        pool.close()
+    if shm is not None:
+        shm.unlink()
+
+
 class Feed:
     """Batches of one data layer; see the module docstring."""
 
@@ -132,6 +141,8 @@ class Feed:
         if self.workers:
             worker_ctx = Ctx(load_config, transformer, None, self.item_shape, where)
             self._pool = WorkerPool(work, self.workers, _set_ctx, (worker_ctx, self._shm.name, bufs.shape))
+        # also at exit: a pycaffe script never closes its net, and the shared memory must not outlive it
+        self._finalizer = weakref.finalize(self, _release, self._pool, self._shm)
         self._pending: deque = deque()
         self._next_buf = 0
         self._closed = False
@@ -199,13 +210,11 @@ class Feed:
     def close(self) -> None:
         """Stop the workers and close the database (idempotent)."""
         self._closed = True
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        self._finalizer()
+        self._pool = None
         self._pending.clear()
         if self._shm is not None:
             self.ctx.bufs = None
-            self._shm.unlink()
             self._shm = None  # its mapping goes with the last view
         self.source.close()
 

@@ -13,16 +13,20 @@ child on a lock another thread held (Python 3.12 warns).  The fork server is a f
 single-threaded process that imports ``PRELOAD`` once; each worker is forked from it, so starting
 one costs a fork, not an interpreter start.  ``fn``, ``initializer`` and their arguments are
 pickled, so they must be module-level (shared memory goes by name, see ``tunewiz.data.feed``).
-A script read from stdin cannot be re-imported by the children (multiprocessing's ``__main__``
-fix-up): there, and only there, workers are forked.
+The children never import the user's ``__main__`` (multiprocessing's fix-up would re-run a script
+that lacks an ``if __name__ == "__main__"`` guard, whose child then dies starting its own workers):
+they run only tunewiz's functions, so ``__main__`` is a bare module while they start
+(:func:`main_hidden`).  A script read from stdin gets forked workers (nothing to re-import).
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
 import struct
 import sys
+import types
 from collections import deque
 
 from tunewiz.errors import TunewizError
@@ -37,6 +41,22 @@ def _main_importable() -> bool:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     return getattr(main, "__spec__", None) is not None or path is None or os.path.exists(path)
+
+
+@contextlib.contextmanager
+def main_hidden():
+    """``sys.modules["__main__"]`` is a bare module inside the block: a forkserver or spawn child started
+    here finds no main module to import (``spawn.get_preparation_data`` reads it at start), so an
+    unguarded script is not run again in each worker.  Used only around ``Process.start``."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is None:
+            sys.modules.pop("__main__", None)
+        else:
+            sys.modules["__main__"] = main
 
 
 def ensure_resource_tracker() -> None:
@@ -208,7 +228,8 @@ class WorkerPool:
             result_r, result_w = ctx.Pipe(duplex=False)
             _grow_pipe(task_w, result_w)
             proc = ctx.Process(target=_worker_main, args=(task_r, result_w, fn, initializer, initargs), daemon=True)
-            proc.start()
+            with main_hidden():
+                proc.start()
             task_r.close()
             result_w.close()
             self._procs.append(proc)

@@ -198,6 +198,13 @@ class Net:
         """Forward and backward every batch (pycaffe's ``forward_backward_all``)."""
         return batches.forward_backward_all(self, blobs, diffs, kwargs)
 
+    def set_input_arrays(self, data, labels) -> None:
+        """pycaffe's ``set_input_arrays`` for a net whose first layer is a MemoryData (see ``memory_data``)."""
+        from tunewiz.pycaffe.memory_data import set_input_arrays
+
+        with _as_runtime_error():
+            set_input_arrays(self._engine, data, labels)
+
     def reshape(self) -> None:
         """Every blob takes the shape its layer gives for the input blobs' current shapes (Caffe's
         ``Net::Reshape``); data layers keep their tops (no batch is read)."""

@@ -83,3 +83,41 @@ def test_feed_layers_pull_batches(fake_feed, kind):
 def test_meta_device_closes_feed(fake_feed):
     net = net_of('layer { name: "src" type: "Data" top: "data" top: "label" }', device="meta")
     assert net.feeds() == [] and net.blob_shapes["label"] == (2,)
+
+
+MEMORY = ('layer { name: "mem" type: "MemoryData" top: "data" top: "label" '
+          'memory_data_param { batch_size: 2 channels: 1 height: 2 width: 2 } %s }')
+
+
+def test_memory_data_shapes_from_its_param_also_on_meta():
+    net = net_of(MEMORY % "", device="meta")
+    assert net.blob_shapes == {"data": (2, 1, 2, 2), "label": (2,)}
+    with pytest.raises(NetError, match="layer 'm'.*must be specified and positive"):
+        net_of('layer { name: "m" type: "MemoryData" top: "d" top: "l" memory_data_param { batch_size: 2 } }')
+    with pytest.raises(NetError, match="exactly 2 tops"):
+        net_of('layer { name: "m" type: "MemoryData" top: "d" memory_data_param { batch_size: 1 channels: 1 '
+               'height: 1 width: 1 } }')
+
+
+def test_memory_data_reset_batches_in_turn_and_wraps():
+    net = net_of(MEMORY % "")
+    layer = net.layer_by_name("mem")
+    with pytest.raises(NetError, match="layer 'mem'.*initialized by calling Reset"):
+        net.forward()
+    data = torch.arange(24, dtype=torch.float32).reshape(6, 1, 2, 2)
+    layer.reset(data, torch.arange(6.0))
+    got = [net.forward() for _ in range(4)]
+    for step, blobs in enumerate(got):
+        start = 2 * (step % 3)
+        assert torch.equal(blobs["data"], data[start:start + 2])
+        assert torch.equal(blobs["label"], torch.arange(start, start + 2.0).reshape(2, 1, 1, 1))
+    layer.reset(data[:4], torch.arange(4.0))  # Reset starts again from the first item
+    assert torch.equal(net.forward()["data"], data[:2])
+    with pytest.raises(NetError, match="multiple of batch_size 2"):
+        layer.reset(data[:3], torch.arange(3.0))
+
+
+def test_memory_data_warns_that_reset_does_not_transform():
+    layer = net_of(MEMORY % "transform_param { scale: 2 }").layer_by_name("mem")
+    with pytest.warns(UserWarning, match="does not transform array data on Reset"):
+        layer.reset(torch.zeros(2, 1, 2, 2), torch.zeros(2))

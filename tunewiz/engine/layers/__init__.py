@@ -10,7 +10,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``reduce``: Reduction, ArgMax, Embed
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
-* ``data``: Input, DummyData, Data, ImageData
+* ``data``: Input, DummyData, MemoryData, Data, ImageData
 * ``python``: Python (a user's pycaffe-style layer class, run on host numpy blobs)
 
 ``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses

@@ -1,16 +1,23 @@
-"""Data layers: Input, DummyData, Data, ImageData.
+"""Data layers: Input, DummyData, MemoryData, Data, ImageData.
 
 * Input: tops given from outside (``net.forward({"data": ...})``); ``input_param.shape`` is given
   once (all tops), once per top, or not at all (Caffe's rule).
 * DummyData: ``shape`` (or legacy num/channels/height/width) once or once per top, and
   ``data_filler`` 0, 1 or once per top (default constant 0); constant-filled tops are filled once,
   the others are refilled on every forward, as Caffe's ``refill_``.
+* MemoryData: ``memory_data_param { batch_size channels height width }`` gives the tops' shapes
+  (data ``(batch_size, channels, height, width)``, label ``(batch_size,)``); the arrays come from
+  :meth:`MemoryData.reset` (Caffe's ``Reset``, pycaffe's ``net.set_input_arrays``), untransformed, and
+  each forward takes the next ``batch_size`` items, wrapping around; the label top is then
+  ``(batch_size, 1, 1, 1)``, as Caffe's ``Forward_cpu`` reshapes it.
 * Data, ImageData: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed, root)``
   (imported only when such a layer is built); the feed gives the top shapes.  On a CUDA net the
   batches go host -> device through a reused pinned (page-locked) buffer per top, copied with
   ``non_blocking=True`` (:class:`PinnedStager`); on the CPU they are used as the feed gives them.
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -83,6 +90,47 @@ class DummyData(_DataLayer):
             else:
                 tops.append(self.fixed[i])
         return tuple(tops)
+
+
+@register("MemoryData")
+class MemoryData(_DataLayer):
+    """Caffe's MemoryDataLayer: batches cut in turn from arrays given with :meth:`reset`."""
+
+    def data_setup(self):
+        if len(self.param.top) != 2:
+            raise self.fail(f"takes exactly 2 tops (data, label), got {len(self.param.top)}")
+        mp = self.param.memory_data_param
+        self.batch_size, self.item = int(mp.batch_size), (int(mp.channels), int(mp.height), int(mp.width))
+        if self.batch_size * self.item[0] * self.item[1] * self.item[2] <= 0:
+            raise self.fail("batch_size, channels, height, and width must be specified and positive"
+                            " in memory_data_param")
+        self.data = self.labels = None
+        self.pos = 0
+        return [(self.batch_size, *self.item), (self.batch_size,)]
+
+    def reset(self, data: torch.Tensor, labels: torch.Tensor) -> None:
+        """Caffe's ``Reset``: use ``data`` (n, c, h, w) and ``labels`` (n values) from the first item on.
+        The arrays are read at each forward, not copied here (Caffe keeps the pointers)."""
+        n = int(data.shape[0])
+        if n == 0 or n % self.batch_size or tuple(data.shape[1:]) != self.item or labels.numel() != n:
+            raise self.fail(f"needs data of shape (n, {', '.join(map(str, self.item))}) and n labels, n a"
+                            f" positive multiple of batch_size {self.batch_size}; got {tuple(data.shape)}"
+                            f" and {labels.numel()} labels")
+        if self.param.HasField("transform_param"):
+            # Caffe's LOG(WARNING): arrays given through Reset are meant to be used as they are
+            warnings.warn(f"layer '{self.name}': MemoryData does not transform array data on Reset()",
+                          stacklevel=2)
+        self.data, self.labels, self.pos = data, labels.reshape(n), 0
+
+    def forward(self):
+        if self.data is None:
+            raise self.fail("MemoryDataLayer needs to be initialized by calling Reset"
+                            " (pycaffe: net.set_input_arrays(data, labels) before the first forward)")
+        start, stop = self.pos, self.pos + self.batch_size
+        self.pos = stop % self.data.shape[0]
+        data = self.data[start:stop].to(self.device, torch.float32, copy=True)
+        labels = self.labels[start:stop].to(self.device, torch.float32, copy=True)
+        return data, labels.reshape(self.batch_size, 1, 1, 1)
 
 
 def wants_pinned(device) -> bool:
