@@ -9,37 +9,15 @@ from tests.recipe.helpers import make_caffemodel, make_db
 from tunewiz.runs import layout
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "recipe"
+PYLAYERS = FIX.parent / "python_layer"  # pyrelu.py
 
-RELU = '''
-import numpy as np
-
-import tunewiz as caffe
-
-
-class PyReLU(caffe.Layer):
-    """max(x, 0) in numpy, in place or not."""
-
-    def setup(self, bottom, top):
-        pass
-
-    def reshape(self, bottom, top):
-        top[0].reshape(*bottom[0].data.shape)
-
-    def forward(self, bottom, top):
-        top[0].data[...] = np.maximum(bottom[0].data, 0)
-
-    def backward(self, top, propagate_down, bottom):
-        if propagate_down[0]:
-            bottom[0].diff[...] = top[0].diff * (bottom[0].data > 0)
-'''
 
 
 def test_a_python_layer_is_planned_written_and_trained(tmp_path, monkeypatch):
     import tunewiz
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyrelu.py").write_text(RELU)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(PYLAYERS))
     net = (FIX / "lenet_train_val.prototxt").read_text()
     relu = 'name: "relu1"\n  type: "ReLU"\n  bottom: "ip1"\n  top: "ip1"'
     assert relu in net

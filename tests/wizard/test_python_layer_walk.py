@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,32 +12,9 @@ from tunewiz.wizard.app import WizardApp
 
 from wizard_walk import check_start, set_input, text, to_net, until
 
-PYRELU = '''
-import numpy as np
-
-import tunewiz as caffe
-
-
-class PyReLU(caffe.Layer):
-    def setup(self, bottom, top):
-        pass
-
-    def reshape(self, bottom, top):
-        top[0].reshape(*bottom[0].data.shape)
-
-    def forward(self, bottom, top):
-        top[0].data[...] = np.maximum(bottom[0].data, 0)
-
-    def backward(self, top, propagate_down, bottom):
-        bottom[0].diff[...] = top[0].diff * (bottom[0].data > 0)
-'''
-
-
 @pytest.mark.asyncio
 async def test_a_python_layer_walks_to_training(workspace, weights, monkeypatch):
-    mods = workspace["root"] / "pylayers"
-    mods.mkdir()
-    (mods / "pyrelu.py").write_text(PYRELU)
+    mods = Path(__file__).resolve().parents[1] / "fixtures" / "python_layer"  # pyrelu.py
     monkeypatch.syspath_prepend(str(mods))  # the wizard's own shape and transfer checks
     monkeypatch.setenv("PYTHONPATH", str(mods))  # the trainer it launches
     net = workspace["net"].read_text()
