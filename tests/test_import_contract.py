@@ -1,7 +1,7 @@
 """The import contract, read statically from every module's source (lazy imports inside functions too).
 
 Layers, lowest first: ``errors``, ``sample_models`` (data only) < ``caffe``, ``runs`` (one layer) < ``data``
-< ``engine`` < ``recipe`` < ``commands``, ``pycaffe``, ``wizard`` (one layer) < ``cli`` and the package's own
+< ``engine`` < ``recipe``, ``infer``, ``export`` < ``commands``, ``pycaffe``, ``wizard`` (one layer) < ``cli`` and the package's own
 ``__init__``/``__main__``.  A module imports only its own layer or lower ones, and nothing below the
 wizard's layer imports ``textual``.  (``test_import_hygiene.py`` checks the same at run time for what
 a real import pulls in.)
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tunewiz"
-LAYERS = {"errors": 0, "sample_models": 0, "runs": 1, "caffe": 1, "data": 2, "engine": 3, "recipe": 4, "commands": 5, "pycaffe": 5,
+LAYERS = {"errors": 0, "sample_models": 0, "runs": 1, "caffe": 1, "data": 2, "engine": 3, "recipe": 4, "infer": 4, "export": 4, "commands": 5, "pycaffe": 5,
           "wizard": 5,
           "cli": 6, "__init__": 6, "__main__": 6}
 UI = ("textual", "textual_plotext", "textual_serve", "plotext")
