@@ -5,6 +5,7 @@
                   [--sigterm_effect stop|snapshot|none]
                   [--level N] [--stage a,b] [--run_dir DIR] [--numerics caffe|torch]
     tunewiz test --model NET.prototxt --weights W.caffemodel [--iterations 50] [--gpu 0] [--numerics ...]
+                 [--confusion] [--labels labels.txt] [--json FILE [--force]] [--misclassified N]
     tunewiz time --model NET.prototxt [--iterations 50] [--gpu 0] [--numerics ...]
 
 As in caffe, each of the three takes every one of caffe's flags (``-flag value`` or ``-flag=value``, see
@@ -22,6 +23,7 @@ a second trainer is refused with the owner's pid and command), and a new run nev
 run's snapshots: it is refused before training, with the ways out (:mod:`tunewiz.engine.train.runguard`).
 SIGTERM (schedulers, ``timeout``, systemd) does what ``--sigterm_effect`` says: by default what Caffe's
 SIGINT does (snapshot, then stop), so a job killed at its time limit keeps its progress.
+``test``'s flags beyond caffe's (one pass of the validation set, class by class): :mod:`tunewiz.commands.confusion`.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import signal
 import sys
 import threading
 
+from tunewiz.commands import confusion
 from tunewiz.errors import TunewizError
 from tunewiz.runs import layout
 
@@ -79,11 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "train") -> None:
             continue
         if flag == "phase":
             options["default"] = "TEST" if name == "test" else "TRAIN"
+        if flag == "iterations" and name == "test":  # the scoring pass is whole unless -iterations is given
+            options["action"] = confusion.StoreGiven
         parser.add_argument(f"--{flag}", required=_REQUIRED[name] == flag, **options)
     if name == "train":
         parser.add_argument("--run_dir", default=".", help="where events.jsonl and train.log go (default: .)")
         parser.add_argument("--sigterm_effect", default="stop", choices=EFFECTS,  # not caffe's: caffe dies
                             help="what SIGTERM (kill, timeout, a scheduler) does (default: stop, with a snapshot)")
+    if name == "test":
+        confusion.add_arguments(parser)
     parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
                         help="on the CPU: caffe = Caffe's own float32 summation order (default; needed for "
                              "AdaGrad/RMSProp/Adam to follow Caffe; about Caffe's speed), torch = torch's kernels "
@@ -237,6 +244,8 @@ def _test_or_time(args) -> int:
     if args.iterations <= 0:  # caffe runs no batch and prints nan (test) or divides by zero (time)
         raise TunewizError(f"--iterations {args.iterations}: give a number of iterations above 0 (e.g. "
                            f"--iterations 50, the default).")
+    scoring = args.command == "test" and confusion.wanted(args)
+    names = confusion.check_flags(args) if scoring else None  # before any work: --json, --labels
     log = CaffeLog(None)
     device = prepare_device(_device(args.gpu, None, log))
     net_param = read_net(args.model)
@@ -255,7 +264,9 @@ def _test_or_time(args) -> int:
         with guard(f"while running the {args.phase} net of {args.model}", device):
             if weights:
                 load_weights(net, weights, None, log)
-            if args.command == "test":
+            if scoring:
+                confusion.score(args, net, log, names)
+            elif args.command == "test":
                 score_net(net, args.iterations, log)
             else:
                 torch.set_grad_enabled(True)

@@ -6,7 +6,8 @@
   lines are shuffled at setup and again at every restart, with Caffe's ``shuffle`` (Fisher-Yates,
   ``boost::uniform_int(0, i)`` over an mt19937).
 Items are ``(record_name, payload)``; ``snapshot()`` is a cheap position, ``jsonable(snapshot)``
-its JSON form, ``restore(json)`` goes back to it (``state()`` = ``jsonable(snapshot())``).
+its JSON form, ``restore(json)`` goes back to it (``state()`` = ``jsonable(snapshot())``); ``len()`` is the
+number of records in one pass.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class DBSource:
 
             raise DBError(f"{path}: the database is empty.")
         self.wraps = 0
+
+    def __len__(self) -> int:
+        """The records in the database: one pass of the set (the validation set's size)."""
+        return len(self.reader)
 
     def next(self) -> tuple[bytes, bytes]:
         key, value = self.cursor.key, self.cursor.value
@@ -90,6 +95,10 @@ class ListSource:
             caffe_shuffle(self.lines, self.rng)
         self.pos = skip
         self.wraps = 0
+
+    def __len__(self) -> int:
+        """The lines of the list: one pass of the set."""
+        return len(self.lines)
 
     def next(self) -> tuple[str, tuple[str, int]]:
         path, label = self.lines[self.pos]

@@ -119,33 +119,57 @@ def time_net(net, iterations: int, log) -> dict:
     return {"forward_ms": total_f / n, "backward_ms": total_b / n, "layers": layers}
 
 
-def score_net(net, iterations: int, log) -> dict:
-    """Caffe's ``test()``: mean of every output over ``iterations`` batches (and of the loss)."""
+class TestOutputs:
+    """Caffe's ``test()`` sums: each output's values and the net loss, batch by batch, in float32.
+
+    ``add(blobs)`` folds one forward in and returns its ``(name, value)`` pairs (Caffe's "Batch i" lines);
+    ``means()`` is ``{"loss": mean, "outputs": {name: mean}}`` over the batches added."""
+
+    def __init__(self, net) -> None:
+        self.net, self.batches = net, 0
+        self.loss = F32(0)
+        self.sums: list[tuple[str, np.float32]] = []
+
+    def add(self, blobs) -> list[tuple[str, float]]:
+        self.loss = F32(self.loss + F32(float(self.net.loss(blobs))))
+        values = [(name, value) for name in self.net.output_names
+                  for value in blobs[name].detach().reshape(-1).cpu().numpy().astype(F32)]
+        if not self.batches:
+            self.sums = [(name, F32(0)) for name, _ in values]
+        self.sums = [(name, F32(total + value)) for (name, total), (_, value) in zip(self.sums, values)]
+        self.batches += 1
+        return [(name, float(value)) for name, value in values]
+
+    def means(self) -> dict:
+        n = F32(max(self.batches, 1))
+        return {"loss": float(F32(self.loss / n)),
+                "outputs": {name: float(F32(total / n)) for name, total in self.sums}}
+
+
+def log_batch(log, index: int, values: list[tuple[str, float]]) -> None:
+    """Caffe's per-batch lines: ``Batch i, name = value``."""
+    for name, value in values:
+        log.info("caffe.cpp:313", f"Batch {index}, {name} = {fmt(value)}")
+
+
+def log_means(log, net, means: dict) -> None:
+    """Caffe's closing lines: ``Loss: mean`` then ``name = mean (* w = w*mean loss)``."""
     from tunewiz.engine.train.nets import loss_weight_of
 
+    log.info("caffe.cpp:318", f"Loss: {fmt(means['loss'])}")
+    for name, mean in means["outputs"].items():
+        weight = loss_weight_of(net, name)
+        extra = f" (* {fmt(weight)} = {fmt(F32(F32(weight) * F32(mean)))} loss)" if weight else ""
+        log.info("caffe.cpp:330", f"{name} = {fmt(mean)}{extra}")
+
+
+def score_net(net, iterations: int, log) -> dict:
+    """Caffe's ``test()``: mean of every output over ``iterations`` batches (and of the loss)."""
     log.info("caffe.cpp:290", f"Running for {iterations} iterations.")
-    scores: list[tuple[str, np.ndarray]] = []
-    loss = F32(0)
+    outputs = TestOutputs(net)
     for i in range(iterations):
         with torch.no_grad():
-            blobs = net.forward()
-            loss = F32(loss + F32(float(net.loss(blobs))))
-        idx = 0
-        for name in net.output_names:
-            for value in blobs[name].detach().reshape(-1).cpu().numpy().astype(F32):
-                if i == 0:
-                    scores.append((name, np.array([value], F32)))
-                else:
-                    scores[idx][1][0] += value
-                idx += 1
-                log.info("caffe.cpp:313", f"Batch {i}, {name} = {fmt(value)}")
-    loss = F32(loss / F32(max(iterations, 1)))
-    log.info("caffe.cpp:318", f"Loss: {fmt(loss)}")
-    means = {}
-    for name, total in scores:
-        mean = F32(total[0] / F32(max(iterations, 1)))
-        weight = loss_weight_of(net, name)
-        extra = f" (* {fmt(weight)} = {fmt(F32(F32(weight) * mean))} loss)" if weight else ""
-        log.info("caffe.cpp:330", f"{name} = {fmt(mean)}{extra}")
-        means[name] = float(mean)
-    return {"loss": float(loss), "outputs": means}
+            log_batch(log, i, outputs.add(net.forward()))
+    means = outputs.means()
+    log_means(log, net, means)
+    return means
