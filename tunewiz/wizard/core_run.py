@@ -173,28 +173,26 @@ def command_lines(st, run_dir) -> str:
 
 
 def quick_try(st, run_dir, count: int = 8) -> list[str]:
-    """Classify a few validation records with the newest snapshot (the TEST net of the copy)."""
+    """Classify a few validation records with the best snapshot (the TEST net of the copy)."""
     import torch
 
     from tunewiz.caffe import caffe_pb2
     from tunewiz.engine.net.net import Net
     from tunewiz.engine.net.weights import copy_trained_layers
-    from tunewiz.runs.follow import load_history
+    from tunewiz.wizard.core_score import best_model, label_names
 
     run_dir = Path(run_dir)
-    models = [p for p in load_history(run_dir).snapshots if str(p).endswith(".caffemodel")]
-    if not models:
-        raise TunewizError(f"no snapshot in {run_dir} yet: the quick try needs a trained .caffemodel.")
+    model = best_model(run_dir)
     net_param = load_net(run_dir / TRAIN_VAL)
     out = find_output_layer(net_param)
     net = Net(net_param, caffe_pb2.TEST, device="cpu")
-    copy_trained_layers(net, [models[-1]])
+    copy_trained_layers(net, [model])
     label_top = _label_top(net_param)
     with torch.no_grad():
         blobs = net.forward()
     net.close()
     scores = torch.softmax(blobs[_top_of(net_param, out.name)].reshape(blobs[label_top].shape[0], -1), dim=1)
-    names = _class_names(run_dir)
+    names = dict(enumerate(label_names(run_dir) or []))
     lines = []
     for i in range(min(count, scores.shape[0])):
         p, k = scores[i].max(dim=0)
@@ -202,7 +200,7 @@ def quick_try(st, run_dir, count: int = 8) -> list[str]:
         verdict = "right" if int(k) == truth else "WRONG"
         lines.append(f"record {i}: true {names.get(truth, truth)}, predicted {names.get(int(k), int(k))} "
                      f"(p={float(p):.2f}) {verdict}")
-    return [f"with {Path(models[-1]).name}:"] + lines
+    return [f"with {Path(model).name}:"] + lines
 
 
 def _label_top(net_param) -> str:
@@ -220,13 +218,6 @@ def _top_of(net_param, layer: str) -> str:
     for ref in iter_named(net_param, layer):
         return ref.tops[0]
     return layer
-
-
-def _class_names(run_dir: Path) -> dict[int, str]:
-    for p in (layout.data_dir(run_dir) / layout.LABELS, run_dir / layout.LABELS):
-        if p.is_file():
-            return dict(enumerate(p.read_text().split()))
-    return {}
 
 
 # ---------------------------------------------------------------- a Model Zoo folder as the start

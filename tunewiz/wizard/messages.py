@@ -55,3 +55,12 @@ class RunUpdate(Message):
         super().__init__()
         self.snapshot, self.log_lines, self.running = snapshot, tuple(log_lines), running
         self.plots, self.gpu_memory = plots, gpu_memory
+
+
+class Scoring(Message):
+    """The Done screen's scoring pass: a :class:`~tunewiz.infer.evaluate.BatchScored` (progress) or the
+    finished :class:`~tunewiz.wizard.core_score.RunScore` (both immutable)."""
+
+    def __init__(self, event) -> None:
+        super().__init__()
+        self.event = event

@@ -1,6 +1,13 @@
-"""Step 7, Done: results, files written, the equivalent command lines, and a quick try."""
+"""Step 7, Done: results, how good the best snapshot is on the validation set, files written, the equivalent
+command lines, and ways to try the net (last: what it shows is scrolled into view).
+
+The validation section scores the run's best snapshot over one pass of its validation set as soon as the
+screen opens (a @work thread; :mod:`tunewiz.wizard.core_score`): the confusion matrix (a table at 80 columns,
+a heat-map from 100), each class's recall and precision, and the most confident mistakes by file name.
+"""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual import work
@@ -9,8 +16,10 @@ from textual.widgets import Button, Static
 from tunewiz.errors import TunewizError
 from tunewiz.runs.follow import load_history
 from tunewiz.wizard import core_run as core
-from tunewiz.wizard.messages import WorkDone, WorkFailed
+from tunewiz.wizard import core_score
+from tunewiz.wizard.messages import Scoring, WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
+from tunewiz.wizard.widgets import confusion as view
 
 
 class DoneScreen(StepScreen):
@@ -19,6 +28,8 @@ class DoneScreen(StepScreen):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.score = None  # the RunScore, once the pass is done
+        self._stop = threading.Event()
 
     def next_label(self) -> str:
         return "Quit (Ctrl+N)"
@@ -29,15 +40,59 @@ class DoneScreen(StepScreen):
         last = f"{h.accuracy[-1]:.4f}" if h.accuracy else "--"
         yield Static(f"[b]Best test accuracy {best}, last {last}[/b] after {h.iteration} iterations "
                      f"({h.state}{': ' + h.reason if h.reason else ''}).", id="results")
+        yield Static("The validation set, with the best snapshot", classes="section")
+        yield Static("Scoring the validation set...", id="score-status")
+        yield Static("", id="confusion")
+        yield Static("", id="classes")
+        yield Static("", id="mistakes")
         files = sorted(str(p.relative_to(self.run_dir)) for p in self.run_dir.rglob("*")
                        if p.is_file() and p.suffix in (".prototxt", ".caffemodel", ".solverstate", ".binaryproto"))
         yield Static("Files written", classes="section")
         yield Static("\n".join(files) or "(none)", id="files")
         yield Static("The same run without the wizard", classes="section")
         yield Static(core.command_lines(self.app.state, self.run_dir), id="commands")
-        yield Static("Quick try", classes="section")
+        yield Static("Try the net", classes="section")
         yield Button("Classify a few validation images", id="try", compact=True)
+        # `tunewiz classify`'s "Classify a file or folder..." button goes here, beside the quick try
         yield Static("", id="try-result")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.score_work()
+
+    def on_unmount(self) -> None:
+        self._stop.set()  # the pass stops after its current batch
+
+    @work(thread=True, exclusive=True, group="score")
+    def score_work(self) -> None:
+        """The best snapshot over one pass of the validation set; posts progress, then the RunScore."""
+        try:
+            for event in core_score.score_best(self.run_dir, self._stop):
+                self.post_message(Scoring(event))
+        except TunewizError as exc:
+            self.post_message(WorkFailed("score", str(exc)))
+
+    def on_scoring(self, msg: Scoring) -> None:
+        event = msg.event
+        if isinstance(event, core_score.RunScore):
+            self.score = event
+            self.show_score()
+        elif hasattr(event, "counted"):
+            self.query_one("#score-status", Static).update(
+                f"Scoring the validation set: {event.counted}/{event.records} records...")
+
+    def show_score(self) -> None:
+        width = self.query_one("#body").content_size.width or self.app.size.width - 4
+        heat = self.app.size.width >= view.HEAT_WIDTH
+        note = f"\nNo class names: {self.score.note}" if self.score.note else ""
+        self.query_one("#score-status", Static).update(view.summary(self.score) + note)
+        self.query_one("#confusion", Static).update(view.matrix_text(self.score, width, heat))
+        self.query_one("#classes", Static).update(view.classes_text(self.score))
+        self.query_one("#mistakes", Static).update(view.mistakes_text(self.score))
+
+    def on_resize(self, event) -> None:
+        if self.score is not None:
+            self.show_score()
 
     def on_step_button(self, button_id: str) -> None:
         if button_id == "try":
@@ -46,7 +101,7 @@ class DoneScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="try")
     def try_work(self) -> None:
-        """Classify a few validation records with the newest snapshot; posts the lines."""
+        """Classify a few validation records with the best snapshot; posts the lines."""
         try:
             self.post_message(WorkDone("try", core.quick_try(self.app.state, self.run_dir)))
         except TunewizError as exc:
@@ -59,7 +114,10 @@ class DoneScreen(StepScreen):
         self.say("Each line: a validation record, its true class, the predicted class and its probability.")
 
     def on_work_failed(self, msg: WorkFailed) -> None:
-        self.problem(msg.error)
+        if msg.what == "score":  # the rest of the screen stands: say why there is no matrix where it would be
+            self.query_one("#score-status", Static).update(f"No confusion matrix: {msg.error}")
+        else:
+            self.problem(msg.error)
 
     def action_next(self) -> None:
         self.app.exit()
