@@ -127,3 +127,32 @@ def test_labels_not_from_a_data_layer_are_named(data):
     with pytest.raises(TargetError, match=r"blob 'label', come from layer 'data' \(Input\).*Data or ImageData"):
         find_target(net, "n.prototxt")
     net.close()
+
+
+def test_an_image_list_is_one_pass_too_with_paths_as_keys(data, tmp_path, monkeypatch):
+    import cv2
+
+    monkeypatch.setenv("TUNEWIZ_DATA_WORKERS", "0")  # 7 tiny images: decoded here, no worker processes to start
+
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import copy_trained_layers
+
+    lines = []
+    for i, img in enumerate(data["images"][:7]):
+        name = f"img/{i}.png"
+        (tmp_path / "img").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / name), img[0])
+        lines.append(f"{name} {data['truth'][i]}\n")
+    (tmp_path / "val.txt").write_text("".join(lines))
+    text = net_text().replace('type: "Data"', 'type: "ImageData"').replace(
+        'data_param { source: "val_lmdb" batch_size: 10 backend: LMDB }',
+        f'image_data_param {{ source: "{tmp_path / "val.txt"}" root_folder: "{tmp_path}/" batch_size: 3 '
+        'is_color: false }')
+    net = Net(parse_text(text, caffe_pb2.NetParameter()), caffe_pb2.TEST)
+    copy_trained_layers(net, [str(data["weights"])])
+    result = run_evaluation(net, keep=10)
+    net.close()
+    assert (result.batches, result.counted, result.records) == (3, 7, 7)
+    scores = forward_all(data)[:7]
+    assert [list(r) for r in result.scores.matrix] == matrix_of(scores, data["truth"][:7])
+    assert all(m.key.startswith("img/") and m.file == m.key for m in result.scores.mistakes)
