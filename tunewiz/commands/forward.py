@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from tunewiz.commands.outputs import check_output
 from tunewiz.errors import TunewizError
 
 
@@ -92,17 +93,6 @@ def _check_inputs(net, arrays: dict) -> None:
                                f"Input declares {want}")
 
 
-def _check_output(path: str, force: bool) -> None:
-    """Before any work: a folder that exists, and no file there unless --force."""
-    target = Path(path)
-    if target.is_dir():
-        raise TunewizError(f"--output {path}: is a folder; give the name of the .npz file to write")
-    if not target.parent.is_dir():
-        raise TunewizError(f"--output: folder '{target.parent}' does not exist")
-    if target.exists() and not force:
-        raise TunewizError(f"--output {path} already exists: give --force to overwrite it, or another name")
-
-
 def _save(path: str, blobs: dict) -> None:
     import numpy as np
 
@@ -129,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from tunewiz.engine.checks.phasecheck import check_phase
     from tunewiz.engine.net.weights import copy_trained_layers
 
-    _check_output(args.output, args.force)
+    check_output(args.output, args.force, "--output", ".npz file")
     arrays = _inputs(args.input)
     net_param = read_net(args.model)
     net_param.state.phase = 0 if args.phase == "TRAIN" else 1
