@@ -164,29 +164,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(results, total: int, many: bool):
-    """Print each result (stdout) and error (stderr), with a progress bar for folders and lists."""
+    """Print each result (stdout) and error (stderr), with a progress bar for folders and lists: redrawn at
+    most 10 times a second on a terminal, a line every 10 s in a log (200 images or more)."""
     from tunewiz.infer.results import Tally, prediction_lines, result_record
 
     tally, records = Tally(), []
     tty = sys.stderr.isatty()
     drawing = many and (tty or total >= 200)
+    shared = tty and sys.stdout.isatty()  # one terminal: the bar leaves its line before a result is printed
     start = last = time.monotonic()
+    shown = False
     for result in results:
         tally.add(result)
         records.append(result_record(result))
-        if tty and drawing:
-            sys.stderr.write("\r\033[K")  # the bar off its line before a result is printed
+        if shown and (shared or not hasattr(result, "predictions")):
+            sys.stderr.write("\r\033[K")
+            shown = False
         if hasattr(result, "predictions"):
-            print("\n".join(prediction_lines(result)), flush=tty)
+            print("\n".join(prediction_lines(result)), flush=shared)
         else:
             print(f"error: {result.message}", file=sys.stderr)
-        done = tally.classified + tally.unreadable
-        now = time.monotonic()
-        if drawing and (tty or done == total or now - last > 10):  # a log gets a line every 10 s
+        done, now = tally.classified + tally.unreadable, time.monotonic()
+        if drawing and (done == total or now - last > (0.1 if tty else 10)):
             last = now
-            rate = done / max(now - start, 1e-9)
-            sys.stderr.write(bar(done, total, rate, tally.unreadable) + ("" if tty and done < total else "\n"))
+            end = "\n" if done == total or not tty else ""
+            sys.stderr.write(bar(done, total, done / max(now - start, 1e-9), tally.unreadable) + end)
             sys.stderr.flush()
+            shown = tty and not end
     return records, tally
 
 
