@@ -131,6 +131,7 @@ def test_classify_py_convention_flags_reach_pycaffes_numbers(tmp_path, capsys):
                                out_json, *images)
     assert code == 0, err
     assert "classify.py: resized to 24x24, 10 crops 20x20, raw scale 255" in err
+    assert "note: no --labels: classes print as their index (from 0)" in err
     got = np.zeros((len(images), 5))
     for row, result in enumerate(json.loads(out_json.read_text())["results"]):
         for p in result["predictions"]:

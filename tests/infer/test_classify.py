@@ -118,6 +118,13 @@ def test_unreadable_images_keep_their_place(tmp_path):
     assert len(results[0].predictions) == 1
 
 
+def test_layers_the_weights_miss_are_said(tmp_path):
+    deploy = tmp_path / "renamed.prototxt"
+    deploy.write_text(LENET_DEPLOY.read_text().replace('name: "ip2"', 'name: "ip2_new"'))
+    clf = ImageClassifier(str(deploy), str(LENET_WEIGHTS), Settings())
+    assert any("has no weights for layer(s) ip2_new: they keep their fillers" in n for n in clf.notes)
+
+
 def test_refusals(tmp_path):
     with pytest.raises(TunewizError, match="5 classes.*Number of labels is different"):
         ImageClassifier(str(LENET_DEPLOY), str(LENET_WEIGHTS), Settings(), labels=["a", "b"])

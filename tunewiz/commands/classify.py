@@ -128,7 +128,11 @@ def _resolve(args):
     said = []
     if pick:
         said.append(f"run {args.run}: {model}, {weights}" + ("" if args.weights else f" ({pick.why})"))
-        said += list(pick.notes) if not args.labels else [n for n in pick.notes if "labels" not in n]
+        said += [f"note: {note}" for note in pick.notes]
+    if labels is None:
+        where = f" (no labels.txt in run {args.run}'s data/ nor beside its training database)" if pick else ""
+        said.append(f"note: no --labels{where}: classes print as their index (from 0); pass --labels labels.txt "
+                    "for names")
     return model, weights, labels, pick, said
 
 
@@ -147,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         for line in said + classifier.notes + [f"preprocessing: {classifier.preprocess.describe()}"]:
             print(line, file=sys.stderr)
-        if labels is None and not pick:
-            print("note: no --labels: classes print as their index (from 0)", file=sys.stderr)
         records, tally = _show(classifier.classify(items, args.top_k), len(items), bool(args.list or args.folder))
     finally:
         classifier.close()
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 def _show(results, total: int, many: bool):
     """Print each result (stdout) and error (stderr), with a progress bar for folders and lists: redrawn at
     most 10 times a second on a terminal, a line every 10 s in a log (200 images or more)."""
+    from tunewiz.infer.classify import Classified
     from tunewiz.infer.results import Tally, prediction_lines, result_record
 
     tally, records = Tally(), []
@@ -177,10 +180,10 @@ def _show(results, total: int, many: bool):
     for result in results:
         tally.add(result)
         records.append(result_record(result))
-        if shown and (shared or not hasattr(result, "predictions")):
+        if shown and (shared or not isinstance(result, Classified)):
             sys.stderr.write("\r\033[K")
             shown = False
-        if hasattr(result, "predictions"):
+        if isinstance(result, Classified):
             print("\n".join(prediction_lines(result)), flush=shared)
         else:
             print(f"error: {result.message}", file=sys.stderr)

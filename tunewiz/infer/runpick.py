@@ -14,7 +14,7 @@
   ``mean_file`` is looked up from the working directory, then from the run folder and each folder above
   it (the wizard writes it relative to the folder it ran in), then in ``RUN/data``;
 * the labels: ``RUN/data/labels.txt``, ``RUN/labels.txt``, or ``labels.txt`` beside a data layer's
-  database (where ``convert-imageset`` of class folders writes it).
+  database (where ``convert-imageset`` of class folders writes it); None when there is none.
 
 Whatever is missing is one message naming the flag to pass instead (``--model``, ``--weights``,
 ``--mean``); missing labels are not an error: classes print as their index.
@@ -70,9 +70,6 @@ def pick_run(run_dir: str | os.PathLike, snapshot: str | None = None) -> RunPick
         mean_value = tuple(float(v) for v in transform.mean_value)
         scale = float(transform.scale) if transform.HasField("scale") and transform.scale != 1 else None
     labels = _find_labels(run, net)
-    if labels is None:
-        notes.append(f"no {layout.LABELS} in {run / layout.DATA} (nor beside the training database): classes "
-                     "print as their index; pass --labels labels.txt for names")
     return RunPick(run, deploy, weights, iteration, why, mean_file, mean_value, scale, labels, tuple(notes))
 
 
