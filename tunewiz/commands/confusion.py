@@ -58,7 +58,7 @@ def check_flags(args) -> list[str] | None:
     from tunewiz.infer.labels import read_labels
 
     if args.json:
-        check_output(args.json, args.force, "--json", "the JSON file")
+        check_output(args.json, args.force, "--json", ".json file")
     return read_labels(args.labels) if args.labels else None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tunewiz.commands.outputs import bar
 from tunewiz.errors import TunewizError
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset") -> None:
@@ -44,12 +45,6 @@ def _options(args):
     return Options(gray=args.gray, shuffle=args.shuffle, backend=args.backend, resize_width=args.resize_width,
                    resize_height=args.resize_height, check_size=args.check_size, encoded=args.encoded,
                    encode_type=args.encode_type.lower().lstrip("."), seed=args.seed, workers=args.workers)
-
-
-def _bar(done: int, total: int, rate: float, skipped: int, width: int = 30) -> str:
-    filled = int(width * done / max(total, 1))
-    return (f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {100 * done // max(total, 1):3d}% "
-            f"{rate:6.0f} img/s" + (f"  skipped {skipped}" if skipped else ""))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +83,7 @@ def _show_events(events, state: dict) -> int:
     for ev in events:
         if isinstance(ev, im_types.Progress):
             if tty or ev.done == ev.total:
-                err.write(_bar(ev.done, ev.total, ev.rate, ev.skipped))
+                err.write(bar(ev.done, ev.total, ev.rate, ev.skipped))
                 err.flush()
                 state["line_open"] = True
             continue

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from tunewiz.engine.checks.phasecheck import check_phase
     from tunewiz.engine.net.weights import copy_trained_layers
 
-    check_output(args.output, args.force, "--output", "the .npz file")
+    check_output(args.output, args.force, "--output", ".npz file")
     arrays = _inputs(args.input)
     net_param = read_net(args.model)
     net_param.state.phase = 0 if args.phase == "TRAIN" else 1

@@ -5,7 +5,8 @@
 - ``blob.py``: ``Blob``: ``.data``/``.diff`` as numpy arrays bound to the net;
 - ``net.py``: ``Net``: pycaffe's ``caffe.Net`` over ``tunewiz.engine.net.net.Net``;
 - ``passes.py``: forward and backward over a range of layers, as Caffe's ``ForwardFromTo``/``BackwardFromTo``;
-- ``io.py`` (+ ``transformer.py``, ``resample.py``): ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays;
+- ``io.py``: ``caffe.io``: images, ``Transformer``, BlobProto/Datum arrays (the image numerics and the
+  ``Transformer`` live in ``tunewiz.data``: ``pycaffe_images``, ``resample``, ``transformer``);
 - ``layer.py``: ``Layer``, the base class of a Python layer (the engine runs it: ``engine/layers/python.py``);
 - ``solver.py``: ``SGDSolver`` ... ``AdamSolver``, ``get_solver``: pycaffe's solvers on the engine's ``Solver``;
 - ``classifier.py``: ``Classifier``: pycaffe's image classifier on ``Net`` and ``io``;

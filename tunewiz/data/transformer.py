@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tunewiz.pycaffe.resample import resize_image
+from tunewiz.data.resample import resize_image
 
 
 class Transformer:
