@@ -140,5 +140,5 @@ def test_refusals(tmp_path):
         pick_run(tmp_path / "none")
     with pytest.raises(TunewizError, match="no deploy.prototxt in it; pass --model"):
         pick_run(_run(tmp_path, deploy=False))
-    with pytest.raises(TunewizError, match="no snapshot .* pass --weights"):
+    with pytest.raises(TunewizError, match="no snapshot .* --weights W.caffemodel"):
         pick_run(_run(tmp_path / "b"))

@@ -82,24 +82,3 @@ def test_tail_lines(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail_lines(log, 3) == ["line 97", "line 98", "line 99"]
     assert tail_lines(tmp_path / "missing.log") == []
-
-
-def test_best_model_is_the_snapshot_of_the_best_test():
-    history = RunHistory()
-    assert history.snapshot().best_model() is None
-    for it, acc in ((10, 0.7), (20, 0.9), (30, 0.9), (40, 0.6)):
-        history.apply(ev.Stamped(0.0, ev.TestDone(it, 0, {"accuracy": acc})))
-        if it != 30:  # tested at 30, no snapshot there
-            history.apply(ev.Stamped(0.0, ev.SnapshotSaved(it, [f"r_iter_{it}.caffemodel", f"r_iter_{it}.solverstate"])))
-    snap = history.snapshot()
-    assert snap.models == ((10, "r_iter_10.caffemodel"), (20, "r_iter_20.caffemodel"), (40, "r_iter_40.caffemodel"))
-    assert snap.best_model() == "r_iter_20.caffemodel"
-    history.apply(ev.Stamped(0.0, ev.SnapshotSaved(30, ["r_iter_30.caffemodel"])))
-    assert history.snapshot().best_model() == "r_iter_30.caffemodel"  # the later of equal accuracies
-
-
-def test_best_model_without_tests_is_the_newest():
-    history = RunHistory()
-    for it in (5, 10):
-        history.apply(ev.Stamped(0.0, ev.SnapshotSaved(it, [f"r_iter_{it}.caffemodel"])))
-    assert history.snapshot().best_model() == "r_iter_10.caffemodel"

@@ -137,7 +137,8 @@ def _resolve(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunewiz.infer.classify import ImageClassifier, read_labels
+    from tunewiz.infer.classify import ImageClassifier
+    from tunewiz.infer.labels import read_labels
 
     if args.top_k < 1:
         raise TunewizError(f"--top-k {args.top_k}: give 1 or more")

@@ -60,17 +60,6 @@ class Unreadable:
     truth: int | None = None
 
 
-def read_labels(path: str) -> list[str]:
-    """classification.cpp's labels: one per line (``std::getline``), the whole line."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().splitlines()
-    except FileNotFoundError:
-        raise TunewizError(f"--labels {path}: no such file (classification.cpp: Unable to open labels file)") from None
-    except UnicodeDecodeError:
-        raise TunewizError(f"--labels {path}: not a UTF-8 text file of one label per line") from None
-
-
 class ImageClassifier:
     """A deploy net with its weights, preprocessing and labels, ready to classify image files."""
 

@@ -105,13 +105,20 @@ def _caffemodel(run: Path, paths: list) -> Path | None:
     return None
 
 
+def best_snapshot(run_dir: str | os.PathLike) -> tuple[Path, int | None, str]:
+    """(caffemodel, iteration, why) of the run's snapshot with the best logged TEST accuracy, else its last
+    (what ``tunewiz classify --run`` and the wizard's Done screen use)."""
+    run = Path(run_dir)
+    return _choose_snapshot(run, None, _train_val(run))
+
+
 def _choose_snapshot(run: Path, wanted: str | None, net) -> tuple[Path, int | None, str]:
     snapshots, tests = run_snapshots(run)
     if wanted:
         return _named_snapshot(run, wanted, snapshots)
     if not snapshots:
-        raise TunewizError(f"--run {run}: no snapshot (.caffemodel) in it yet; train first, or pass "
-                           "--weights W.caffemodel")
+        raise TunewizError(f"{run}: no snapshot (.caffemodel) in it yet; train first (or give the weights: "
+                           "tunewiz classify --weights W.caffemodel)")
     key = accuracy_key(net, tests)
     scored = [(tests[i][key], i) for i in snapshots if key and i in tests and tests[i].get(key) is not None]
     if scored:

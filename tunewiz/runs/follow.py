@@ -76,7 +76,6 @@ class RunSnapshot:
     accuracy: tuple = ()
     last_test: tuple = ()  # (name, value) pairs of the last test
     snapshots: tuple = ()  # every file written by a snapshot
-    models: tuple = ()  # (iteration, path) of every .caffemodel a snapshot wrote
     snapshot_count: int = 0
     state: str = "waiting"  # waiting, running, stopped, finished
     reason: str = ""
@@ -107,15 +106,6 @@ class RunSnapshot:
     def best_accuracy(self) -> float | None:
         return max(self.accuracy) if self.accuracy else None
 
-    def best_model(self) -> str | None:
-        """The .caffemodel of the iteration with the best test accuracy among those snapshotted (the later one
-        of equals), else the newest; None before the first snapshot."""
-        if not self.models:
-            return None
-        tested = {i: a for i, a in zip(self.test_iters, self.accuracy) if a == a}  # NaN never wins
-        scored = [(tested[i], i, path) for i, path in self.models if i in tested]
-        return max(scored)[2] if scored else self.models[-1][1]
-
 
 def _float(value) -> float:
     return float(value) if isinstance(value, (int, float)) else float("nan")  # null: NaN written
@@ -127,7 +117,7 @@ class RunHistory:
 
     head: dict = field(default_factory=dict)  # the scalar fields of RunSnapshot
     series: dict = field(default_factory=lambda: {k: [] for k in ("iters", "loss", "smoothed", "test_iters",
-                                                                    "accuracy", "snapshots", "models")})
+                                                                    "accuracy", "snapshots")})
 
     def snapshot(self) -> RunSnapshot:
         return RunSnapshot(**self.head, **{k: tuple(v) for k, v in self.series.items()})
@@ -145,7 +135,6 @@ class RunHistory:
         elif isinstance(event, ev.SnapshotSaved):
             h["snapshot_count"] = h.get("snapshot_count", 0) + 1
             s["snapshots"].extend(str(p) for p in event.paths)
-            s["models"].extend((event.iter, str(p)) for p in event.paths if str(p).endswith(".caffemodel"))
         elif isinstance(event, ev.Stopped):
             h.update(state="stopped", reason=str(event.reason), final_iter=event.iter)
         elif isinstance(event, ev.Finished):

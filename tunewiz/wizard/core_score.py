@@ -27,14 +27,9 @@ class RunScore:
 
 def best_model(run_dir) -> str:
     """The run's snapshot with the best test accuracy (else its newest); a TunewizError when it has none."""
-    from tunewiz.runs.follow import load_history
+    from tunewiz.infer.runpick import best_snapshot
 
-    model = load_history(run_dir).best_model()
-    if model is None:
-        raise TunewizError(f"no snapshot in {run_dir} yet: scoring needs a trained .caffemodel.")
-    if not Path(model).is_file():
-        raise TunewizError(f"the snapshot {model} is not there any more (moved or removed).")
-    return model
+    return str(best_snapshot(run_dir)[0])
 
 
 def label_names(run_dir) -> list[str] | None:
