@@ -76,3 +76,18 @@ def score_best(run_dir, stop=None, keep: int = MISTAKES):
                 yield event
     finally:
         net.close()
+
+
+def classify_lines(run_dir, path: str, stop=None):
+    """``tunewiz classify --run RUN PATH`` for the Done screen: yields its lines, one per image
+    (``file: label p, label p, label p``), after a header saying which snapshot and preprocessing."""
+    from tunewiz.infer.classify import Classified
+    from tunewiz.infer.runclassify import classify_in_run
+
+    for result in classify_in_run(run_dir, path, stop=stop):
+        if isinstance(result, str):
+            yield result
+        elif isinstance(result, Classified):
+            yield f"{Path(result.path).name}: " + ", ".join(f"{p.name} {p.probability:.2f}" for p in result.predictions)
+        else:
+            yield f"{Path(result.path).name}: cannot classify ({result.message})"

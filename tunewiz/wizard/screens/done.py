@@ -20,6 +20,7 @@ from tunewiz.wizard import core_score
 from tunewiz.wizard.messages import Scoring, WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
 from tunewiz.wizard.widgets import confusion as view
+from tunewiz.wizard.widgets.picker import FilePicker
 
 
 class DoneScreen(StepScreen):
@@ -53,7 +54,7 @@ class DoneScreen(StepScreen):
         yield Static(core.command_lines(self.app.state, self.run_dir), id="commands")
         yield Static("Try the net", classes="section")
         yield Button("Classify a few validation images", id="try", compact=True)
-        # `tunewiz classify`'s "Classify a file or folder..." button goes here, beside the quick try
+        yield Button("Classify a file or folder...", id="classify", compact=True)
         yield Static("", id="try-result")
 
     def on_mount(self) -> None:
@@ -98,6 +99,27 @@ class DoneScreen(StepScreen):
         if button_id == "try":
             self.say("Classifying...")
             self.try_work()
+        elif button_id == "classify":
+            self.app.push_screen(FilePicker("Choose an image file or a folder of images", str(self.run_dir),
+                                            folders=True, files_too=True), self.classify_path)
+
+    def classify_path(self, path: str | None) -> None:
+        if path:
+            self.say(f"Classifying {path} with the best snapshot...")
+            self.classify_work(path)
+
+    @work(thread=True, exclusive=True, group="classify")
+    def classify_work(self, path: str) -> None:
+        """``tunewiz classify --run RUN PATH``: posts the lines so far every 16 images, then all of them."""
+        lines = []
+        try:
+            for line in core_score.classify_lines(self.run_dir, path, self._stop):
+                lines.append(line)
+                if len(lines) % 16 == 0:
+                    self.post_message(WorkDone("classify-part", tuple(lines)))
+            self.post_message(WorkDone("classify", tuple(lines)))
+        except TunewizError as exc:
+            self.post_message(WorkFailed("classify", str(exc)))
 
     @work(thread=True, exclusive=True, group="try")
     def try_work(self) -> None:
@@ -111,7 +133,11 @@ class DoneScreen(StepScreen):
         result = self.query_one("#try-result", Static)
         result.update("\n".join(msg.result))
         self.call_after_refresh(self.query_one("#body").scroll_end, animate=False)  # the try is last: show it all
-        self.say("Each line: a validation record, its true class, the predicted class and its probability.")
+        if msg.what == "try":
+            self.say("Each line: a validation record, its true class, the predicted class and its probability.")
+        elif msg.what == "classify":
+            self.say("Each line: an image and its top 3 classes with their probabilities (tunewiz classify --run "
+                     "RUN FILE... prints the same in Caffe's format).")
 
     def on_work_failed(self, msg: WorkFailed) -> None:
         if msg.what == "score":  # the rest of the screen stands: say why there is no matrix where it would be

@@ -10,7 +10,8 @@ from textual.widgets import DirectoryTree, Input, Label
 
 
 class FilePicker(ModalScreen[str | None]):
-    """Pick a file (or a folder with ``folders=True``). Dismisses with the path or None."""
+    """Pick a file (or a folder with ``folders=True``; either with ``files_too=True`` as well). Dismisses with
+    the path or None."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -24,9 +25,9 @@ class FilePicker(ModalScreen[str | None]):
     FilePicker #picker-title { width: 100%; }
     """
 
-    def __init__(self, title: str, start: str = "", folders: bool = False) -> None:
+    def __init__(self, title: str, start: str = "", folders: bool = False, files_too: bool = False) -> None:
         super().__init__()
-        self.title_text, self.folders = title, folders
+        self.title_text, self.folders, self.files_too = title, folders, files_too
         start_path = Path(start).expanduser() if start else Path.cwd()
         while not start_path.is_dir() and start_path != start_path.parent:
             start_path = start_path.parent
@@ -35,6 +36,7 @@ class FilePicker(ModalScreen[str | None]):
 
     def compose(self):
         hint = "Enter opens a folder, Ctrl+O chooses it" if self.folders else "Enter chooses a file"
+        hint = "Enter chooses a file or opens a folder, Ctrl+O chooses the folder" if self.files_too else hint
         with Vertical():
             yield Label(f"[b]{self.title_text}[/b]  ({hint}; Ctrl+U: parent; Esc: cancel)", id="picker-title")
             yield Input(self.initial, placeholder="type a path and press Enter", id="picker-path")
@@ -44,7 +46,7 @@ class FilePicker(ModalScreen[str | None]):
         self.query_one(DirectoryTree).focus()
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        if not self.folders:
+        if not self.folders or self.files_too:
             self.dismiss(str(event.path))
 
     def on_tree_node_highlighted(self, event) -> None:
