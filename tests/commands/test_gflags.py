@@ -31,6 +31,8 @@ TOOLS: dict[str, tuple[list[str], list[tuple[str, str]], list[str]]] = {
     "forward": (["--model", "n.prototxt", "--output", "o.npz"], [("weights", "w.caffemodel"), ("phase", "TRAIN"),
                                                                ("blobs", "a,b"), ("seed", "9"), ("input", "data=x.npy")],
                 []),
+    "export": (["--model", "n.prototxt", "--weights", "w.caffemodel"],
+               [("onnx", "o.onnx"), ("torch", "o.pt2"), ("state-dict", "o.pt"), ("outputs", "a,b")], ["force"]),
     "inspect": (["f.caffemodel"], [("shapes", "n.prototxt"), ("phase", "TEST")], ["json"]),
     "finetune": (["--weights", "w.caffemodel", "--train-db", "t", "--val-db", "v", "--out", "o"],
                  [("classes", "5"), ("lr-divisor", "100"), ("output-layer", "fc8"), ("mode", "cpu")],

@@ -89,7 +89,11 @@ def resnet_block() -> str:
     """One ResNet block of ``tests/recipe/resnet_style.py`` on a 9x9 input: BatchNorm, Scale, Eltwise SUM."""
     from tests.recipe.resnet_style import resnet_deploy
 
-    return resnet_deploy(side=9, blocks=1, width=4, classes=5)
+    text = resnet_deploy(side=9, blocks=1, width=4, classes=5)
+    fc = "inner_product_param { num_output: 5 }"
+    assert fc in text
+    return text.replace(fc, 'inner_product_param { num_output: 5 weight_filler { type: "gaussian" std: 0.5 } '
+                            'bias_filler { type: "constant" value: 0.1 } }')
 
 
 def write_net(folder, name: str, text: str, seed: int = 3):
