@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compute-image-mean": ("mean", "mean image of a database, like compute_image_mean"),
     "forward": ("forward", "run one forward pass and save blobs to .npz"),
     "classify": ("classify", "top-k classes of image files, like Caffe's cpp_classification example"),
+    "export": ("export", "a deploy and its weights as ONNX, a torch.export program or a state dict"),
     "train": ("train", "train or fine-tune with a solver, like caffe train"),
     "test": ("train", "score a model on its TEST phase, like caffe test"),
     "time": ("train", "time forward/backward per layer, like caffe time"),

@@ -31,6 +31,8 @@ TOOLS: dict[str, tuple[list[str], list[tuple[str, str]], list[str]]] = {
     "forward": (["--model", "n.prototxt", "--output", "o.npz"], [("weights", "w.caffemodel"), ("phase", "TRAIN"),
                                                                ("blobs", "a,b"), ("seed", "9"), ("input", "data=x.npy")],
                 []),
+    "export": (["--model", "n.prototxt", "--weights", "w.caffemodel"],
+               [("onnx", "o.onnx"), ("torch", "o.pt2"), ("state-dict", "o.pt"), ("outputs", "a,b")], ["force"]),
     "inspect": (["f.caffemodel"], [("shapes", "n.prototxt"), ("phase", "TEST")], ["json"]),
     "classify": (["--model", "d.prototxt", "--weights", "w.caffemodel", "a.jpg"],
                  [("top-k", "3"), ("mean-value", "1,2,3"), ("convention", "classify.py"), ("images-dim", "256,256"),

@@ -78,7 +78,7 @@ class ArgMax(Layer):
             return (y,)
         values, idx = self._top(x.reshape(x.shape[0], -1), 1)
         parts = [idx.to(x.dtype)] + ([values] if self.out_max_val else [])
-        return (torch.stack(parts, dim=1).reshape(self.top_shapes[0]),)
+        return (torch.stack(parts, dim=1).reshape(x.shape[0], *self.top_shapes[0][1:]),)
 
     def _top(self, x, axis):
         flipped = torch.flip(x, dims=(axis,))

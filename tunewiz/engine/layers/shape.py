@@ -135,10 +135,14 @@ class Flatten(Layer):
         shape = bottom_shapes[0]
         start = self.canonical_axis(p.axis, len(shape))
         end = self.canonical_axis(p.end_axis, len(shape), "end_axis")
+        if end < start:  # Caffe's Blob::count(start, end + 1) stops here
+            raise self.fail(f"end_axis {p.end_axis} comes before axis {p.axis}")
+        self.start, self.end = start, end
         return [shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]]
 
     def forward(self, x):
-        return (x.reshape(self.top_shapes[0]),)
+        # from the bottom it gets, as Caffe's Reshape each pass: another batch size flattens too
+        return (x.flatten(self.start, self.end),)
 
 
 @register("Reshape")
@@ -161,11 +165,10 @@ class Reshape(Layer):
         if end > len(shape):
             raise self.fail(f"axis + num_axes ({end}) is more than the bottom's {len(shape)} axes")
         for i, d in enumerate(dims):
-            if d == 0:
-                if start + i >= len(shape):
-                    raise self.fail(f"dim {i} is 0 (copy) but the bottom has no axis {start + i}")
-                dims[i] = shape[start + i]
-        out = list(shape[:start]) + dims + list(shape[end:])
+            if d == 0 and start + i >= len(shape):
+                raise self.fail(f"dim {i} is 0 (copy) but the bottom has no axis {start + i}")
+        self.start, self.end, self.dims = start, end, dims
+        out = self._shape(shape)
         count = math.prod(shape)
         if -1 in dims:
             known = math.prod(d for d in out if d != -1)
@@ -176,8 +179,14 @@ class Reshape(Layer):
             raise self.fail(f"output shape {out} has {math.prod(out)} values, the bottom {list(shape)} has {count}")
         return [tuple(out)]
 
+    def _shape(self, shape) -> list:
+        """The top shape for a bottom of ``shape``, the ``-1`` left to infer (0 copies the bottom's axis)."""
+        dims = [shape[self.start + i] if d == 0 else d for i, d in enumerate(self.dims)]
+        return list(shape[:self.start]) + dims + list(shape[self.end:])
+
     def forward(self, x):
-        return (x.reshape(self.top_shapes[0]),)
+        # from the bottom it gets, as Caffe's Reshape each pass: another batch size reshapes too
+        return (x.reshape(self._shape(x.shape)),)
 
 
 @register("Crop")

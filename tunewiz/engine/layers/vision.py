@@ -152,7 +152,11 @@ class Deconvolution(_ConvBase):
 
 @register("Pooling")
 class Pooling(Layer):
-    """Caffe's PoolingLayer: MAX (optional mask top), AVE, STOCHASTIC; global pooling; CEIL/FLOOR."""
+    """Caffe's PoolingLayer: MAX (optional mask top), AVE, STOCHASTIC; global pooling; CEIL/FLOOR.
+    ``portable`` (set by ``tunewiz export`` while it traces): the same numbers without ceil_mode
+    (``kernels.pooling``)."""
+
+    portable = False
 
     def setup(self, bottom_shapes):
         pp = self.param.pooling_param
@@ -199,10 +203,10 @@ class Pooling(Layer):
         P = caffe_pb2.PoolingParameter
         k, s, p, out = self.kernel, self.stride, self.pad, self.out
         if self.method == P.MAX:
-            top, mask = pooling.max_pool(x, k, s, p, out, self.ceil, len(self.top_shapes) > 1)
+            top, mask = pooling.max_pool(x, k, s, p, out, self.ceil, len(self.top_shapes) > 1, self.portable)
             return (top,) if mask is None else (top, mask)
         if self.method == P.AVE:
-            return (pooling.ave_pool(x, k, s, p, out, self.ceil),)
+            return (pooling.ave_pool(x, k, s, p, out, self.ceil, self.portable),)
         return (pooling.stochastic_pool(x, k, s, out, self.phase == caffe_pb2.TRAIN),)
 
 

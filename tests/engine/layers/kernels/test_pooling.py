@@ -75,3 +75,20 @@ def test_stochastic_test_phase_is_weighted_average():
     train = Pooling(lp, [x.shape], caffe_pb2.TRAIN)(torch.from_numpy(x))[0].numpy()
     assert all(v in x[0, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2] for c in range(2) for i in range(3)
                for j in range(3) for v in [train[0, c, i, j]])
+
+
+@pytest.mark.parametrize("k,s,p", CONFIGS)
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_the_portable_path_gives_caffes_numbers_without_ceil_mode(k, s, p, method):
+    """What ``tunewiz export`` traces: explicit padding, floor rounding, AVE as a rescaled full-window mean."""
+    x = np.random.RandomState(k * 100 + s * 10 + p).randn(2, 3, 8, 10).astype(np.float32)
+    tops = 'top: "out" top: "mask"' if method == "MAX" else 'top: "out"'
+    lp = parse_text(f'name: "pool" type: "Pooling" bottom: "x" {tops} pooling_param {{ pool: {method} '
+                    f'kernel_size: {k} stride: {s} pad: {p} }}', caffe_pb2.LayerParameter())
+    layer = Pooling(lp, [x.shape], caffe_pb2.TEST)
+    layer.portable = True
+    want, mask = caffe_pool(x.astype(np.float64), k, s, p, method)
+    outs = layer(torch.from_numpy(x))
+    np.testing.assert_allclose(outs[0].numpy(), want, rtol=1e-5, atol=1e-6)
+    if method == "MAX":
+        np.testing.assert_array_equal(outs[1].numpy(), mask)

@@ -16,6 +16,11 @@ probability ``x / sum(window)``; TEST outputs ``sum(x^2) / (FLT_MIN + sum(x))``.
 torch's own ``max_pool2d``/``avg_pool2d`` (``ceil_mode``, ``count_include_pad``) use the same
 windows and divisor; they are used whenever torch's output size equals Caffe's and
 ``pad <= k/2``; otherwise the input is padded explicitly and pooled with floor rounding.
+
+``portable=True`` (what ``tunewiz export`` traces) always takes the explicit route, and AVE becomes
+the mean over the full ``k x k`` window of the zero-padded input times ``k*k / pool_size``: no
+``ceil_mode`` and no ``divisor_override``, whose meaning ONNX runtimes do not all share (an ONNX
+AveragePool with ceil_mode divides the hanging window differently from Caffe in some of them).
 """
 from __future__ import annotations
 
@@ -54,10 +59,10 @@ def _explicit_pad(x: torch.Tensor, k, s, p, out, value: float) -> torch.Tensor:
     return F.pad(x, (p[1], right[1], p[0], right[0]), value=value)
 
 
-def max_pool(x: torch.Tensor, k, s, p, out, ceil: bool, want_mask: bool):
+def max_pool(x: torch.Tensor, k, s, p, out, ceil: bool, want_mask: bool, portable: bool = False):
     """MAX pooling; returns (top, mask or None)."""
     H, W = x.shape[2], x.shape[3]
-    if native_ok((H, W), k, s, p, out, ceil):
+    if not portable and native_ok((H, W), k, s, p, out, ceil):
         if not want_mask:
             return F.max_pool2d(x, k, s, p, ceil_mode=ceil), None
         top, idx = F.max_pool2d(x, k, s, p, ceil_mode=ceil, return_indices=True)
@@ -85,13 +90,30 @@ def ave_divisor(hw, k, s, p, out, device) -> torch.Tensor:
     return (sizes[0][:, None] * sizes[1][None, :]).to(device=device, dtype=torch.float32)
 
 
-def ave_pool(x: torch.Tensor, k, s, p, out, ceil: bool) -> torch.Tensor:
+def ave_pool(x: torch.Tensor, k, s, p, out, ceil: bool, portable: bool = False) -> torch.Tensor:
     H, W = x.shape[2], x.shape[3]
+    if portable:
+        return _ave_pool_portable(x, k, s, p, out)
     if native_ok((H, W), k, s, p, out, ceil):
         return F.avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=True)
     xp = _explicit_pad(x, k, s, p, out, 0.0)
     sums = F.avg_pool2d(xp, k, s, 0, divisor_override=1)[:, :, :out[0], :out[1]]
     return sums / ave_divisor((H, W), k, s, p, out, x.device)
+
+
+def _ave_pool_portable(x: torch.Tensor, k, s, p, out) -> torch.Tensor:
+    """The mean over full windows of the explicitly zero-padded input, rescaled to Caffe's divisor where
+    the window hangs past ``size + pad`` (a factor 1 in the interior, so those cells are torch's own)."""
+    xp = _explicit_pad(x, k, s, p, out, 0.0)
+    mean = F.avg_pool2d(xp, k, s, 0)[:, :, :out[0], :out[1]]
+    # the sizes from Python numbers, not tensors: under torch.export they stay constants
+    sizes = [[min(o * s[i] - p[i] + k[i], size + p[i]) - (o * s[i] - p[i]) for o in range(out[i])]
+             for i, size in enumerate((x.shape[2], x.shape[3]))]
+    # a window past the edge (kernel < stride): Caffe divides 0 by its size, negative or 0 (0 * inf: NaN)
+    factor = [[k[0] * k[1] / (a * b) if a * b != 0 else math.inf for b in sizes[1]] for a in sizes[0]]
+    if all(f == 1 for row in factor for f in row):
+        return mean
+    return mean * torch.tensor(factor, dtype=x.dtype, device=x.device)
 
 
 def _windows(x: torch.Tensor, k, s, out) -> torch.Tensor:
