@@ -18,7 +18,8 @@ import json
 import sys
 import time
 
-from tunewiz.commands.outputs import bar, check_output
+from tunewiz.commands.progress import bar
+from tunewiz.outputs import check_output
 from tunewiz.errors import TunewizError
 
 PY_ONLY = ("images_dim", "oversample", "raw_scale", "channel_swap")

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from tunewiz.commands.outputs import check_output
+from tunewiz.outputs import check_output
 from tunewiz.errors import TunewizError
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tunewiz.commands.outputs import bar
+from tunewiz.commands.progress import bar
 from tunewiz.errors import TunewizError
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "convert-imageset") -> None:

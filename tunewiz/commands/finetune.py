@@ -7,7 +7,6 @@ checked (transfer report, snapshot fit), and only then written into ``--out`` by
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tunewiz.errors import TunewizError
 from tunewiz.runs import layout

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from tunewiz.commands.outputs import check_output
+from tunewiz.outputs import check_output
 from tunewiz.errors import TunewizError
 
 

@@ -7,9 +7,8 @@ unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import os
 
-from tunewiz.errors import TunewizError
+from tunewiz.outputs import check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "compute-image-mean") -> None:
@@ -23,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "compute-image-me
 def run(args: argparse.Namespace) -> int:
     from tunewiz.data.mean import channel_mean_values, compute_mean, format_g6, write_mean
 
-    if args.output and os.path.exists(args.output) and not args.force:
-        raise TunewizError(f"{args.output} already exists: choose another OUTPUT_FILE or add --force.")
+    if args.output:
+        check_output(args.output, args.force, "OUTPUT_FILE", "mean file")
     mean, count, decoded = compute_mean(args.input_db, args.backend)
     if decoded:
         print("Decoding Datum")

@@ -19,6 +19,7 @@ from pathlib import Path
 from tunewiz.caffe import netio
 from tunewiz.caffe.upgrade_report import Note, UpgradeReport
 from tunewiz.errors import TunewizError
+from tunewiz.outputs import check_output
 
 # command -> (what it reads, Caffe's "Wrote ..." line)
 _KINDS = {
@@ -34,20 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("output", metavar="OUT", help="where to write the upgraded file")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     parser.add_argument("--quiet", action="store_true", help="print only warnings and errors")
-
-
-def _check_output(args: argparse.Namespace) -> None:
-    if not args.output or args.output.endswith(("/", os.sep)):
-        raise TunewizError(f"'{args.output}': give the name of the file to write, not a folder")
-    out = Path(args.output)
-    if out.is_dir():
-        raise TunewizError(f"{out}: is a folder; give the file name to write")
-    if out.exists() and not out.is_file():
-        raise TunewizError(f"{out}: not a regular file (a device, pipe or socket); give a file name to write")
-    if out.exists() and not args.force:
-        raise TunewizError(f"{out}: already exists; give --force to overwrite it, or choose another name")
-    if not out.parent.is_dir():
-        raise TunewizError(f"{out.parent}: no such folder to write {out.name} into")
 
 
 def _print_notes(notes: list[Note], quiet: bool) -> None:
@@ -121,7 +108,7 @@ def _check_in_place(name: str, path: str, report: UpgradeReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     name = args.command
-    _check_output(args)
+    check_output(args.output, args.force, "", "file")
     message, report = _upgrade(name, args.input)
     if _in_place(args):
         _check_in_place(name, args.input, report)

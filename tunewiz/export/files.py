@@ -1,8 +1,7 @@
 """Output files: checked before any work, written beside their final name and renamed only once checked.
 
-``check_target`` refuses a folder, a missing folder and (without ``--force``) an existing file.
-``write_checked`` writes to a temporary beside the target (``tunewiz.caffe.tempfiles.temp_path``), runs the
-check on that temporary, and renames it over the target only when the check passes; otherwise, or when
+(Before any work, :func:`tunewiz.outputs.check_output` refuses what cannot be written.)  ``write_checked``
+writes to a temporary beside the target (``tunewiz.caffe.tempfiles.temp_path``), runs the check on that temporary, and renames it over the target only when the check passes; otherwise, or when
 anything fails or is interrupted, the temporary is deleted and an existing file is left as it was.
 """
 from __future__ import annotations
@@ -11,19 +10,7 @@ import os
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from tunewiz.export.errors import ExportError
-
 T = TypeVar("T")
-
-
-def check_target(flag: str, path: str, force: bool) -> None:
-    target = Path(path)
-    if target.is_dir():
-        raise ExportError(f"{flag} {path}: is a folder; give the name of the file to write")
-    if not target.parent.is_dir():
-        raise ExportError(f"{flag}: folder '{target.parent}' does not exist")
-    if target.exists() and not force:
-        raise ExportError(f"{flag} {path} already exists: give --force to overwrite it, or another name")
 
 
 def write_checked(path: str, write: Callable[[Path], object], check: Callable[[Path], T]) -> T:

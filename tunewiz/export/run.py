@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tunewiz.export import files, verify
 from tunewiz.export.errors import ExportError
+from tunewiz.outputs import check_output
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Targets:
         if self.onnx:
             require_onnx()
         for flag, path in wanted:
-            files.check_target(flag, path, self.force)
+            check_output(path, self.force, flag)
 
 
 def export_files(model: str, weights: str, targets: Targets, outputs: list[str] | None = None) -> list[Written]:

@@ -82,7 +82,6 @@ def forward(net, start: int, end: int, *, keep_data_layers: bool = False, record
 
 def backward(net, done: Pass | None, start: int, end: int) -> None:
     """Caffe's ``BackwardFromTo(start, end)`` over the graph of the last forward (see the module docstring)."""
-    engine = net._engine
     if done is None or start > done.end or end < done.start:
         raise PycaffeError("backward needs a forward over the same layers first (call net.forward())")
     start, end = min(start, done.end), max(end, done.start)
