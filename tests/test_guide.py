@@ -40,6 +40,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,11 @@ async def _drive(app) -> None:
         app.exit()
 
 
+def _expand(line: str, env: dict) -> str:
+    """``$NAME`` / ``${NAME}`` from the blocks' environment, as bash would."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env.get(m.group(1) or m.group(2), ""), line)
+
+
 def _wait_for_first_event(run_dir: Path) -> None:
     end = time.monotonic() + WIZARD_TIMEOUT_S
     while run_dir.is_dir() and not (run_dir / "events.jsonl").is_file() and time.monotonic() < end:
@@ -194,7 +200,7 @@ def _run_wizard(block: Block, work: Path, env: dict) -> Outcome:
     os.chdir(work)
     try:
         for line in lines:
-            argv = shlex.split(os.path.expandvars(line), comments=True)
+            argv = shlex.split(_expand(line, env), comments=True)
             if argv[:1] != ["tunewiz"]:
                 return Outcome("failed", f"{block.where()}: a wizard block holds tunewiz lines only: {line!r}")
             if argv[1:2] == ["attach"] and len(argv) > 2:
@@ -203,8 +209,8 @@ def _run_wizard(block: Block, work: Path, env: dict) -> Outcome:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
                     code = main(argv[1:])
-                except AssertionError as exc:
-                    code, err = 1, io.StringIO(str(exc))
+                except Exception:  # the app's own fault, or _drive's: told as this block's failure
+                    code, err = 1, io.StringIO(err.getvalue() + traceback.format_exc())
             if code != 0:
                 return Outcome("failed", _failure(block, code, out.getvalue(), err.getvalue()))
     finally:
