@@ -16,9 +16,8 @@ The convention (docs/guide.md says it to its editors in an HTML comment at the t
   ``App.run_test()`` instead of on a terminal: the line passes when the app shows what the guide says it
   opens — the Welcome step for ``tunewiz``; for ``attach``, the progress panel of that run folder having read
   its trainer's first iteration — and is then closed (a training it follows goes on, as when a user quits).
-  Before an ``attach`` line the test waits (at most WIZARD_TIMEOUT_S) for the run's first event, as the guide
-  tells a reader to: a trainer started a moment ago has not written its events.jsonl yet.
-  The steps themselves are walked by tests/wizard/ (test_walk.py, test_deploy_walk.py).
+  Before ``attach`` the test waits for the run's first event, as the guide tells a reader to (a trainer
+  started a moment ago has no events.jsonl yet).  tests/wizard/ walks the steps themselves.
 * ``<!-- guide-test: pending issue-19 -->`` marks a block of commands that do not exist yet: not run, and
   reported as skipped, naming the block.  Later blocks must not need its output.
 * A ```python block whose first line is ``# file: NAME`` is saved as NAME (the guide runs it in a later bash
@@ -108,13 +107,13 @@ def parse_guide(text: str) -> list[Block]:
 
 
 BLOCKS = parse_guide(GUIDE.read_text(encoding="utf-8"))
+RUN = [b for b in BLOCKS if b.lang in ("bash", "python")]
 
 
 @dataclass
 class Outcome:
     status: str  # ok, failed, pending, not-run
     message: str = ""
-    seconds: float = 0.0
 
 
 def _shims(folder: Path) -> Path:
@@ -136,14 +135,12 @@ def _images(folder: Path) -> Path:
     return folder
 
 
-def _tail(text: str, lines: int = 60) -> str:
-    kept = text.splitlines()[-lines:]
-    return "\n".join(kept) if kept else "(nothing)"
-
-
 def _failure(block: Block, code, out: str, err: str) -> str:
-    return (f"{block.where()} exited with {code}:\n--- block ---\n{block.text}--- stdout (end) ---\n{_tail(out)}\n"
-            f"--- stderr (end) ---\n{_tail(err)}")
+    def tail(text: str) -> str:
+        return "\n".join(text.splitlines()[-60:]) or "(nothing)"
+
+    return (f"{block.where()} exited with {code}:\n--- block ---\n{block.text}--- stdout (end) ---\n{tail(out)}\n"
+            f"--- stderr (end) ---\n{tail(err)}")
 
 
 def _run_shell(block: Block, work: Path, env: dict) -> Outcome:
@@ -254,28 +251,21 @@ def guide_run(tmp_path_factory) -> dict[int, Outcome]:
     root = tmp_path_factory.mktemp("guide")
     work = root / "work"
     work.mkdir()
-    env = {**os.environ, **SAMPLE, "IMAGES": str(_images(root / "images")), "PATH": f"{_shims(root / 'bin')}{os.pathsep}{os.environ.get('PATH', '')}"}
+    path = f"{_shims(root / 'bin')}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, **SAMPLE, "IMAGES": str(_images(root / "images")), "PATH": path}
     outcomes: dict[int, Outcome] = {}
     failed = None
     try:
-        for block in BLOCKS:
-            if block.lang not in ("bash", "python"):
-                continue
+        for block in RUN:
             if failed is not None and block.marker != "pending issue-19":
                 outcomes[block.line] = Outcome("not-run", f"not run: the block at {failed.where()} failed")
                 continue
-            started = time.monotonic()
-            outcome = _run_block(block, work, env)
-            outcome.seconds = time.monotonic() - started
-            outcomes[block.line] = outcome
+            outcome = outcomes[block.line] = _run_block(block, work, env)
             if outcome.status == "failed":
                 failed = block
     finally:
         _end_trainers(work)
     return outcomes
-
-
-RUN = [b for b in BLOCKS if b.lang in ("bash", "python")]
 
 
 @pytest.mark.parametrize("block", RUN, ids=[b.name for b in RUN])
@@ -291,7 +281,7 @@ def test_setup_block_sets_the_sample_names():
     setups = [b for b in BLOCKS if b.marker == "setup"]
     assert len(setups) == 1, "docs/guide.md needs one '<!-- guide-test: setup -->' block"
     names = re.findall(r"^export (\w+)=", setups[0].text, flags=re.M)
-    assert sorted(names) == sorted(SAMPLE), f"the setup block sets {names}; tests/test_guide.py SAMPLE has {list(SAMPLE)}"
+    assert sorted(names) == sorted(SAMPLE), f"the setup block sets {names}; SAMPLE here has {list(SAMPLE)}"
 
 
 def test_the_guides_sample_values_are_the_tests():
