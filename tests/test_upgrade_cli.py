@@ -98,7 +98,7 @@ def test_bad_input_one_message_no_output(tmp_path, capsys, command, kind, needle
 def test_missing_output_folder_is_an_error(tmp_path, capsys):
     out = tmp_path / "nowhere" / "x.prototxt"
     assert main(["upgrade-net-text", str(FIX / "lenet_v1_deploy.prototxt"), str(out)]) != 0
-    assert "no such folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_v0_net_text_via_cli(tmp_path):
