@@ -125,7 +125,7 @@ def _choose_snapshot(run: Path, wanted: str | None, net) -> tuple[Path, int | No
         accuracy, best = max(scored)
         return snapshots[best], best, f"best TEST {key} {accuracy:.4f} of {len(scored)} tested snapshots"
     last = max(snapshots)
-    return snapshots[last], last, "the last snapshot (the run logged no TEST accuracy for its snapshots)"
+    return snapshots[last], last, "the last snapshot: the run logged no TEST accuracy at a snapshot's iteration"
 
 
 def _named_snapshot(run: Path, wanted: str, snapshots: dict[int, Path]) -> tuple[Path, int | None, str]:
