@@ -13,8 +13,9 @@ So, unless the user says otherwise (every value below has a flag):
   ``N % test_interval == 0`` — after the last iteration only when ``max_iter`` is a multiple of it — and
   snapshots at ``N % snapshot == 0`` and at the end.  So a ``max_iter`` the recipe proposed is rounded up
   to a multiple of ``test_interval``; a ``max_iter`` the user (or the solver) set is kept, and the
-  ``test_interval`` nearest the proposed one that divides it is taken, when one lies within half of it
-  (else the plan warns that the end is not tested); and the ``snapshot`` interval is the smallest
+  divisor of it nearest the ``test_interval`` above is taken, when one lies within half of it and the
+  user did not set ``test_interval`` (else the plan warns that the end is not tested); the ``snapshot``
+  interval is the smallest
   multiple of ``test_interval`` that makes at most :data:`MAX_SNAPSHOTS` snapshots a run (a big net's
   snapshot is hundreds of MB);
 * the TEST ``batch_size``: at most the validation set (a larger batch reads some images twice per
