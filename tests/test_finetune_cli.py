@@ -203,3 +203,19 @@ def test_out_folder_of_a_running_training_is_not_rewritten(work, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "is the run folder of a training that is running: pid" in err and "nothing was written" in err
     assert main(_args("--lr-divisor", "100", "--overwrite")) == 0
+
+
+def test_the_printed_next_line_trains_into_the_run_folder(work, capsys):
+    """Issue 19: the `next:` line lacked --run_dir, so a copied one wrote train.log and events.jsonl into the
+    working folder, where neither `tunewiz attach` nor `classify --run` looks."""
+    import shlex
+
+    assert main(_args("--max-iter", "2")) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next: ")]
+    argv = shlex.split(line.removeprefix("next: "))
+    assert argv[:2] == ["tunewiz", "train"] and argv[argv.index("--run_dir") + 1] == str(work / "runs" / "flickr")
+    assert main(argv[1:]) == 0
+    run = work / "runs" / "flickr"
+    assert (run / "train.log").is_file() and (run / "events.jsonl").is_file()
+    assert not (work / "train.log").exists() and not (work / "events.jsonl").exists()
+    assert (run / "flickr_iter_2.caffemodel").is_file()

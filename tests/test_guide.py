@@ -16,8 +16,8 @@ The convention (docs/guide.md says it to its editors in an HTML comment at the t
   ``App.run_test()`` instead of on a terminal: the line passes when the app shows what the guide says it
   opens — the Welcome step for ``tunewiz``; for ``attach``, the progress panel of that run folder having read
   its trainer's first iteration — and is then closed (a training it follows goes on, as when a user quits).
-  Before ``attach`` the test waits for the run's first event, as the guide tells a reader to (a trainer
-  started a moment ago has no events.jsonl yet).  tests/wizard/ walks the steps themselves.
+  ``attach`` runs at once, as a reader's would: a trainer started a moment ago has no events.jsonl yet, and
+  the panel waits for it.  tests/wizard/ walks the steps themselves.
 * ``<!-- guide-test: pending issue-19 -->`` marks a block of commands that do not exist yet: not run, and
   reported as skipped, naming the block.  Later blocks must not need its output.
 * A ```python block whose first line is ``# file: NAME`` is saved as NAME (the guide runs it in a later bash
@@ -184,12 +184,6 @@ def _expand(line: str, env: dict) -> str:
     return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env.get(m.group(1) or m.group(2), ""), line)
 
 
-def _wait_for_first_event(run_dir: Path) -> None:
-    end = time.monotonic() + WIZARD_TIMEOUT_S
-    while run_dir.is_dir() and not (run_dir / "events.jsonl").is_file() and time.monotonic() < end:
-        time.sleep(0.1)
-
-
 def _run_wizard(block: Block, work: Path, env: dict) -> Outcome:
     from tunewiz.cli import main
     from tunewiz.commands import wizard as wizard_command
@@ -203,8 +197,6 @@ def _run_wizard(block: Block, work: Path, env: dict) -> Outcome:
             argv = shlex.split(_expand(line, env), comments=True)
             if argv[:1] != ["tunewiz"]:
                 return Outcome("failed", f"{block.where()}: a wizard block holds tunewiz lines only: {line!r}")
-            if argv[1:2] == ["attach"] and len(argv) > 2:
-                _wait_for_first_event(Path(argv[2]))
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:

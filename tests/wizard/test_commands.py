@@ -11,7 +11,30 @@ from tunewiz.cli import main
 def test_attach_needs_a_run_folder(tmp_path, capsys):
     assert main(["attach", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "holds no events.jsonl" in err and "Traceback" not in err
+    assert "holds no events.jsonl and no trainer runs there" in err and "Traceback" not in err
+
+
+def test_attach_takes_a_folder_whose_trainer_has_not_written_its_first_event(tmp_path, monkeypatch):
+    """Attaching right after starting a trainer in the background: it holds the folder, events.jsonl is to come."""
+    from tunewiz.commands import wizard
+    from tunewiz.runs.lock import lock_folder
+
+    opened = []
+    monkeypatch.setattr(wizard, "_run_app", lambda app: opened.append(app) or 0)
+    with lock_folder(tmp_path, str):
+        assert main(["attach", str(tmp_path)]) == 0
+    assert [app.attach_dir for app in opened] == [tmp_path.resolve()]
+
+
+def test_attach_refuses_a_folder_whose_trainer_is_gone(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "train.pid").write_text(gone.stdout)
+    (tmp_path / "tunewiz.lock").write_text("{}")  # left by a killed trainer: nobody holds it
+    assert main(["attach", str(tmp_path)]) == 2
+    assert "no trainer runs there" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("textual_serve") is not None, reason="textual-serve is installed")

@@ -76,6 +76,36 @@ async def test_panel_follows_new_events(tmp_path):
         assert "iteration 7/100" in text(app, "#progress-line")
 
 
+async def test_attach_before_the_first_event_says_it_waits_then_follows(tmp_path):
+    """Issue 19: `tunewiz attach` right after starting a trainer in the background, before its events.jsonl."""
+    run = tmp_path / "runs" / "fresh"
+    run.mkdir(parents=True)
+    proc = launch.spawn_detached([sys.executable, "-c", TRAINER_LIKE], run)  # its train.pid: alive
+    try:
+        app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "first event" in text(app, "#progress-line"), what="the waiting line")
+            line = text(app, "#progress-line")
+            assert line.startswith("RUNNING") and "waiting for the trainer's first event" in line, line
+            assert "waiting for the trainer's first event" in shot(app).replace("\n", " ")
+            with open(run / "events.jsonl", "w") as f:
+                f.write(ev.to_json(ev.Started(0, 100, "cpu", "s", "n")) + "\n")
+                f.write(ev.to_json(ev.IterationDone(3, 1.5, 1.6, 0.001, 99.0)) + "\n")
+            await until(pilot, lambda: "iteration 3/100" in text(app, "#progress-line"), what="iteration 3")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def test_a_run_whose_trainer_ended_before_its_first_event_says_so(tmp_path):
+    run = tmp_path / "runs" / "failed"
+    run.mkdir(parents=True)
+    app = WizardApp(runs_root=tmp_path / "runs", attach=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "no event" in text(app, "#progress-line"), what="the progress line")
+        assert text(app, "#progress-line").startswith("NOT RUNNING  no event: the trainer ended before its first")
+
+
 async def test_quit_while_training_asks_and_leaves_it_running(tmp_path):
     run = write_run(tmp_path / "runs" / "busy", stopped=False)
     proc = launch.spawn_detached([sys.executable, "-c", TRAINER_LIKE], run)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.asyncio
 
 from wizard_helpers import SIZES, make_caffemodel, make_class_folders, state_at_start
 from wizard_walk import (assert_frame, shot, check_start, convert, press_button, screen_text, set_input, text, to_data,
-                         to_net, until)
+                         to_net, to_solver, until)
 
 
 def app_for(ws, **kw) -> WizardApp:
@@ -308,3 +308,24 @@ async def test_a_typed_run_name_is_used_for_the_sample(tmp_path):
         await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="Data screen")
         assert app.state.sample and app.state.run_name == "mydigits"
         assert app.state.run_dir == (tmp_path / "runs" / "mydigits").resolve()
+
+
+async def test_the_solver_fields_show_snapshots_that_line_up_with_the_tests(workspace):
+    """The snapshot field is the recipe's: a multiple of test_interval (each snapshot tested), also after the
+    user sets test_interval; what the fields show is the solver Start writes."""
+    app = app_for(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_solver(pilot, app, workspace)
+
+        def field(name: str) -> int:
+            return int(app.screen.query_one(f"#f-{name}").value)
+
+        s = app.state.solver
+        assert (field("snapshot"), field("test_interval"), field("max_iter")) == (s.snapshot, s.test_interval, s.max_iter)
+        assert s.snapshot % s.test_interval == 0 and s.max_iter % s.test_interval == 0
+        assert (s.test_interval, s.snapshot) == (2, 8)  # an epoch is 2 iterations: 40 make 5 snapshots
+        await set_input(pilot, app, "#f-test_interval", "10")
+        await until(pilot, lambda: app.state.solver.test_interval == 10, what="the user's test_interval")
+        s = app.state.solver
+        assert field("snapshot") == s.snapshot == 10  # a snapshot at every test: 4 in all
+        assert "snapshot: 20 -> 10 (a multiple of test_interval 10" in text(app, "#solver-changes")

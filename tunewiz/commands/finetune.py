@@ -7,6 +7,7 @@ checked (transfer report, snapshot fit), and only then written into ``--out`` by
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from tunewiz.errors import TunewizError
 from tunewiz.runs import layout
@@ -56,8 +57,7 @@ def run(args) -> int:
     for p in _write(plan, args.overwrite):
         print(f"wrote {p}")
     if not args.train:
-        print(f"next: tunewiz train --solver {plan.path(layout.SOLVER)} " +
-              (f"--snapshot {plan.snapshot}" if plan.snapshot else f"--weights {','.join(plan.weights)}"))
+        print("next: tunewiz train " + shlex.join(train_argv(plan)))
         return 0
     return _train(plan)
 
@@ -95,15 +95,22 @@ def _check_not_training(out_dir) -> None:
                            f"nothing was written. Wait for it to end{stop}, or give another --out")
 
 
+def train_argv(plan) -> list[str]:
+    """``tunewiz train``'s flags for the copies: the run folder's solver, its start, and ``--run_dir`` (without
+    it train.log and events.jsonl would go to the working folder, where neither the wizard nor ``tunewiz
+    attach`` nor ``classify --run`` looks)."""
+    argv = ["--solver", str(plan.path(layout.SOLVER)), "--run_dir", str(plan.out_dir)]
+    argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
+    return argv + ["--numerics", plan.options.numerics]
+
+
 def _train(plan) -> int:
     """``tunewiz train`` on the copies, through the train command itself (same flags, same log)."""
     from tunewiz.commands import train as train_command
     from tunewiz.commands.gflags import GflagsParser
 
-    argv = ["--solver", str(plan.path(layout.SOLVER)), "--run_dir", str(plan.out_dir)]
-    argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
-    argv += ["--numerics", plan.options.numerics]
-    print("$ tunewiz train " + " ".join(argv), flush=True)
+    argv = train_argv(plan)
+    print("$ tunewiz train " + shlex.join(argv), flush=True)
     parser = GflagsParser(prog="tunewiz train")
     train_command.add_arguments(parser, "train")
     args = parser.parse_args(argv)

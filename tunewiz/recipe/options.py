@@ -85,18 +85,19 @@ class FinetuneOptions:
     base_lr: float | None = field(default=None, metadata=_opt(
         "--base-lr", "set base_lr outright (instead of dividing the source's)", "float"))
     max_iter: int | None = field(default=None, metadata=_opt(
-        "--max-iter", "new max_iter (default: about 20 epochs of the new data when the solver's is far longer; "
-        "stepsize/stepvalue scale with it, at most two lr drops)", "int"))
+        "--max-iter", "new max_iter (default: about 20 epochs of the new data when the solver's is far longer, "
+        "a multiple of test_interval; stepsize/stepvalue scale with it, at most two lr drops)", "int"))
     stepsize: int | None = field(default=None, metadata=_opt("--stepsize", "set stepsize outright", "int"))
     stepvalue: tuple[int, ...] = field(default=(), metadata=_opt("--stepvalue", "set the multistep stepvalues "
                                                                  "outright, comma separated", "ints"))
     snapshot_every: int | None = field(default=None, metadata=_opt(
-        "--snapshot-every", "snapshot interval (default: the solver's, at most max_iter)", "int"))
+        "--snapshot-every", "snapshot interval (default: a multiple of test_interval, so each snapshot is tested; "
+        "at most 5 snapshots a run)", "int"))
     test_iter: int | None = field(default=None, metadata=_opt(
         "--test-iter", "TEST batches per test (default: the validation set once)", "int"))
     test_interval: int | None = field(default=None, metadata=_opt(
         "--test-interval", "iterations between tests (default: about once an epoch when the solver tests "
-        "less often)", "int"))
+        "less often; one that divides max_iter when one is near)", "int"))
     test_batch_size: int | None = field(default=None, metadata=_opt(
         "--test-batch-size", "TEST batch_size (default: the net's, at most the validation set)", "int"))
     # run

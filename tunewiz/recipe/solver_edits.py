@@ -39,7 +39,8 @@ class SolverPlan:
 def edit_solver(src: caffe_pb2.SolverParameter, *, net_path: str, snapshot_prefix: str,
                 lr_divisor: float = 10.0, max_iter: int | None = None, snapshot: int | None = None,
                 val_records: int | None = None, val_batch: int | None = None,
-                solver_mode: str | None = None, max_iter_why: str = "") -> tuple[caffe_pb2.SolverParameter, SolverPlan]:
+                solver_mode: str | None = None, max_iter_why: str = "",
+                snapshot_why: str = "") -> tuple[caffe_pb2.SolverParameter, SolverPlan]:
     """A new solver edited from ``src`` (left untouched), and the plan saying what changed."""
     s, plan = clone(src), SolverPlan()
     _set_net(s, net_path, plan)
@@ -48,7 +49,7 @@ def edit_solver(src: caffe_pb2.SolverParameter, *, net_path: str, snapshot_prefi
     if max_iter is not None:
         _set_max_iter(s, src, max_iter, plan, max_iter_why)
     if snapshot is not None:
-        _set(s, "snapshot", snapshot, plan, "")
+        _set(s, "snapshot", snapshot, plan, snapshot_why)
     if s.snapshot > s.max_iter > 0:
         _set(s, "snapshot", s.max_iter, plan, "no later than max_iter")
     if val_records is not None and val_batch:

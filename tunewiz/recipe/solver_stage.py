@@ -4,6 +4,9 @@
 base_lr ÷ divisor, max_iter with its one stepsize rule, snapshot, test_iter over the validation
 set, solver_mode); then the options that set a field outright (``--base-lr``, ``--stepsize``,
 ``--stepvalue``, ``--test-iter``, ``--test-interval``, ``--iter-size``) are applied, each once.
+The ends line up with the tests (``tunewiz.recipe.sizing``): unless the user set them, max_iter and the
+snapshot interval are multiples of test_interval, so every snapshot, the last included, has its test
+accuracy and the run's best snapshot can be told.
 """
 from __future__ import annotations
 
@@ -73,31 +76,66 @@ def _outright(opts: FinetuneOptions, s: caffe_pb2.SolverParameter) -> list[str]:
 
 
 def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
-    """The solver copy for ``net`` (a :class:`tunewiz.recipe.finetune.NetPlan`). Nothing is written."""
+    """The solver copy for ``net`` (a :class:`tunewiz.recipe.finetune.NetPlan`). Nothing is written.
+
+    Planned twice: the first plan says the test_interval, which the second fits the recipe's max_iter and
+    the snapshot interval to (``tunewiz.recipe.sizing``: every snapshot and the end tested)."""
     if net.solver_path is not None:
         src = read_solver_text(net.solver_path)
     elif net.from_deploy:
         src = default_solver()
     else:
         raise RecipeError("give --solver (a solver prototxt); the model folder has none")
-    out = Path(opts.out)
     iter_size = opts.iter_size or net.iter_size
     batch = sizing.train_batch(net.net)
-    effective = batch * iter_size
     per_epoch = sizing.iterations_per_epoch(net.train_count, batch, iter_size)
+    sized = (src.max_iter, per_epoch, net.train_count, batch * iter_size)
+    first = _plan(opts, net, src, iter_size, per_epoch, _ends(opts, sized))
+    s = first.solver
+    interval = s.test_interval if len(s.test_iter) else 0
+    if interval <= 0:  # no tests: nothing to line up with
+        return first
+    ends = _ends(opts, sized, interval)
+    if opts.snapshot_every is None:
+        ends.snapshot, ends.snapshot_why = sizing.snapshot_interval(ends.max_iter or s.max_iter, interval)
+    return _plan(opts, net, src, iter_size, per_epoch, ends)
+
+
+@dataclass
+class _Ends:
+    """max_iter and the snapshot interval to plan with, each with the reason the plan gives ("": the user's)."""
+
+    max_iter: int | None
+    max_iter_why: str
+    snapshot: int | None
+    snapshot_why: str
+
+
+def _ends(opts: FinetuneOptions, sized: tuple, test_interval: int = 0) -> _Ends:
+    """The user's max_iter and snapshot, else the recipe's max_iter (``sizing.proposed_max_iter(*sized)``,
+    a multiple of ``test_interval``) and the solver's snapshot."""
     max_iter, why = opts.max_iter, ""
-    if max_iter is None and net.train_count:
-        max_iter, why = sizing.proposed_max_iter(src.max_iter, per_epoch, net.train_count, effective) or (None, "")
+    if max_iter is None and sized[2]:  # training images counted: the schedule can be sized to them
+        max_iter, why = sizing.proposed_max_iter(*sized, test_interval) or (None, "")
+    return _Ends(max_iter, why, opts.snapshot_every, "--snapshot-every" if opts.snapshot_every else "")
+
+
+def _plan(opts: FinetuneOptions, net, src, iter_size: int, per_epoch: int, ends: _Ends) -> SolverStage:
+    """One plan of the solver copy with ``ends``."""
+    out = Path(opts.out)
     s, sp = edit_solver(src, net_path=str(out / layout.TRAIN_VAL), snapshot_prefix=str(out / opts.safe_run_name),
-                        lr_divisor=opts.lr_divisor, max_iter=max_iter, snapshot=opts.snapshot_every,
+                        lr_divisor=opts.lr_divisor, max_iter=ends.max_iter, snapshot=ends.snapshot,
                         val_records=net.val_count, val_batch=sizing.batch_size(net.net, caffe_pb2.TEST) or None,
-                        solver_mode=opts.mode or default_mode(), max_iter_why=why)
+                        solver_mode=opts.mode or default_mode(), max_iter_why=ends.max_iter_why,
+                        snapshot_why=ends.snapshot_why)
     changes = sp.changes + _outright(opts, s)
     if iter_size != max(src.iter_size, 1):
         why = "--iter-size" if opts.iter_size else "keeps the effective batch"
         changes.append(f"iter_size: {max(src.iter_size, 1)} -> {iter_size} ({why})")
         s.iter_size = iter_size
-    interval = sizing.proposed_test_interval(s, per_epoch) if opts.test_interval is None and net.train_count else None
+    interval = None
+    if opts.test_interval is None and net.train_count:  # a max_iter not the recipe's own keeps its value
+        interval = sizing.proposed_test_interval(s, per_epoch, fit_max_iter=not ends.max_iter_why)
     if interval:
         changes.append(f"test_interval: {s.test_interval or '(unset)'} -> {interval[0]} ({interval[1]})")
         s.test_interval = interval[0]
@@ -107,6 +145,9 @@ def plan_solver(opts: FinetuneOptions, net) -> SolverStage:
         changes.insert(0, "solver written from Caffe's fine-tuning defaults (SGD, momentum 0.9, weight_decay "
                           "0.0005, step policy, gamma 0.1, from-scratch base_lr 0.01): the model came without one")
     stage = SolverStage(s, warnings=list(sp.warnings))
+    untested = sizing.untested_end(s)
+    if untested:
+        stage.warnings.append(untested)
     alts = ", ".join(f"÷{d:g}: {lr:g}" for d, lr in sp.alternatives.items())
     stage.sections.append(Section("solver", changes + [f"base_lr choices: {alts}"]))
     try:

@@ -210,7 +210,8 @@ def load_solver(path):
 # The Solver screen's fields: the solver's names, each with the FinetuneOptions field that sets it.
 SOLVER_FIELDS = {"base_lr": "base_lr", "max_iter": "max_iter", "snapshot": "snapshot_every",
                  "stepsize": "stepsize", "test_iter": "test_iter", "test_interval": "test_interval"}
-OUTRIGHT = ("base_lr", "stepsize", "test_iter", "test_interval")  # set outright; the rest shape the proposal
+# Set outright; the rest shape the proposal (test_interval too: the recipe's max_iter and snapshot fit it).
+OUTRIGHT = ("base_lr", "stepsize", "test_iter")
 
 
 def default_solver():

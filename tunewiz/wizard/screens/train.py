@@ -34,6 +34,13 @@ def _eta(seconds: float | None) -> str:
     return f"ETA {h}:{m:02d}:{s:02d}" if h else f"ETA {m}:{s:02d}"
 
 
+def _before_first_event(running: bool) -> str:
+    """The progress line of a run with no event yet (attached right after its trainer started, or it ended)."""
+    if running:
+        return "waiting for the trainer's first event (it builds the net and opens the data first)"
+    return "no event: the trainer ended before its first one (its last output is below, if any)"
+
+
 class TrainScreen(StepScreen):
     KEY = "train"
     BINDINGS = [
@@ -163,8 +170,10 @@ class TrainScreen(StepScreen):
         state = "RUNNING" if self.running else ("FINISHED" if h.state == "finished" else
                                                  "STOPPED" if h.state == "stopped" else "NOT RUNNING")
         pct = f"{100 * h.iteration / total:.0f}%" if total else ""
-        self._show("#progress-line", f"[b]{state}[/b]  iteration {h.iteration}/{total or '?'} {pct}"
-                   + (f"  {_eta(h.eta_seconds())}" if self.running else ""))
+        where = f"iteration {h.iteration}/{total or '?'} {pct}" + (f"  {_eta(h.eta_seconds())}" if self.running else "")
+        if h.state == "waiting":
+            where = _before_first_event(self.running)
+        self._show("#progress-line", f"[b]{state}[/b]  {where}")
         bar = self.query_one("#iter-bar", ProgressBar)
         bar.update(total=max(total, 1), progress=h.iteration)
         loss = f"{h.loss[-1]:.4f} (smoothed {h.smoothed[-1]:.4f})" if h.loss else "--"
