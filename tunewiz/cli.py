@@ -6,7 +6,7 @@
 ``add_arguments(parser)`` and ``run(args) -> int``.  Every command's parser is a
 :class:`~tunewiz.commands.gflags.GflagsParser`, so Caffe's ``-flag value`` / ``-flag=value`` /
 ``-noflag`` forms work everywhere, and Caffe's own tool names (``convert_imageset``,
-``device_query``, ...) run the command they name.
+``device_query``, ``download_model_binary.py``, ...) run the command they name.
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("train", "score a model on its TEST phase, like caffe test"),
     "time": ("train", "time forward/backward per layer, like caffe time"),
     "device-query": ("devicequery", "show a CUDA device's properties, like caffe device_query"),
+    "download-model": ("download", "download a Model Zoo folder's caffemodel and check its sha1, "
+                                   "like download_model_binary.py"),
     "finetune": ("finetune", "copy and edit net and solver for a fine-tune, then optionally train"),
     "attach": ("wizard", "follow a running training in the progress panel"),
     "serve": ("wizard", "serve the wizard in a browser (textual-serve)"),
@@ -47,6 +49,8 @@ ALIASES: dict[str, str] = {
     "upgrade_net_proto_text": "upgrade-net-text",
     "upgrade_net_proto_binary": "upgrade-net-binary",
     "upgrade_solver_proto_text": "upgrade-solver-text",
+    "download_model_binary.py": "download-model",  # Caffe's scripts/download_model_binary.py
+    "download_model_binary": "download-model",
 }
 
 

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from tunewiz.caffe import wire
-from tunewiz.caffe.tempfiles import make_temp, temp_owner, temp_path
+from tunewiz.caffe.tempfiles import make_temp, partial_path, temp_owner, temp_path
 
 
 def test_new_names_carry_our_pid_and_stay_hidden_beside_the_file(tmp_path):
@@ -17,6 +17,12 @@ def test_new_names_carry_our_pid_and_stay_hidden_beside_the_file(tmp_path):
     assert temp_owner(os.path.basename(made)) == os.getpid() and os.path.dirname(made) == str(tmp_path)
     inner = temp_path(path)  # the caffemodel writer's own temporary inside a snapshot's
     assert temp_owner(inner.name) == os.getpid()
+
+
+def test_a_resumable_download_is_never_taken_for_a_stale_temporary(tmp_path):
+    final = tmp_path / "bvlc_googlenet.caffemodel"
+    part = partial_path(final)
+    assert part == tmp_path / "bvlc_googlenet.caffemodel.part" and temp_owner(part.name) is None
 
 
 @pytest.mark.parametrize("name, pid", [

@@ -42,6 +42,7 @@ TOOLS: dict[str, tuple[list[str], list[tuple[str, str]], list[str]]] = {
                  ["keep-lr-mult", "overwrite", "diff", "dry-run", "train"]),
     "serve": ([], [("host", "0.0.0.0"), ("port", "8123")], []),
     "pycaffe": ([], [], ["path"]),
+    "download-model": (["models/x"], [("timeout", "5"), ("retries", "1")], ["force"]),
 }
 TRUE_FORMS = ["-{f}", "--{f}", "-{f}=true", "--{f}=TRUE", "-{f}=t", "-{f}=Yes", "--{f}=y", "-{f}=1"]
 FALSE_FORMS = ["-no{f}", "--no{f}", "-{f}=false", "--{f}=False", "-{f}=F", "-{f}=no", "--{f}=N", "-{f}=0"]
@@ -72,7 +73,8 @@ def test_the_four_value_forms_give_one_namespace(command, flag, value):
     assert all(ns == parsed[0] for ns in parsed), forms
     assert parsed[0] != _parse(command, base), "the value must change the Namespace"
     # flags before or after the positionals, and Caffe's own tool name: the same
-    alias = {"convert-imageset": "convert_imageset", "compute-image-mean": "compute_image_mean"}.get(command, command)
+    alias = {"convert-imageset": "convert_imageset", "compute-image-mean": "compute_image_mean",
+             "download-model": "download_model_binary.py"}.get(command, command)
     assert _parse(alias, base + [f"-{flag}", value]) == parsed[0]
 
 

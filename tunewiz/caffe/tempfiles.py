@@ -9,6 +9,10 @@ behind; a snapshot's can be hundreds of MB.  The name says whose it is::
 so the next trainer in that folder can tell tunewiz's temporaries from anyone else's files and remove
 those whose process is gone (:func:`tunewiz.engine.train.runguard.remove_stale_temps`).  The names earlier
 versions used (``.<snapshot file>.tmp<pid>``, and ``.<that>.<8 chars>.tmp`` inside it) are recognised too.
+
+A download that can be resumed is the one exception: its bytes collect in ``<final name>.part`` beside the
+final file (:func:`partial_path`), which outlives the process on purpose (the next run resumes it), so it
+carries no pid and no sweep of stale temporaries ever removes it.
 """
 from __future__ import annotations
 
@@ -35,6 +39,12 @@ def make_temp(final: str | os.PathLike) -> tuple[int, str]:
     final = Path(final)
     return tempfile.mkstemp(prefix=f".{final.name}.tunewiz-{os.getpid()}-", suffix=".tmp",
                             dir=str(final.parent) if str(final.parent) else ".")
+
+
+def partial_path(final: str | os.PathLike) -> Path:
+    """Where a resumable download of ``final`` collects its bytes: ``<final name>.part`` beside it."""
+    final = Path(final)
+    return final.with_name(f"{final.name}.part")
 
 
 def temp_owner(name: str) -> int | None:

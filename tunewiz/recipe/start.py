@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.zoo import find_readme, front_matter, sha1_of
 from tunewiz.recipe.batch import HISTORY
 from tunewiz.recipe.layers import RecipeError
 from tunewiz.runs import layout
@@ -101,35 +102,12 @@ class ModelFolder:
     lines: list[str] = field(default_factory=list)
 
 
-def front_matter(readme: Path) -> dict[str, str]:
-    """``key: value`` lines between the leading ``---`` lines of a readme.md."""
-    lines = readme.read_text(errors="replace").splitlines()
-    if not lines or lines[0].strip() != "---":
-        return {}
-    meta = {}
-    for line in lines[1:]:
-        if line.strip() == "---":
-            break
-        key, sep, value = line.partition(":")
-        if sep:
-            meta[key.strip()] = value.strip().strip("'\"")
-    return meta
-
-
-def sha1_of(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
     """Check a Model Zoo folder (sha1 of the caffemodel) and find its prototxts."""
     d = Path(folder)
     if not d.is_dir():
         raise RecipeError(f"--model {d}: not a folder; give the Model Zoo folder (prototxt + caffemodel + readme.md)")
-    readme = next((p for p in d.iterdir() if p.name.lower() == "readme.md"), None)
+    readme = find_readme(d)
     meta = front_matter(readme) if readme else {}
     name = meta.get("caffemodel")
     models = sorted(d.glob("*.caffemodel"))
@@ -137,14 +115,16 @@ def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
     if model is None or not model.is_file():
         url = meta.get("caffemodel_url", "")
         raise RecipeError(f"--model {d}: the caffemodel {name or '(*.caffemodel)'} is not in the folder"
-                          + (f"; download it from {url}" if url else "") + " and try again")
+                          + (f"; download it with 'tunewiz download-model {d}' (from {url})" if url else "")
+                          + " and try again")
     lines = [f"model folder {d}: {meta.get('name', d.name)}"]
     want = meta.get("sha1", "").lower()
     if want:
         got = sha1_of(model)
         if got != want:
             raise RecipeError(f"--model {d}: {model.name} has sha1 {got}, but readme.md says {want}; the download "
-                              "is incomplete or a different file — download it again")
+                              "is incomplete or a different file — download it again"
+                              + (f" ('tunewiz download-model {d} --force')" if meta.get("caffemodel_url") else ""))
         lines.append(f"{model.name}: sha1 {got} matches readme.md")
     else:
         lines.append(f"{model.name}: readme.md gives no sha1, so the file was not checked")
