@@ -25,6 +25,8 @@ _V1_TYPES = V1_TYPE_NAMES  # Caffe's UpgradeV1LayerType table, one copy
 # Layer types whose learnable blobs the recipe knows how to count (Caffe's LayerSetUp).
 _WITH_BIAS = {"Convolution": "convolution_param", "Deconvolution": "convolution_param",
               "InnerProduct": "inner_product_param", "Embed": "embed_param"}
+# RNN and LSTM: (blobs without a static input, recurrent state blobs exposed by expose_hidden)
+_RECURRENT = {"RNN": (5, 1), "LSTM": (3, 2)}
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData", "Input", "Python"}
 
 
@@ -83,7 +85,16 @@ class LayerRef:
             return 3
         if t in ("PReLU", "Bias"):
             return 1
+        if t in _RECURRENT:
+            return self._recurrent_blobs()
         return len(self.msg.blobs) or (len(self.msg.blobs_lr) if self.v1 else len(self.msg.param))
+
+    def _recurrent_blobs(self) -> int:
+        """RNN: W_xh, b_h, [W_xh_static], W_hh, W_ho, b_o; LSTM: W_xc, b_c, [W_xc_static], W_hc.  The static
+        input is there when the layer has a bottom beyond x, cont and (with expose_hidden) the initial state."""
+        plain, states = _RECURRENT[self.type]
+        exposed = states if self.msg.recurrent_param.expose_hidden else 0
+        return plain + int(len(self.msg.bottom) > 2 + exposed)
 
     def multipliers(self) -> list[tuple[float, float]]:
         """(lr_mult, decay_mult) per learnable blob, Caffe's defaults filled in."""

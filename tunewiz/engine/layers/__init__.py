@@ -8,6 +8,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``scale``: Scale, Bias
 * ``shape``: Eltwise, Concat, Slice, Split, Flatten, Reshape, Crop, Tile, Silence
 * ``reduce``: Reduction, ArgMax, Embed
+* ``recurrent``: LSTMUnit, RNN, LSTM (Caffe's unrolled nets as a loop over time, Caffe's blob layout)
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
 * ``data``: Input, DummyData, MemoryData, Data, ImageData
@@ -17,5 +18,6 @@ The families (``registry.FAMILIES`` lists exactly these):
 its engine), ``@register`` and the errors; ``registry`` the family list and the table built from it
 (kept apart so that the families import ``base`` and ``registry`` imports the families, no circle).
 What several families share lives in ``kernels``: Caffe's CPU summation order (``kernels.caffe_cpu``,
-``--numerics caffe``), Caffe's pooling (``kernels.pooling``) and fillers (``kernels.fillers``).
+``--numerics caffe``), Caffe's pooling (``kernels.pooling``), fillers (``kernels.fillers``) and the
+LSTM step with Caffe's Backward (``kernels.lstm_unit``).
 """

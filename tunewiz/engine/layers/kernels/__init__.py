@@ -3,5 +3,6 @@
 * ``caffe_cpu``: Caffe's float32 CPU summation order (im2col + sgemm convolution, inner product,
   softmax loss), the forward a layer chooses with ``numerics="caffe"`` on the CPU;
 * ``pooling``: Caffe's 2-D pooling (ceil rounding, clip rule, AVE divisor, mask top);
-* ``fillers``: Caffe's fillers (constant, gaussian, xavier, msra, bilinear, ...) for blobs and DummyData.
+* ``fillers``: Caffe's fillers (constant, gaussian, xavier, msra, bilinear, ...) for blobs and DummyData;
+* ``lstm_unit``: Caffe's LSTMUnit step with its own Backward (LSTMUnit and LSTM).
 """
