@@ -3,10 +3,12 @@
 The families (``registry.FAMILIES`` lists exactly these):
 
 * ``vision``: Convolution, Deconvolution, Pooling, InnerProduct
+* ``windows``: Im2col, SPP (spatial pyramid pooling)
 * ``activation``: the element-wise neurons (ReLU, PReLU, ELU, Sigmoid, TanH, ..., Dropout)
 * ``norm``: LRN, BatchNorm, MVN, Softmax
 * ``scale``: Scale, Bias
 * ``shape``: Eltwise, Concat, Slice, Split, Flatten, Reshape, Crop, Tile, Silence
+* ``blobs``: Parameter, Filter, BatchReindex (a blob as a layer; items of the batch picked by value)
 * ``reduce``: Reduction, ArgMax, Embed
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
