@@ -96,6 +96,22 @@ def resnet_block() -> str:
                             'bias_filler { type: "constant" value: 0.1 } }')
 
 
+def spp_filter_mix() -> str:
+    """SPP (MAX and AVE, 3 levels on 7x9: pads that do not divide), Im2col, Parameter (Scale's factor),
+    Filter (its selector an input) and an InnerProduct after it."""
+    text = 'name: "SppFilterMix"\n' + _INPUT.format(c=3, h=7, w=9)
+    text += 'layer { name: "sel" type: "Input" top: "sel" input_param { shape { dim: 1 dim: 1 } } }\n'
+    text += _layer("factor", "Parameter", [], "factor", "parameter_param { shape { dim: 3 } }")
+    text += _layer("scaled", "Scale", ["data", "factor"], "scaled", "scale_param { axis: 1 }")
+    text += _layer("spp_max", "SPP", "scaled", "spp_max", "spp_param { pyramid_height: 3 pool: MAX }")
+    text += _layer("spp_ave", "SPP", "scaled", "spp_ave", "spp_param { pyramid_height: 3 pool: AVE }")
+    text += _layer("cols", "Im2col", "scaled", "cols", "convolution_param { kernel_h: 2 kernel_w: 3 stride: 2 "
+                   "pad: 1 dilation: 2 }")
+    text += _layer("filter", "Filter", ["scaled", "sel"], "kept")
+    text += _fc("fc", "kept", 5)
+    return text
+
+
 def write_net(folder, name: str, text: str, seed: int = 3):
     """``name.prototxt`` and ``name.caffemodel`` in ``folder``: filler weights, BatchNorm statistics stored
     with a scale factor of 2.5 (as Caffe keeps them after training), Scale blobs away from 1 and 0."""
@@ -116,7 +132,7 @@ def write_net(folder, name: str, text: str, seed: int = 3):
                 mean.copy_(torch.randn(mean.shape, generator=generator) * 2.5)
                 var.copy_((torch.rand(var.shape, generator=generator) + 0.5) * 2.5)
                 factor.fill_(2.5)
-            elif layer.param.type == "Scale":
+            elif layer.param.type in ("Scale", "Parameter"):
                 for blob in layer.blobs:
                     blob.copy_(torch.rand(blob.shape, generator=generator) + 0.5)
     weights = folder / f"{name}.caffemodel"

@@ -68,3 +68,12 @@ def test_a_layer_whose_shapes_follow_the_batch_size_is_named(tmp_path):
         'layer { name: "cut" type: "Slice" bottom: "data" top: "a" top: "b" slice_param { axis: 0 } }\n')
     with pytest.raises(ExportError, match=r"^layer 'cut' \(Slice\): fixes the batch size \(its shape depends"):
         _export(tmp_path, text, torch="n.pt2")
+
+
+def test_a_batch_reindex_fed_its_indices_as_an_input_is_named(tmp_path):
+    """The written files are checked on random inputs, which are no item indices."""
+    text = _IN + ('layer { name: "idx" type: "Input" top: "idx" input_param { shape { dim: 1 } } }\n'
+                  'layer { name: "pick" type: "BatchReindex" bottom: "data" bottom: "idx" top: "pick" }\n')
+    with pytest.raises(ExportError, match=r"^layer 'pick' \(BatchReindex\): picks items by the values of input 'idx'"):
+        _export(tmp_path, text, onnx="n.onnx", torch="n.pt2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.caffemodel", "n.prototxt"]

@@ -81,3 +81,26 @@ def test_the_caffenet_shaped_net_hits_the_ceil_edge(tmp_path):
     shapes = Net(read_net(model), "TEST", device="meta").blob_shapes
     assert shapes["pool1"][2:] == (8, 8) and shapes["conv1"][2:] == (16, 16)
     assert shapes["pool2"][2:] == (5, 5)
+
+
+def test_spp_im2col_parameter_and_filter_export(tmp_path):
+    """SPP (AVE through the portable pooling), Im2col, a Parameter as Scale's factor, and Filter, whose item
+    count follows its selector: the files keep the items tunewiz keeps, also none or some of them."""
+    text = nets.spp_filter_mix()
+    model, weights = nets.write_net(tmp_path, "m", text)
+    outputs = ["spp_max", "spp_ave", "cols", "kept", "fc"]
+    export_files(str(model), str(weights), Targets(onnx=str(tmp_path / "m.onnx"), torch=str(tmp_path / "m.pt2")),
+                 outputs)
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    data = np.random.default_rng(7).standard_normal((4, 3, 7, 9)).astype(np.float32)
+    for keep in ([1, 0, 0, 1], [0, 0, 0, 0], [0, 2, -1, 0.5]):
+        arrays = {"data": data, "sel": np.array(keep, np.float32).reshape(4, 1)}
+        ref = nets.forward(model, weights, arrays)
+        assert ref["kept"].shape[0] == np.count_nonzero(keep)
+        got_pt2 = program(*[torch.from_numpy(a) for a in arrays.values()])
+        for name, onnx_value, pt2_value in zip(outputs, session.run(outputs, arrays), got_pt2):
+            assert onnx_value.shape == pt2_value.shape == ref[name].shape, name
+            if ref[name].size:  # none kept: empty blobs, equal by their shapes
+                assert nets.max_rel(onnx_value, ref[name]) <= 1e-4, name
+                assert nets.max_rel(pt2_value.detach().numpy(), ref[name]) <= 1e-4, name

@@ -3,8 +3,9 @@
 :class:`DeployModule` wraps an engine ``Net`` (TEST phase, torch numerics): its forward takes the Input
 blobs in the deploy's order and returns the chosen output blobs, so the program holds the engine's
 semantics and nothing else.  While it traces, every layer's nodes are annotated with the layer's name
-(``torch.fx.traceback.annotate``), Pooling layers take their portable path (no ceil_mode), and a layer
-that fixes the batch size, or that the tracer cannot follow, stops the export naming that layer.
+(``torch.fx.traceback.annotate``), pooling layers (Pooling, SPP: those with a ``portable`` flag) take their
+portable path (no ceil_mode), and a layer that fixes the batch size, or that the tracer cannot follow, stops
+the export naming that layer.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class DeployModule(nn.Module):
     @contextlib.contextmanager
     def traced(self):
         """Trace mode: annotations, the batch check, portable pooling; all undone after."""
-        pools = [layer for layer in self.net.layers if layer.param.type == "Pooling"]
+        pools = [layer for layer in self.net.layers if hasattr(layer, "portable")]
         trace = self.trace
         trace.on, trace.batch, trace.layer = True, None, None
         for layer in pools:

@@ -6,7 +6,12 @@ A deploy is exported as it runs at TEST.  Refused, each naming the layer, its ty
 * data layers other than ``Input`` read batches from a source (the export's inputs are Input tops);
 * loss and Accuracy layers need labels: a deploy has none;
 * BatchNorm with ``use_global_stats: false`` uses each batch's statistics and updates its blobs;
-* Dropout and STOCHASTIC pooling in the TRAIN phase draw random numbers on every pass.
+* Dropout and STOCHASTIC pooling in the TRAIN phase draw random numbers on every pass;
+* BatchReindex whose item indices are an input: a written file is checked on random inputs, which are no
+  item indices.
+
+Filter exports: its tops' item count follows the selector's values, which ONNX (NonZero) and torch.export
+(a data-dependent size) both carry.
 
 Anything else the tracer cannot follow is refused while tracing (``program``), and any difference in
 the numbers after writing (``verify``).
@@ -43,11 +48,18 @@ def _random(layer) -> bool:
     return layer.param.type == "Pooling" and layer.method == caffe_pb2.PoolingParameter.STOCHASTIC
 
 
+def _index_input(layer, inputs: list[str]) -> str | None:
+    if layer.param.type == "BatchReindex" and layer.param.bottom[1] in inputs:
+        return (f"picks items by the values of input '{layer.param.bottom[1]}', and a written file is checked "
+                "on random inputs, which are no item indices; export the net without it")
+    return None
+
+
 def check_exportable(net, inputs: list[str], outputs: list[str]) -> None:
     """Raise ExportError for the first layer that cannot be exported, or for inputs/outputs that cannot
     carry the deploy's blob names."""
     for layer in net.layers:
-        why = refusal(layer)
+        why = refusal(layer) or _index_input(layer, inputs)
         if why:
             raise layer_error(layer, why)
     if not inputs:

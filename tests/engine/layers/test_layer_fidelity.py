@@ -1,4 +1,5 @@
-"""Every layer case made by real Caffe (tests/fixtures/layers, from caffe-reference/layers):
+"""Every layer case made by real Caffe (tests/fixtures/layers, from caffe-reference/layers, and the Parameter,
+Filter, BatchReindex, Im2col and SPP cases its make_extra_cases.py makes with the oracle):
 build the net, copy the caffemodel, feed in/, check top/; feed topdiff/ into the non-loss
 output tops (loss tops keep diff = loss_weight), backward, check bottomdiff/ and paramdiff/
 (and BatchNorm TRAIN paramafter/).  Tolerance: 1e-5 relative, 1e-6 absolute near zero.

@@ -3,10 +3,12 @@
 The families (``registry.FAMILIES`` lists exactly these):
 
 * ``vision``: Convolution, Deconvolution, Pooling, InnerProduct
+* ``windows``: Im2col, SPP (spatial pyramid pooling)
 * ``activation``: the element-wise neurons (ReLU, PReLU, ELU, Sigmoid, TanH, ..., Dropout)
 * ``norm``: LRN, BatchNorm, MVN, Softmax
 * ``scale``: Scale, Bias
 * ``shape``: Eltwise, Concat, Slice, Split, Flatten, Reshape, Crop, Tile, Silence
+* ``blobs``: Parameter, Filter, BatchReindex (a blob as a layer; items of the batch picked by value)
 * ``reduce``: Reduction, ArgMax, Embed
 * ``recurrent``: LSTMUnit, RNN, LSTM (Caffe's unrolled nets as a loop over time, Caffe's blob layout)
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)

@@ -72,6 +72,9 @@ class Layer(nn.Module):
     is_loss = False
     #: lr_mult forced on every blob (Caffe's BatchNorm forces 0); None = from the ParamSpec
     fixed_lr_mult: float | None = None
+    #: the tops' item count (axis 0) follows the bottoms' values, not their shapes (Filter); the setup's
+    #: top shapes hold every item, as Caffe's first Reshape
+    items_from_values = False
 
     def __init__(self, param: caffe_pb2.LayerParameter, bottom_shapes: Sequence[Shape],
                  phase: int = caffe_pb2.TRAIN, device: torch.device | str = "cpu",

@@ -33,12 +33,12 @@ class EuclideanLoss(Layer):
 
     def setup(self, bottom_shapes):
         _same_count(self, bottom_shapes)
-        self.num = bottom_shapes[0][0] if bottom_shapes[0] else 1
         return [()]
 
     def forward(self, a, b):
         d = a - b.reshape(a.shape)
-        return ((d * d).sum() / (2.0 * self.num),)
+        num = a.shape[0] if a.dim() else 1  # each pass's N, as Caffe's num(): a Filter above may change it
+        return ((d * d).sum() / (2.0 * num),)
 
 
 @register("SigmoidCrossEntropyLoss")

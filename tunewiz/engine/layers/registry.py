@@ -13,12 +13,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Iterable
 
-from tunewiz.engine.layers import (activation, data, loss_pointwise, loss_softmax, norm, python, recurrent, reduce,
-                                   scale, shape, vision)
+from tunewiz.engine.layers import (activation, blobs, data, loss_pointwise, loss_softmax, norm, python, recurrent,
+                                   reduce, scale, shape, vision, windows)
 from tunewiz.engine.layers.base import Layer, UnsupportedLayerError
 
 FAMILIES: tuple[ModuleType, ...] = (
-    vision, activation, norm, scale, shape, reduce, recurrent, loss_softmax, loss_pointwise, data, python,
+    vision, windows, activation, norm, scale, shape, blobs, reduce, recurrent, loss_softmax, loss_pointwise, data,
+    python,
 )
 
 

@@ -22,7 +22,7 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def _per_axis(layer: Layer, values, h, w, has_hw: bool, n: int, default: int, what: str) -> list[int]:
+def per_axis(layer: Layer, values, h, w, has_hw: bool, n: int, default: int, what: str) -> list[int]:
     """Caffe's rule for kernel/stride/pad/dilation: _h/_w (2-D only), or 1 value, or n values."""
     if has_hw:
         if n != 2:
@@ -65,14 +65,14 @@ class _ConvBase(Layer):
             raise self.fail(f"needs a 3- to 5-axis bottom (N, C, spatial...), got shape {shape}")
         if cp.HasField("kernel_h") != cp.HasField("kernel_w"):
             raise self.fail("give both kernel_h and kernel_w")
-        self.kernel = _per_axis(self, cp.kernel_size, cp.kernel_h, cp.kernel_w, cp.HasField("kernel_h"), n, 0, "kernel")
+        self.kernel = per_axis(self, cp.kernel_size, cp.kernel_h, cp.kernel_w, cp.HasField("kernel_h"), n, 0, "kernel")
         if any(k <= 0 for k in self.kernel):
             raise self.fail("kernel dimensions must be > 0 (set kernel_size)")
-        self.stride = _per_axis(self, cp.stride, cp.stride_h, cp.stride_w,
+        self.stride = per_axis(self, cp.stride, cp.stride_h, cp.stride_w,
                                 cp.HasField("stride_h") or cp.HasField("stride_w"), n, 1, "stride")
-        self.pad = _per_axis(self, cp.pad, cp.pad_h, cp.pad_w,
+        self.pad = per_axis(self, cp.pad, cp.pad_h, cp.pad_w,
                              cp.HasField("pad_h") or cp.HasField("pad_w"), n, 0, "pad")
-        self.dilation = _per_axis(self, cp.dilation, 0, 0, False, n, 1, "dilation")
+        self.dilation = per_axis(self, cp.dilation, 0, 0, False, n, 1, "dilation")
         if any(v <= 0 for v in self.stride + self.dilation):
             raise self.fail(f"stride {self.stride} and dilation {self.dilation} must be > 0")
         channels, self.group, num_output = shape[1], cp.group, cp.num_output
@@ -253,5 +253,5 @@ class InnerProduct(Layer):
     def _forward_caffe_cpu(self, x):
         self.check_bottom(x)
         weight, bias = _weight_bias(self)
-        out = caffe_cpu.inner_product(x.reshape(x.shape[0], -1), weight, bias, self.transpose)
+        out = caffe_cpu.inner_product(x.reshape(x.shape[0], self.K), weight, bias, self.transpose)
         return (out.reshape(x.shape[0], self.N),)
