@@ -214,3 +214,17 @@ def test_a_gpu_solver_without_a_gpu_is_a_runtime_error(here):
             tunewiz.SGDSolver("sgd_inv/solver.prototxt")
     finally:
         tunewiz.set_mode_cpu()
+
+
+def test_step_trains_on_what_was_written_into_input_blobs(monkeypatch, capsys):
+    """Caffe's InputLayer keeps what pycaffe wrote into it, so ``solver.step`` trains on it (not on zeros);
+    the losses are real pycaffe's (tests/fixtures/pycaffe_solver_input)."""
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "pycaffe_solver_input"
+    monkeypatch.chdir(folder)
+    monkeypatch.setitem(sys.modules, "caffe", tunewiz)
+    exec(compile((folder / "make_fixture.py").read_text(), "make_fixture.py", "exec"), {"__name__": "fixture"})
+    ours = [line.split() for line in capsys.readouterr().out.splitlines()]
+    caffe = [line.split() for line in (folder / "expected.txt").read_text().splitlines()]
+    assert [i for i, _ in ours] == [i for i, _ in caffe] == ["0", "1", "2"]
+    for (_, mine), (_, theirs) in zip(ours, caffe):
+        assert abs(float(mine) - float(theirs)) <= 1e-6 * abs(float(theirs))

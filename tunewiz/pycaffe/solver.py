@@ -35,13 +35,21 @@ def _read(solver_file):
     return copy.deepcopy(solver_file)
 
 
-def _recording(engine_net, last: dict, key: int):
-    """The engine net's ``forward``, also keeping the blobs of its last call in ``last[key]``: the solver's
-    passes go through ``forward``, and pycaffe shows their blobs afterwards (a reference, no copy)."""
+def _recording(engine_net, pynet, last: dict, key: int):
+    """The engine net's ``forward``, reading its Input tops from pycaffe's blobs (Caffe's InputLayer keeps
+    what was written into it: ``solver.net.blobs['data'].data[...] = x`` then ``solver.step(1)`` trains on
+    x) and keeping the blobs of its last call in ``last[key]``: the solver's passes go through ``forward``,
+    and pycaffe shows their blobs afterwards (a reference, no copy)."""
     inner = engine_net.forward
+    input_tops = [t for layer, w in zip(engine_net.layers, engine_net.wirings)
+                  if layer.param.type == "Input" for t in w.tops]
 
-    def forward(*args, **kwargs):
-        blobs = inner(*args, **kwargs)
+    def forward(inputs=None, *args, **kwargs):
+        given = dict(inputs or {})
+        for name in input_tops:
+            if name not in given:
+                given[name] = pynet.blobs[name].tensor(engine_net.device)
+        blobs = inner(given, *args, **kwargs)
         last[key] = blobs
         return blobs
     return forward
@@ -64,8 +72,8 @@ class _Solver:
         self.net = Net._wrap(self._engine.net)
         self.test_nets = [Net._wrap(net) for net in self._engine.test_nets]
         self._last: dict[int, dict] = {}
-        for key, net in enumerate([self._engine.net, *self._engine.test_nets]):
-            net.forward = _recording(net, self._last, key)
+        for key, (net, pynet) in enumerate(zip([self._engine.net, *self._engine.test_nets], self._nets())):
+            net.forward = _recording(net, pynet, self._last, key)
 
     @property
     def param(self):
