@@ -77,7 +77,7 @@ class _Tokens:
         self.path = path
         self.items = [(tok, n) for n, line in enumerate(text.splitlines(), 1) for tok in line.split()]
         self.pos = 0
-        self.last_line = text.count("\n") + 1
+        self.last_line = self.items[-1][1] if self.items else 1  # the line the file ends on
 
     def more(self) -> bool:
         return self.pos < len(self.items)
