@@ -1,4 +1,5 @@
-"""Batches for ``Data`` and ``ImageData`` layers, as Caffe's data layers produce them.
+"""Batches for ``Data`` and ``ImageData`` layers, as Caffe's data layers produce them (``WindowData``:
+:mod:`tunewiz.data.window_feed`, the same interface).
 
 ``make_feed(layer, phase, seed=, root=)`` -> :class:`Feed` with ``top_shapes``, ``next_batch()``
 (``[data float32 NCHW, label float32 (N,)]``), ``state()``/``restore()`` (exact resume: cursor,
@@ -43,15 +44,20 @@ def _env_workers() -> int | None:
 
 def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = None,
               workers: int | None = None) -> "Feed":
-    """The feed of a ``Data`` or ``ImageData`` LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
+    """The feed of a ``Data``, ``ImageData`` or ``WindowData`` (:mod:`tunewiz.data.window_feed`)
+    LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
     where = f"layer '{layer.name}' ({layer.type})"
     root = os.fspath(root) if root is not None else None  # the trainer passes a Path, the tools a str
+    workers = _env_workers() if workers is None else workers
+    if layer.type == "WindowData":  # its own sampling and crops, mean and mirror from transform_param
+        from tunewiz.data.window_feed import window_feed
+
+        return window_feed(layer, phase, seed=seed, root=root, workers=workers)
     tp = layer.transform_param
     caffe_rng = mt19937(seed)
     needs_rand = tp.mirror or (phase == 0 and tp.crop_size > 0)
     t_seed = int(caffe_rng.random_raw()) if needs_rand else 0
     transformer = Transformer(tp, phase, seed=t_seed, root=root, where=where)
-    workers = _env_workers() if workers is None else workers
     if layer.type == "Data":
         dp = layer.data_param
         if dp.batch_size <= 0:
@@ -69,7 +75,7 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
                     len(layer.top), workers, max(1, dp.prefetch))
     if layer.type == "ImageData":
         return _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
-    raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data and ImageData have one).")
+    raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data, ImageData and WindowData have one).")
 
 
 def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers) -> "Feed":

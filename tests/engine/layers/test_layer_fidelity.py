@@ -24,8 +24,9 @@ CASES = [c["case"] for c in json.loads((HERE / "index.json").read_text())]
 # out of the per-family check (tests/engine/layers/test_python.py compares it with the built-in EuclideanLoss).
 NO_CAFFE_CASE = {"tunewiz.engine.layers.python"}
 # Families whose Caffe cases live in a folder of their own, checked (with this file's check_case, and for
-# being left out of the registry) by their own test: recurrent -> fixtures/layers_recurrent, test_recurrent.py.
-CASES_ELSEWHERE = {"tunewiz.engine.layers.recurrent"}
+# being left out of the registry) by their own test: recurrent -> fixtures/layers_recurrent, test_recurrent.py;
+# window_data (a data layer: batches, no backward) -> fixtures/window_data, test_window_data.py.
+CASES_ELSEWHERE = {"tunewiz.engine.layers.recurrent", "tunewiz.engine.layers.window_data"}
 CHECKED_FAMILIES = [f for f in registry.FAMILIES if f.__name__ not in NO_CAFFE_CASE | CASES_ELSEWHERE]
 
 

@@ -14,6 +14,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
 * ``data``: Input, DummyData, MemoryData, Data, ImageData
+* ``window_data``: WindowData (R-CNN's window files: foreground/background sampling, context_pad, crop_mode)
 * ``python``: Python (a user's pycaffe-style layer class, run on host numpy blobs)
 
 ``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses

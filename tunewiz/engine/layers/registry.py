@@ -14,12 +14,12 @@ from types import ModuleType
 from typing import Iterable
 
 from tunewiz.engine.layers import (activation, blobs, data, loss_pointwise, loss_softmax, norm, python, recurrent,
-                                   reduce, scale, shape, vision, windows)
+                                   reduce, scale, shape, vision, window_data, windows)
 from tunewiz.engine.layers.base import Layer, UnsupportedLayerError
 
 FAMILIES: tuple[ModuleType, ...] = (
     vision, windows, activation, norm, scale, shape, blobs, reduce, recurrent, loss_softmax, loss_pointwise, data,
-    python,
+    window_data, python,
 )
 
 
