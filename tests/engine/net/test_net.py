@@ -245,3 +245,27 @@ def test_splits_are_named_and_weighted_as_caffes_insert_splits():
     net = net_of(text)
     x = torch.randn(2, 3)
     assert torch.allclose(net.loss(net.forward({"x": x, "label": torch.zeros(2)})), 2 * x.sum())
+
+
+def test_a_loss_layer_without_a_top_gets_an_automatic_one_that_counts_in_the_loss():
+    """Caffe's AutoTopBlobs: a SoftmaxWithLoss naming no top still trains (its loss counts), and its blob
+    is no net output; the same net with the top named gives the same loss and gradients."""
+    labels = 'layer { name: "lab" type: "Input" top: "label" input_param { shape { dim: 2 } } }\n'
+    body = INPUT + labels + IP.format(n="ip", b="data", t="ip", extra="")
+    auto = net_of(body + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" }', seed=3)
+    named = net_of(body + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "l" }',
+                   seed=3)
+    assert auto.output_names == [] and named.output_names == ["l"]
+    assert auto.automatic_tops == {"(automatic) loss"}
+    inputs = {"data": torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(1)),
+              "label": torch.tensor([1.0, 3.0])}
+    losses, grads = [], []
+    for net in (auto, named):
+        loss = net.loss(net.forward(inputs))
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append(net.layers[2].blobs[0].grad.clone())
+    assert losses[0] == losses[1] > 0
+    assert torch.equal(grads[0], grads[1]) and grads[0].abs().sum() > 0
+    with pytest.raises(NetError, match="tops"):  # a layer that is no loss still has to name its tops
+        net_of(INPUT + 'layer { name: "ip" type: "InnerProduct" bottom: "data" inner_product_param { num_output: 2 } }')

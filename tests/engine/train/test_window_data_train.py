@@ -4,9 +4,8 @@ tests/fixtures/window_data/pascal), on tiny generated data at the example's own 
 batch sizes (128 -> 4: one foreground window each) and the solver's iteration counts are shrunk (and no snapshot is written: 450 MB).
 
 The example's SoftmaxWithLoss names no top: Caffe gives a loss layer an anonymous one (``AutoTopBlobs``, a
-"(automatic)" blob that counts in the loss but is no net output); tunewiz's Net does not yet, so the
-unchanged net is a strict xfail (it turns into a failure the day Net gains it: drop the mark then) and
-the same net with ``top: "loss"`` named checks the training meanwhile."""
+"(automatic)" blob that counts in the loss but is no net output), and so does tunewiz's Net; the same net
+with ``top: "loss"`` named trains too."""
 from __future__ import annotations
 
 import re
@@ -61,10 +60,7 @@ def _workspace(work: Path, name_the_loss_top: bool) -> None:
     (work / EXAMPLE / "pascal_finetune_solver.prototxt").write_text(to_text(solver))
 
 
-@pytest.mark.parametrize("name_the_loss_top", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                                reason="Net has no anonymous tops for loss layers (AutoTopBlobs)")),
-    True])
+@pytest.mark.parametrize("name_the_loss_top", [False, True])
 def test_the_pascal_detection_example_trains(tmp_path, monkeypatch, capsys, name_the_loss_top):
     _workspace(tmp_path, name_the_loss_top)
     monkeypatch.chdir(tmp_path)

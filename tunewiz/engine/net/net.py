@@ -63,6 +63,18 @@ def _cut(t: torch.Tensor) -> torch.Tensor:
     return t.detach() if t.requires_grad else t
 
 
+def automatic_tops(net_param: caffe_pb2.NetParameter) -> set[str]:
+    """Caffe's ``AutoTopBlobs``: a loss layer the prototxt gives no top (Caffe's own
+    ``pascal_finetune_trainval_test.prototxt`` has one) gets a blob of its own, counted in the loss but not a
+    net output; Caffe names it ``(automatic)``, here ``(automatic) LAYER`` so that two never meet."""
+    names = set()
+    for lp in net_param.layer:
+        if not len(lp.top) and layer_class(lp.type, lp.name).is_loss:
+            lp.top.append(f"(automatic) {lp.name}")
+            names.add(lp.top[0])
+    return names
+
+
 class Net(nn.Module):
     """A Caffe net for one phase (see the module docstring)."""
 
@@ -76,6 +88,7 @@ class Net(nn.Module):
         self.phase = phase_value(phase)
         self.device = torch.device(device)
         self.net_param = prepare(net_param, self.phase, level, stages)
+        self.automatic_tops = automatic_tops(self.net_param)
         self.name = self.net_param.name
         if seed is not None and self.device.type != "meta":
             torch.manual_seed(seed)
@@ -84,7 +97,7 @@ class Net(nn.Module):
         self.blob_shapes: dict[str, tuple[int, ...]] = {}
         self._infos: list[ParamInfo] = []
         self._build(seed, root, numerics)
-        self.output_names = netgraph.outputs(self.wirings)
+        self.output_names = [b for b in netgraph.outputs(self.wirings) if b not in self.automatic_tops]
         self._plan = self._make_plan()
         self.diff_blobs: dict[str, torch.Tensor] = {}
         self.numerics = self._engines_chosen()
