@@ -63,7 +63,7 @@ def find_target(net, where: str = "the net") -> Target:
 def _data_layer(net, label: str, wiring, where: str) -> str:
     for layer, w in zip(net.layers, net.wirings):
         if label in w.tops:
-            if getattr(layer, "feed", None) is None:
+            if not hasattr(getattr(layer, "feed", None), "source"):  # none, or one that samples (WindowData)
                 raise TargetError(
                     f"{where}: the labels of layer '{wiring.name}' ({wiring.type}), blob '{label}', come from layer "
                     f"'{w.name}' ({w.type}); scoring one pass of a validation set needs them from a Data or "

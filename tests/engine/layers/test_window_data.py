@@ -81,3 +81,19 @@ def test_the_family_left_out_of_the_registry_fails_its_case(tmp_path, monkeypatc
     monkeypatch.setattr(registry, "LAYERS", table)
     with pytest.raises(UnsupportedLayerError, match="'data' has type 'WindowData'"):
         _sequence_net(tmp_path, "sequence_train")
+
+
+def test_scoring_one_pass_of_a_window_sampler_is_refused_by_name(tmp_path):
+    """``tunewiz test --confusion`` needs a set of records read in order; WindowData draws at random."""
+    from tunewiz.errors import TunewizError
+    from tunewiz.infer.evaluate import evaluate
+
+    source = write_window_file(tmp_path / "w.txt", BLOCKS)
+    text = net_text(source).replace('top: "loss" }', 'top: "loss" }\nlayer { name: "acc" type: "Accuracy" '
+                                    'bottom: "fc" bottom: "label" top: "acc" include { phase: TEST } }')
+    net = Net(parse_text(text, caffe_pb2.NetParameter()), "TEST", seed=5)
+    try:
+        with pytest.raises(TunewizError, match=r"come from layer 'data' \(WindowData\); scoring one pass"):
+            next(evaluate(net))
+    finally:
+        net.close()
