@@ -33,7 +33,10 @@ HERE = Path(__file__).resolve().parent
 FIX = HERE.parents[1] / "fixtures" / "caffe_examples"
 ORIGINALS = FIX / "caffe"  # Caffe's files, verbatim, under their paths in Caffe's tree
 SEED = 20261205
-N_MNIST, N_MNIST_TEST, N_CIFAR, N_CIFAR_TEST = 64, 32, 48, 24
+# 10 iterations of 8 = 80 records: whole epochs of the cifar10 train set, so the second command of
+# train_quick.sh reads the same records whether the data cursor resumes (tunewiz's own snapshots) or
+# starts again at the first record (a solverstate has no cursor: Caffe's resume)
+N_MNIST, N_MNIST_TEST, N_CIFAR, N_CIFAR_TEST = 64, 32, 40, 24
 COMMON = {"test_interval": 5, "max_iter": 10, "display": 1, "solver_mode": "CPU"}
 
 
@@ -47,6 +50,8 @@ class Example:
     data: str  # "mnist" | "siamese" | "cifar10"
     batches: tuple[int, ...]
     solver_edits: dict = field(default_factory=dict)
+    # the readme's second command, resuming the first's last snapshot with another solver (its edits)
+    resume: tuple[str, dict] | None = None
 
     @property
     def weights(self) -> str:
@@ -56,6 +61,17 @@ class Example:
     def command(self, tool: str = "caffe") -> list[str]:
         """The readme's command (run from the working folder), with ``-weights``."""
         return [tool, "train", "-solver", self.solver, "-weights", self.weights]
+
+    def resume_command(self, tool: str = "caffe") -> list[str]:
+        """The second command: ``-snapshot`` of the first run's final solverstate (iteration renamed)."""
+        solver, _ = self.resume
+        prefix = snapshot_prefix((ORIGINALS / self.solver).read_text())
+        return [tool, "train", "-solver", solver, "-snapshot",
+                f"{prefix}_iter_{self.solver_edits['max_iter']}.solverstate"]
+
+    def files(self) -> list[str]:
+        """Caffe's files this example uses."""
+        return [self.net, self.solver, *([self.resume[0]] if self.resume else [])]
 
 
 EXAMPLES = {
@@ -69,7 +85,9 @@ EXAMPLES = {
                        {"test_iter": [2], **COMMON}),
     "cifar10_quick": Example("examples/cifar10/cifar10_quick_solver.prototxt",
                              "examples/cifar10/cifar10_quick_train_test.prototxt", "cifar10", (8, 12),
-                             {"test_iter": [2], **COMMON}),
+                             {"test_iter": [2], **COMMON},
+                             ("examples/cifar10/cifar10_quick_solver_lr1.prototxt",
+                              {"test_iter": [2], **COMMON, "max_iter": 15})),
     "cifar10_full": Example("examples/cifar10/cifar10_full_solver.prototxt",
                             "examples/cifar10/cifar10_full_train_test.prototxt", "cifar10", (8, 12),
                             {"test_iter": [2], **COMMON}),
@@ -80,6 +98,11 @@ EXAMPLES = {
                                        "examples/cifar10/cifar10_full_sigmoid_train_test_bn.prototxt", "cifar10",
                                        (8, 12), {"test_iter": [2], **COMMON}),
 }
+
+
+def snapshot_prefix(solver_text: str) -> str:
+    """A solver's ``snapshot_prefix`` (Caffe's examples set one)."""
+    return re.search(r'^snapshot_prefix:\s*"([^"]+)"', solver_text, flags=re.M).group(1)
 
 
 # -- the edits -------------------------------------------------------------------------------------
@@ -203,8 +226,11 @@ def write_weights(dst: Path, example: Example, seed: int = SEED) -> None:
 def build(dst: Path, name: str) -> Path:
     """Write example ``name``'s working folder under ``dst``; return ``dst``."""
     example, dst = EXAMPLES[name], Path(dst)
-    for path, edit in ((example.net, lambda t: edit_net(t, example.batches)),
-                       (example.solver, lambda t: edit_solver(t, example.solver_edits))):
+    edits = [(example.net, lambda t: edit_net(t, example.batches)),
+             (example.solver, lambda t: edit_solver(t, example.solver_edits))]
+    if example.resume:
+        edits.append((example.resume[0], lambda t: edit_solver(t, example.resume[1])))
+    for path, edit in edits:
         (dst / path).parent.mkdir(parents=True, exist_ok=True)
         (dst / path).write_text(edit((ORIGINALS / path).read_text()))
     DATA[example.data](dst, np.random.default_rng(SEED))
@@ -215,7 +241,7 @@ def build(dst: Path, name: str) -> Path:
 def copy_originals(caffe_root: Path) -> None:
     """Copy every example's prototxts verbatim from Caffe's source tree into the fixtures."""
     for example in EXAMPLES.values():
-        for path in (example.solver, example.net):
+        for path in example.files():
             (ORIGINALS / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(caffe_root) / path, ORIGINALS / path)
 

@@ -45,11 +45,17 @@ def _train(tmp_path: Path, monkeypatch, name: str):
         pytest.importorskip("plyvel", reason="Caffe's siamese example reads LevelDB (tunewiz[leveldb])")
     work = ws.build(tmp_path / name, name)
     monkeypatch.chdir(work)
-    code = main(ws.EXAMPLES[name].command("tunewiz")[1:])
+    return work, _run(work, ws.EXAMPLES[name].command("tunewiz"))
+
+
+def _run(work: Path, command: list[str]):
+    """``tunewiz train …`` in ``work`` (the current folder): the events of this run."""
+    code = main(command[1:])
     log = (work / "train.log").read_text()
     assert code == 0, log[-3000:]
-    lines = (work / "events.jsonl").read_text().splitlines()
-    return work, [ev.parse_line(line).event for line in lines]
+    events = _events_of(work)
+    last_start = max(i for i, e in enumerate(events) if e.kind == "started")
+    return events[last_start:]
 
 
 def _check_train(events, expect) -> None:
@@ -70,10 +76,10 @@ def _check_tests(events, expect) -> None:
             assert close(test.outputs[key], value), (test.iter, test.net, key, test.outputs[key], value)
 
 
-def _check_final_weights(work: Path, name: str, expect) -> None:
+def _check_final_weights(work: Path, name: str, expect, events) -> None:
     from tunewiz.caffe.caffemodel import load_weights
 
-    snapshots = [e for e in _events_of(work) if e.kind == "snapshot"]
+    snapshots = [e for e in events if e.kind == "snapshot"]
     arrays = load_weights(work / snapshots[-1].paths[0]).arrays()
     norms = {f"{k}/{i}": float(np.linalg.norm(a.astype(np.float64))) for k, v in arrays.items()
              for i, a in enumerate(v)}
@@ -92,9 +98,31 @@ def test_example_trains_as_caffe(tmp_path, monkeypatch, name):
     work, events = _train(tmp_path, monkeypatch, name)
     _check_train(events, expect)
     _check_tests(events, expect)
-    _check_final_weights(work, name, expect)
-    logged = ws.parse_log((work / "train.log").read_text())
+    _check_final_weights(work, name, expect, events)
+    _check_log(work, expect)
+
+
+def _check_log(work: Path, expect) -> None:
+    """The Caffe-format log of the last run has Caffe's iterations, tests, outputs and final loss."""
+    text = (work / "train.log").read_text()
+    logged = ws.parse_log(text[text.rfind("Initializing solver from parameters"):])
     assert [r["iter"] for r in logged["train"]] == [r["iter"] for r in expect["train"]]
     assert [(t["iter"], t["net"], sorted(t["outputs"])) for t in logged["tests"]] == [
         (t["iter"], t["net"], sorted(t["outputs"])) for t in expect["tests"]]
     assert close(logged["final"]["loss"], expect["final"]["loss"])
+
+
+def test_train_quick_second_command_resumes_as_caffe(tmp_path, monkeypatch):
+    """``train_quick.sh``: the lr1 solver resumes the first run's solverstate (``-snapshot``) and trains on.
+
+    Whole epochs of train and test data pass before the snapshot, so tunewiz's resume (its own
+    snapshot's sidecar carries the data cursors) and Caffe's (cursors back at the first record) read the
+    same records."""
+    expect = _expected("cifar10_quick")["resume"]
+    work, _ = _train(tmp_path, monkeypatch, "cifar10_quick")
+    events = _run(work, ws.EXAMPLES["cifar10_quick"].resume_command("tunewiz"))
+    assert events[0].iter == 10
+    _check_train(events, expect)
+    _check_tests(events, expect)
+    _check_final_weights(work, "cifar10_quick", expect, events)
+    _check_log(work, expect)
