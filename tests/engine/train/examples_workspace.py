@@ -65,9 +65,10 @@ class Example:
     def resume_command(self, tool: str = "caffe") -> list[str]:
         """The second command: ``-snapshot`` of the first run's final solverstate (iteration renamed)."""
         solver, _ = self.resume
-        prefix = snapshot_prefix((ORIGINALS / self.solver).read_text())
+        text = (ORIGINALS / self.solver).read_text()
+        ext = ".solverstate.h5" if re.search(r"^snapshot_format:\s*HDF5", text, flags=re.M) else ".solverstate"
         return [tool, "train", "-solver", solver, "-snapshot",
-                f"{prefix}_iter_{self.solver_edits['max_iter']}.solverstate"]
+                f"{snapshot_prefix(text)}_iter_{self.solver_edits['max_iter']}{ext}"]
 
     def files(self) -> list[str]:
         """Caffe's files this example uses."""
@@ -88,9 +89,13 @@ EXAMPLES = {
                              {"test_iter": [2], **COMMON},
                              ("examples/cifar10/cifar10_quick_solver_lr1.prototxt",
                               {"test_iter": [2], **COMMON, "max_iter": 15})),
+    # train_full.sh resumes "cifar10_full_iter_60000.solverstate", a name its HDF5 solver never writes
+    # (real Caffe stops there too): the second command here names the file Caffe wrote
     "cifar10_full": Example("examples/cifar10/cifar10_full_solver.prototxt",
                             "examples/cifar10/cifar10_full_train_test.prototxt", "cifar10", (8, 12),
-                            {"test_iter": [2], **COMMON}),
+                            {"test_iter": [2], **COMMON},
+                            ("examples/cifar10/cifar10_full_solver_lr1.prototxt",
+                             {"test_iter": [2], **COMMON, "max_iter": 15})),
     "cifar10_full_sigmoid": Example("examples/cifar10/cifar10_full_sigmoid_solver.prototxt",
                                     "examples/cifar10/cifar10_full_sigmoid_train_test.prototxt", "cifar10",
                                     (8, 12), {"test_iter": [2], **COMMON}),
@@ -270,3 +275,23 @@ def parse_log(text: str) -> dict:
         elif (m := _OUTPUT.search(line)) and current is not None:
             current["outputs"][m.group(2)] = float(m.group(3))
     return {"train": train, "tests": tests, "final": final}
+
+
+def hdf5_listing(path) -> list[list]:
+    """Every group and dataset of an HDF5 file: [name, "group"] or [name, shape, dtype(, strpad)], in
+    h5py's order (the layout to compare with Caffe's; learned_net's text depends on the folder)."""
+    import h5py
+
+    out = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group):
+            out.append([name, "group"])
+            return
+        row = [name, list(obj.shape), obj.dtype.str]
+        if obj.dtype.kind == "S":
+            row.append(int(obj.id.get_type().get_strpad()))
+        out.append(row)
+    with h5py.File(str(path), "r") as handle:
+        handle.visititems(visit)
+    return out

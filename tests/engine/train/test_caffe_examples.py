@@ -77,10 +77,19 @@ def _check_tests(events, expect) -> None:
 
 
 def _check_final_weights(work: Path, name: str, expect, events) -> None:
+    """The last snapshot: its blobs' norms as Caffe's; HDF5 files laid out as Caffe's."""
     from tunewiz.caffe.caffemodel import load_weights
+    from tunewiz.caffe.hdf5 import read_net_hdf5
 
-    snapshots = [e for e in events if e.kind == "snapshot"]
-    arrays = load_weights(work / snapshots[-1].paths[0]).arrays()
+    model, state = [e for e in events if e.kind == "snapshot"][-1].paths
+    hdf5 = expect.get("hdf5_snapshot")
+    assert model.endswith(".h5") == bool(hdf5) and state.endswith(".h5") == bool(hdf5)
+    if hdf5:
+        arrays = {layer: [blobs[j] for j in sorted(blobs)] for layer, blobs in read_net_hdf5(work / model)}
+        assert ws.hdf5_listing(work / model) == hdf5[".caffemodel.h5"]
+        assert ws.hdf5_listing(work / state) == hdf5[".solverstate.h5"]
+    else:
+        arrays = load_weights(work / model).arrays()
     norms = {f"{k}/{i}": float(np.linalg.norm(a.astype(np.float64))) for k, v in arrays.items()
              for i, a in enumerate(v)}
     assert sorted(norms) == sorted(expect["final_norms"])
@@ -112,17 +121,19 @@ def _check_log(work: Path, expect) -> None:
     assert close(logged["final"]["loss"], expect["final"]["loss"])
 
 
-def test_train_quick_second_command_resumes_as_caffe(tmp_path, monkeypatch):
-    """``train_quick.sh``: the lr1 solver resumes the first run's solverstate (``-snapshot``) and trains on.
+@pytest.mark.parametrize("name", [n for n, e in ws.EXAMPLES.items() if e.resume])
+def test_second_command_resumes_as_caffe(tmp_path, monkeypatch, name):
+    """``train_quick.sh`` / ``train_full.sh``: the lr1 solver resumes the first run's solverstate
+    (``-snapshot``; cifar10_full's is HDF5) and trains on (lr1 snapshots as HDF5).
 
     Whole epochs of train and test data pass before the snapshot, so tunewiz's resume (its own
     snapshot's sidecar carries the data cursors) and Caffe's (cursors back at the first record) read the
     same records."""
-    expect = _expected("cifar10_quick")["resume"]
-    work, _ = _train(tmp_path, monkeypatch, "cifar10_quick")
-    events = _run(work, ws.EXAMPLES["cifar10_quick"].resume_command("tunewiz"))
+    expect = _expected(name)["resume"]
+    work, _ = _train(tmp_path, monkeypatch, name)
+    events = _run(work, ws.EXAMPLES[name].resume_command("tunewiz"))
     assert events[0].iter == 10
     _check_train(events, expect)
     _check_tests(events, expect)
-    _check_final_weights(work, "cifar10_quick", expect, events)
+    _check_final_weights(work, name, expect, events)
     _check_log(work, expect)
