@@ -8,22 +8,16 @@ written once, by its owner.  Loading copies by layer name: layers the net lacks 
 dataset missing for a shared param is fine, and a shape or count that does not fit is Caffe's
 message as a :class:`~tunewiz.pycaffe.errors.PycaffeError`.
 
-h5py is an optional extra (``pip install tunewiz[hdf5]``), imported on first use.
+The file format is :mod:`tunewiz.caffe.hdf5`'s (h5py is an optional extra, ``pip install
+tunewiz[hdf5]``, imported on first use); its errors come out as :class:`PycaffeError`.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from tunewiz.caffe.hdf5 import read_net_hdf5, write_net_hdf5
+from tunewiz.errors import FormatError
 from tunewiz.pycaffe.errors import PycaffeError
-
-
-def _h5py():
-    """h5py, or one line saying how to get it."""
-    try:
-        import h5py
-    except ImportError:
-        raise PycaffeError("HDF5 weights need h5py: pip install 'tunewiz[hdf5]' (or pip install h5py)") from None
-    return h5py
 
 
 def _owned(net) -> list[tuple[str, list[tuple[int, object]]]]:
@@ -42,55 +36,41 @@ def _owned(net) -> list[tuple[str, list[tuple[int, object]]]]:
 
 def save(net, path) -> None:
     """Write ``net``'s params to ``path`` as Caffe's ``Net::ToHDF5`` does (without diffs, as pycaffe)."""
-    h5py = _h5py()
-    owned = _owned(net)
-    for name, _ in owned:
-        if "/" in name:
-            raise PycaffeError(f"Cannot save weights to HDF5: layer '{name}' has a '/' in its name, "
-                               "which HDF5 reads as a subgroup (Caffe's Net::ToHDF5 cannot save it either)")
+    layers = [(name, [(j, np.array(blob.data, dtype=np.float32)) for j, blob in blobs])
+              for name, blobs in _owned(net)]
     try:
-        with h5py.File(str(path), "w") as handle:
-            data = handle.create_group("data")
-            for name, blobs in owned:
-                group = data.create_group(name)
-                for j, blob in blobs:
-                    group.create_dataset(str(j), data=np.array(blob.data, dtype=np.float32))
-    except OSError as exc:
-        raise PycaffeError(f"Couldn't open {path} to save weights: {exc}") from exc
+        write_net_hdf5(path, layers)
+    except FormatError as exc:
+        raise PycaffeError(str(exc)) from None
 
 
 def load(net, path) -> None:
     """Copy params from the HDF5 weights at ``path`` by layer name (Caffe's ``CopyTrainedLayersFromHDF5``)."""
-    h5py = _h5py()
     try:
-        handle = h5py.File(str(path), "r")
-    except OSError as exc:
-        raise PycaffeError(f"Couldn't open {path}: {exc}") from exc
-    with handle:
-        if "data" not in handle:
-            raise PycaffeError(f"Error reading weights from {path}: it has no group 'data'")
-        _copy_layers(net, handle["data"], path)
+        stored = read_net_hdf5(path)
+    except FormatError as exc:
+        raise PycaffeError(str(exc)) from None
+    _copy_layers(net, stored, path)
 
 
-def _copy_layers(net, data, path) -> None:
-    """Each source layer the net has: its datasets into the layer's param blobs."""
+def _copy_layers(net, stored, path) -> None:
+    """Each source layer the net has: its arrays into the layer's param blobs."""
     owners = {name: {j for j, _ in blobs} for name, blobs in _owned(net)}
     layers = {layer.name: layer for layer in net.layers}
-    for name in data:
+    for name, group in stored:
         layer = layers.get(name)
         if layer is None:
             continue  # Caffe: "Ignoring source layer"
-        group = data[name]
         if len(group) > len(layer.blobs):
             raise PycaffeError(f"{path}: Incompatible number of blobs for layer '{name}': the file has "
                                f"{len(group)}, the net's layer ({layer.type}) has {len(layer.blobs)}")
         for j, blob in enumerate(layer.blobs):
-            if str(j) not in group:
+            if j not in group:
                 if j not in owners[name]:
                     continue  # a shared param: its owner's dataset fills it
                 raise PycaffeError(f"{path}: Incompatible number of blobs for layer '{name}': "
                                    f"no dataset '{j}' for its param {j}")
-            _copy_blob(blob, np.asarray(group[str(j)][()]), name, j, path)
+            _copy_blob(blob, group[j], name, j, path)
 
 
 def _copy_blob(blob, values: np.ndarray, name: str, j: int, path) -> None:

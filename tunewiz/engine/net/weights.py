@@ -16,6 +16,10 @@ params that no file gave (newly initialized by their fillers) and the ignored so
 (auto-inserted Split layers included, bottoms renamed to the split tops as ``InsertSplits`` does),
 each with ``phase`` set, the ``loss_weight``/``param`` entries Caffe's setup adds, and its blobs
 with ``shape``.  ``save_caffemodel(net, path)`` writes it.
+
+Caffe's HDF5 weights (``snapshot_format: HDF5``, a name ending in ``.h5``; :mod:`tunewiz.caffe.hdf5`)
+are read by ``copy_trained_layers`` with ``CopyTrainedLayersFromHDF5``'s checks and written by
+``save_hdf5`` as ``Net::ToHDF5``.
 """
 from __future__ import annotations
 
@@ -71,24 +75,29 @@ def split_paths(paths: str | Path | Iterable) -> list[str]:
 
 
 def copy_trained_layers(net, caffemodel_paths) -> TransferReport:
-    """Copy blobs by layer name from each caffemodel in order (see the module docstring)."""
+    """Copy blobs by layer name from each caffemodel in order (see the module docstring); a name
+    ending in ``.h5`` is Caffe's HDF5 weights, as in Caffe's ``CopyTrainedLayersFrom``."""
     from tunewiz.caffe.caffemodel import load_weights
+    from tunewiz.caffe.hdf5 import is_hdf5_name, read_net_hdf5
 
     report = TransferReport()
     copied: dict[str, list[tuple[int, ...]]] = {}
     for path in split_paths(caffemodel_paths):
-        weights = load_weights(path)
+        if is_hdf5_name(path):
+            sources = [(name, blobs, _copy_hdf5_layer) for name, blobs in read_net_hdf5(path)]
+        else:
+            sources = [(layer.name, layer.blobs, copy_layer) for layer in load_weights(path).layers]
         report.files.append(str(path))
-        for source in weights.layers:
-            target = net.layer_by_name(source.name)
+        for name, blobs, copy in sources:
+            target = net.layer_by_name(name)
             if target is None:
-                if source.name not in report.ignored:
-                    report.ignored.append(source.name)
+                if name not in report.ignored:
+                    report.ignored.append(name)
                 continue
-            shapes = copy_layer(target, source.name, source.blobs, path)
+            shapes = copy(target, name, blobs, path, net)
             if shapes:
-                copied[source.name] = shapes
-                report.sources[source.name] = str(path)
+                copied[name] = shapes
+                report.sources[name] = str(path)
     for layer in net.layers:
         if len(layer.blobs) and layer.name not in copied:
             report.new.append(layer.name)
@@ -96,7 +105,7 @@ def copy_trained_layers(net, caffemodel_paths) -> TransferReport:
     return report
 
 
-def copy_layer(target, name: str, blobs, path="") -> list[tuple[int, ...]]:
+def copy_layer(target, name: str, blobs, path="", net=None) -> list[tuple[int, ...]]:
     """Copy ``blobs`` (caffemodel Blob objects) into ``target.blobs`` with Caffe's checks."""
     from tunewiz.caffe.blobs import shape_equals
 
@@ -120,6 +129,44 @@ def copy_layer(target, name: str, blobs, path="") -> list[tuple[int, ...]]:
             param.copy_(values.to(param.device))
         shapes.append(want)
     return shapes
+
+
+def _copy_hdf5_layer(target, name: str, blobs: dict, path, net) -> list[tuple[int, ...]]:
+    """``CopyTrainedLayersFromHDF5`` for one layer: ``blobs`` {index: array}; a missing dataset is fine
+    only for a param the layer shares with an earlier one; shapes must be equal."""
+    where = f"{path}: " if path else ""
+    if len(blobs) > len(target.blobs):
+        raise WeightCopyError(f"{where}Incompatible number of blobs for layer '{name}': the file has "
+                              f"{len(blobs)}, the net's layer ({target.param.type}) has {len(target.blobs)}.")
+    shared = _shared_blobs(net)
+    shapes = []
+    for j, param in enumerate(target.blobs):
+        want = tuple(param.shape)
+        if j not in blobs:
+            if id(param) in shared.get(name, set()):
+                continue
+            raise WeightCopyError(f"{where}Incompatible number of blobs for layer '{name}': no dataset '{j}' "
+                                  f"for its param {j}.")
+        if tuple(blobs[j].shape) != want:
+            raise WeightCopyError(
+                f"{where}Cannot load blob from hdf5; shape mismatch. Source shape is {shape_string(blobs[j].shape)};"
+                f" target shape is {shape_string(want)} (layer '{name}', param {j}).")
+        with torch.no_grad():
+            param.copy_(torch.from_numpy(np.ascontiguousarray(blobs[j])).to(param.device))
+        shapes.append(want)
+    return shapes
+
+
+def _shared_blobs(net) -> dict[str, set[int]]:
+    """Layer name -> ids of its blobs that an earlier layer owns (``param { name }``)."""
+    seen: set[int] = set()
+    shared: dict[str, set[int]] = {}
+    for layer in net.layers:
+        for blob in layer.blobs:
+            if id(blob) in seen:
+                shared.setdefault(layer.name, set()).add(id(blob))
+            seen.add(id(blob))
+    return shared
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -148,6 +195,25 @@ def net_to_caffemodel(net) -> caffe_pb2.NetParameter:
             array = blob.detach().to("cpu", torch.float32).numpy()
             entry.blobs.add().CopyFrom(to_message(Blob.from_array(array)))
     return out
+
+
+def save_hdf5(net, path) -> None:
+    """Write ``net``'s weights as Caffe's ``Net::ToHDF5``: a group per layer (split layers too), each
+    holding the params the layer owns."""
+    from tunewiz.caffe.hdf5 import write_net_hdf5
+    from tunewiz.engine.net.graph import insert_splits
+
+    split_net, origin = insert_splits(net.net_param)
+    seen: set[int] = set()
+    layers = []
+    for lp, source in zip(split_net.layer, origin):
+        owned = []
+        for j, blob in enumerate(net.layers[source].blobs if source >= 0 else []):
+            if id(blob) not in seen:
+                seen.add(id(blob))
+                owned.append((j, blob.detach().to("cpu", torch.float32).numpy()))
+        layers.append((lp.name, owned))
+    write_net_hdf5(path, layers)
 
 
 def save_caffemodel(net, path) -> None:

@@ -2,7 +2,8 @@
 
 Snapshot: "Snapshotting to binary proto file <prefix>_iter_N.caffemodel" (the TRAIN net's layers with
 their blobs, as ``Net::ToProto``), then "Snapshotting solver state to binary proto file
-<prefix>_iter_N.solverstate", plus our sidecar.  Each part gives its own state: the TrainState its
+<prefix>_iter_N.solverstate", plus our sidecar (``snapshot_format: HDF5``: "... to HDF5 file
+<prefix>_iter_N.caffemodel.h5" and ".solverstate.h5").  Each part gives its own state: the TrainState its
 ``iter``/``current_step`` (solverstate) and smoothed-loss window (sidecar), the update rule its history
 blobs, every data feed its cursor (``Feed.state``), torch its RNG.
 
@@ -23,18 +24,19 @@ SIDECAR_FORMAT = 1
 
 
 def save(solver) -> snap.SnapshotFiles:
-    """Write ``solver``'s snapshot at its iteration; remembers it as the last good one."""
-    from tunewiz.engine.net.weights import save_caffemodel
+    """Write ``solver``'s snapshot at its iteration (HDF5 files when ``solver.hdf5_snapshots``);
+    remembers it as the last good one."""
+    from tunewiz.engine.net.weights import save_caffemodel, save_hdf5
 
-    sp, st, log = solver.sp, solver.state, solver.log
+    sp, st, log, hdf5 = solver.sp, solver.state, solver.log, solver.hdf5_snapshots
     prefix = sp.snapshot_prefix
-    log.info("snapshot_model", "Snapshotting to binary proto file "
-                               f"{snap.snapshot_filename(prefix, st.iter, '.caffemodel')}")
-    log.info("snapshot_state", "Snapshotting solver state to binary proto file "
-                               f"{snap.snapshot_filename(prefix, st.iter, '.solverstate')}")
+    names, kind = snap.snapshot_names(prefix, st.iter, hdf5), "HDF5 file" if hdf5 else "binary proto file"
+    write_model = save_hdf5 if hdf5 else save_caffemodel
+    log.info("snapshot_model", f"Snapshotting to {kind} {names.caffemodel}")
+    log.info("snapshot_state", f"Snapshotting solver state to {kind} {names.solverstate}")
     try:
-        files = snap.write_snapshot(solver.root, prefix, st.iter, lambda p: save_caffemodel(solver.net, p),
-                                    solver.rule.history_arrays(), st.current_step, sidecar(solver))
+        files = snap.write_snapshot(solver.root, prefix, st.iter, lambda p: write_model(solver.net, p),
+                                    solver.rule.history_arrays(), st.current_step, sidecar(solver), hdf5)
     except snap.SnapshotError as exc:
         log.error("snapshot_state", str(exc))
         raise

@@ -24,7 +24,7 @@ from tunewiz.errors import TunewizError
 from tunewiz.runs.layout import LOCK
 from tunewiz.runs.lock import FolderBusy, FolderLock, lock_folder
 
-_EXTS = (".caffemodel", ".solverstate", SIDECAR_SUFFIX)
+_EXTS = (".caffemodel", ".solverstate", ".caffemodel.h5", ".solverstate.h5", SIDECAR_SUFFIX)
 
 
 class SnapshotsInTheWay(TunewizError):
@@ -129,9 +129,15 @@ def existing_snapshots(prefix: str, root=".", after: int = -1) -> dict[int, list
 def resume_iteration(snapshot: str, root=".") -> int | None:
     """The ``iter`` stored in a solverstate (field 1), read without parsing its history; None if unreadable
     (the trainer's own restore then says what is wrong with the file, before anything is written)."""
+    from tunewiz.caffe.hdf5 import is_hdf5_name, read_solverstate_hdf5
     from tunewiz.caffe.wire import VARINT, Source, WireError, fields
 
     path = snapshot if os.path.isabs(snapshot) else resolve(root, snapshot)
+    if is_hdf5_name(path):
+        try:
+            return read_solverstate_hdf5(path)[0]
+        except TunewizError:
+            return None
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -158,8 +164,8 @@ def check_snapshot_names(prefix: str, solver_path: str, snapshot: str | None, ro
     if not found:
         return
     names = _names(prefix, found)
-    states = [n for n, exts in found.items() if ".solverstate" in exts]
-    resume = f"resume from the latest with --snapshot {prefix}_iter_{states[-1]}.solverstate, " if states else ""
+    states = [(n, ext) for n, exts in found.items() for ext in exts if ext.startswith(".solverstate")]
+    resume = f"resume from the latest with --snapshot {prefix}_iter_{states[-1][0]}{states[-1][1]}, " if states else ""
     if snapshot:
         head = (f"resuming from iteration {after} would write over later snapshots under snapshot_prefix "
                 f"'{prefix}': {names}.")

@@ -5,6 +5,10 @@ with blobs) and ``<snapshot_prefix>_iter_<N>.solverstate`` = SolverState { iter,
 caffemodel path exactly as built from snapshot_prefix, i.e. relative to the folder training ran
 in), history (Caffe's layout), current_step }.  Real Caffe resumes from ours and we from Caffe's.
 
+With ``snapshot_format: HDF5`` the pair is ``<prefix>_iter_<N>.caffemodel.h5`` and
+``<prefix>_iter_<N>.solverstate.h5`` (:mod:`tunewiz.caffe.hdf5`, Caffe's layout); a solverstate whose
+name ends in ``.h5`` is read as one, as Caffe's ``Solver::Restore`` does.
+
 Beyond Caffe, a small sidecar ``<prefix>_iter_<N>.tunewiz.json`` keeps what the solverstate cannot:
 the data cursors of every net, the smoothed-loss window and the torch RNG state, so stopping and
 resuming our own run gives the same weights as not stopping (bit-identical on CPU).  A solverstate
@@ -64,6 +68,23 @@ def check_writable(root, prefix: str) -> None:
             f"{probe.parent} exists and is writeable, or change snapshot_prefix in the solver.") from None
 
 
+def hdf5_snapshots(sp, log) -> bool:
+    """Whether snapshots are Caffe's HDF5 files: ``snapshot_format: HDF5`` where h5py is installed
+    (without it: BINARYPROTO, which Caffe reads too, and a warning saying so)."""
+    from tunewiz.caffe import caffe_pb2
+    from tunewiz.caffe.hdf5 import HDF5Missing, h5py_module
+
+    if sp.snapshot_format != caffe_pb2.SolverParameter.HDF5:
+        return False
+    try:
+        h5py_module("snapshot_format: HDF5")
+    except HDF5Missing as exc:
+        log.warning("solver.cpp:45", f"{exc}; snapshots are written as BINARYPROTO (.caffemodel/.solverstate), "
+                                     "which Caffe reads too.")
+        return False
+    return True
+
+
 def check_prefix(sp, root) -> None:
     """``Solver::Init``'s checks: a snapshot interval needs a snapshot_prefix, whose folder must be writable."""
     if sp.snapshot and not sp.snapshot_prefix:
@@ -84,17 +105,31 @@ class SnapshotFiles:
         return [self.caffemodel, self.solverstate]
 
 
+def snapshot_names(prefix: str, it: int, hdf5: bool = False) -> SnapshotFiles:
+    """The pair's names (``Solver::SnapshotFilename`` with ``.caffemodel[.h5]``/``.solverstate[.h5]``)."""
+    ext = ".h5" if hdf5 else ""
+    return SnapshotFiles(snapshot_filename(prefix, it, ".caffemodel" + ext),
+                         snapshot_filename(prefix, it, ".solverstate" + ext))
+
+
 def write_snapshot(root, prefix: str, it: int, write_model, history: list[np.ndarray], current_step: int,
-                   sidecar: dict | None) -> SnapshotFiles:
+                   sidecar: dict | None, hdf5: bool = False) -> SnapshotFiles:
     """Write the pair (+ sidecar) atomically; on any failure nothing is replaced and the error says so.
 
     ``write_model(path)`` writes the caffemodel to the (temporary) path it is given; the solverstate is
-    SolverState { iter, learned_net = the caffemodel's name, history, current_step }.
+    SolverState { iter, learned_net = the caffemodel's name, history, current_step } (``hdf5``: both
+    files in Caffe's HDF5 layout).
     """
-    files = SnapshotFiles(snapshot_filename(prefix, it, ".caffemodel"), snapshot_filename(prefix, it, ".solverstate"),
-                          snapshot_filename(prefix, it, SIDECAR_SUFFIX) if sidecar is not None else None)
-    state = make_solverstate(it, files.caffemodel, history, current_step)
-    payloads = [(files.caffemodel, write_model), (files.solverstate, encode_solverstate(state).parts)]
+    files = snapshot_names(prefix, it, hdf5)
+    files.sidecar = snapshot_filename(prefix, it, SIDECAR_SUFFIX) if sidecar is not None else None
+    if hdf5:
+        from tunewiz.caffe.hdf5 import write_solverstate_hdf5
+
+        def state_data(path):
+            write_solverstate_hdf5(path, it, files.caffemodel, current_step, history)
+    else:
+        state_data = encode_solverstate(make_solverstate(it, files.caffemodel, history, current_step)).parts
+    payloads = [(files.caffemodel, write_model), (files.solverstate, state_data)]
     if sidecar is not None:
         payloads.append((files.sidecar, [json.dumps(sidecar).encode()]))
     temps: list[tuple[Path, Path]] = []
@@ -143,7 +178,12 @@ class Restored:
 
 def read_state(path: str | os.PathLike) -> SolverState:
     """The solverstate given to ``--snapshot`` (or ``restore``), or a SnapshotError saying what the file is."""
+    from tunewiz.caffe.hdf5 import is_hdf5_name, read_solverstate_hdf5
+
     try:
+        if is_hdf5_name(path):
+            it, learned_net, current_step, history = read_solverstate_hdf5(path)
+            return make_solverstate(it, learned_net, history, current_step)
         state = read_solverstate(path)
     except FormatError as exc:
         raise SnapshotError(f"--snapshot {exc}") from None
@@ -160,7 +200,9 @@ def find_learned_net(state_path: Path, learned_net: str, root) -> tuple[Path, st
         candidates.append((state_path.parent / Path(learned_net).name,
                            f"'{Path(learned_net).name}' beside the solverstate (the stored learned_net "
                            f"'{learned_net}' is relative to the folder the snapshot was written in)"))
-    sibling = state_path.with_suffix(".caffemodel")
+    hdf5 = state_path.name.endswith(".solverstate.h5")
+    sibling = state_path.with_name(state_path.name[: -len(".solverstate.h5")] + ".caffemodel.h5") if hdf5 \
+        else state_path.with_suffix(".caffemodel")
     candidates.append((sibling, f"'{sibling.name}' beside the solverstate"))
     for path, note in candidates:
         if path.is_file():
@@ -175,8 +217,8 @@ def restore(path: str | os.PathLike, root) -> Restored:
     p = Path(path)
     state = read_state(p)
     model, note = find_learned_net(p, state.learned_net, root)
-    sidecar_path = p.with_name(p.name[: -len(".solverstate")] + SIDECAR_SUFFIX) \
-        if p.name.endswith(".solverstate") else None
+    stem = next((p.name[: -len(ext)] for ext in (".solverstate", ".solverstate.h5") if p.name.endswith(ext)), None)
+    sidecar_path = p.with_name(stem + SIDECAR_SUFFIX) if stem is not None else None
     sidecar = None
     if sidecar_path is not None and sidecar_path.is_file():
         try:

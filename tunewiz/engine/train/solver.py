@@ -76,9 +76,7 @@ class Solver:
         sp, log = self.sp, self.log
         log.info("init_solver", "Initializing solver from parameters: \n" + tn.solver_text(sp))
         check_policy(sp)
-        if sp.snapshot_format == 0:  # HDF5
-            log.warning("solver.cpp:45", "snapshot_format HDF5 is not supported by tunewiz: snapshots are written "
-                                         "as BINARYPROTO (.caffemodel/.solverstate), which Caffe reads too.")
+        self.hdf5_snapshots = snap.hdf5_snapshots(sp, log)
         snap.check_prefix(sp, self.root)
         if sp.random_seed >= 0:
             torch.manual_seed(sp.random_seed)
