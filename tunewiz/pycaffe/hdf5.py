@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from tunewiz.data.hdf5_files import import_h5py
 from tunewiz.pycaffe.errors import PycaffeError
 
 
 def _h5py():
     """h5py, or one line saying how to get it."""
-    try:
-        import h5py
-    except ImportError:
-        raise PycaffeError("HDF5 weights need h5py: pip install 'tunewiz[hdf5]' (or pip install h5py)") from None
-    return h5py
+    return import_h5py("HDF5 weights", PycaffeError)
 
 
 def _owned(net) -> list[tuple[str, list[tuple[int, object]]]]:
