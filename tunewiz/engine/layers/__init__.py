@@ -13,7 +13,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``recurrent``: LSTMUnit, RNN, LSTM (Caffe's unrolled nets as a loop over time, Caffe's blob layout)
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
-* ``data``: Input, DummyData, MemoryData, Data, ImageData
+* ``data``: Input, DummyData, MemoryData, Data, ImageData, HDF5Data, HDF5Output
 * ``python``: Python (a user's pycaffe-style layer class, run on host numpy blobs)
 
 ``base`` holds the ``Layer`` base class (the contract every layer keeps, and how a layer chooses
