@@ -43,3 +43,19 @@ def test_without_h5py_one_line_names_the_extra(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     named = [line for line in err if "pip install 'tunewiz[hdf5]'" in line]
     assert len(named) == 1 and "layer 'h5' (HDF5Data)" in named[0] and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("variant", sorted(SOLVERS))
+def test_resume_goes_on_at_the_row_where_it_stopped(variant, tmp_path, monkeypatch):
+    """Resumed at iteration 5, the run goes on as the uninterrupted one (Caffe would start again at the
+    first row): the file, the row and, shuffled, both orders and the rand() state are in the sidecar."""
+    work = _workdir(tmp_path, monkeypatch)
+    solver = (work / SOLVERS[variant]).read_text().replace("max_iter: 12", "max_iter: 5")
+    (work / "five.prototxt").write_text(solver)
+    (work / "twelve.prototxt").write_text(solver.replace("max_iter: 5", "max_iter: 12"))
+    assert main(["train", "-solver", "five.prototxt", "-weights", "init.caffemodel"]) == 0
+    state = next(work.glob("*_iter_5.solverstate")).name
+    (work / "train.log").unlink()
+    assert main(["train", "-solver", "twelve.prototxt", "-snapshot", state]) == 0
+    ours = [float(v) for v in re.findall(r"Iteration \d+ \(.*\), loss = (\S+)", (work / "train.log").read_text())]
+    assert ours[-7:] == pytest.approx(CAFFE[variant][5:], abs=1e-4)
