@@ -1,5 +1,6 @@
-"""Batches for ``Data`` and ``ImageData`` layers, as Caffe's data layers produce them (``WindowData``:
-:mod:`tunewiz.data.window_feed`, the same interface).
+"""Batches for ``Data`` and ``ImageData`` layers, as Caffe's data layers produce them (``HDF5Data``'s
+come from :mod:`tunewiz.data.hdf5_source`, ``WindowData``'s from :mod:`tunewiz.data.window_feed`, through the
+same ``make_feed``).
 
 ``make_feed(layer, phase, seed=, root=)`` -> :class:`Feed` with ``top_shapes``, ``next_batch()``
 (``[data float32 NCHW, label float32 (N,)]``), ``state()``/``restore()`` (exact resume: cursor,
@@ -23,6 +24,8 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from tunewiz.data.feed_work import Ctx, load_list, load_record, work
+from tunewiz.data.hdf5_source import HDF5Feed, hdf5_feed
+from tunewiz.data.paths import resolve
 from tunewiz.data.sources import DBSource, ListSource
 from tunewiz.data.transform import Transformer, mt19937, set_rng_state
 from tunewiz.data.workers import WorkerPool, default_workers, ensure_resource_tracker
@@ -33,21 +36,19 @@ class FeedError(TunewizError):
     """A data layer's parameters or source cannot be used."""
 
 
-def _resolve(path: str, root: str | None) -> str:
-    return path if os.path.isabs(path) or not root else os.path.join(root, path)
-
-
 def _env_workers() -> int | None:
     value = os.environ.get("TUNEWIZ_DATA_WORKERS")
     return int(value) if value else None
 
 
 def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = None,
-              workers: int | None = None) -> "Feed":
-    """The feed of a ``Data``, ``ImageData`` or ``WindowData`` (:mod:`tunewiz.data.window_feed`)
+              workers: int | None = None) -> "Feed | HDF5Feed":
+    """The feed of a ``Data``, ``ImageData``, ``HDF5Data`` or ``WindowData`` (:mod:`tunewiz.data.window_feed`)
     LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
     where = f"layer '{layer.name}' ({layer.type})"
     root = os.fspath(root) if root is not None else None  # the trainer passes a Path, the tools a str
+    if layer.type == "HDF5Data":  # no transform_param, no workers: rows copied from memory
+        return hdf5_feed(layer, root=root)
     workers = _env_workers() if workers is None else workers
     if layer.type == "WindowData":  # its own sampling and crops, mean and mirror from transform_param
         from tunewiz.data.window_feed import window_feed
@@ -68,14 +69,15 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
 
         backend = caffe_pb2.DataParameter.DB.Name(dp.backend).lower()
         try:
-            source = DBSource(_resolve(dp.source, root), backend)
+            source = DBSource(resolve(dp.source, root), backend)
         except TunewizError as exc:
             raise FeedError(f"{where}: {exc}") from None
         return Feed(where, source, ("db", transformer.decode_mode), transformer, dp.batch_size,
                     len(layer.top), workers, max(1, dp.prefetch))
     if layer.type == "ImageData":
         return _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
-    raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data, ImageData and WindowData have one).")
+    raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data, ImageData, HDF5Data and "
+                    "WindowData have one).")
 
 
 def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers) -> "Feed":
@@ -88,7 +90,7 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
                         "requires new_height and new_width to be set at the same time).")
     if ip.batch_size <= 0:
         raise FeedError(f"{where}: image_data_param.batch_size must be > 0.")
-    path = _resolve(ip.source, root)
+    path = resolve(ip.source, root)
     try:  # a regular file of sane size: a FIFO would block, /dev/zero never end
         text = read_list_text(path).splitlines()
     except ListFileError as exc:
@@ -104,7 +106,7 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
     folder = ip.root_folder
     if folder and not folder.endswith(("/", os.sep)):
         folder += "/"
-    config = ("list", _resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color,
+    config = ("list", resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color,
               bool(ip.root_folder))
     return Feed(where, ListSource(lines, shuffle_rng, skip), config, transformer, ip.batch_size,
                 len(layer.top), workers, max(1, layer.data_param.prefetch))

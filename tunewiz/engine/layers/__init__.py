@@ -13,7 +13,7 @@ The families (``registry.FAMILIES`` lists exactly these):
 * ``recurrent``: LSTMUnit, RNN, LSTM (Caffe's unrolled nets as a loop over time, Caffe's blob layout)
 * ``loss_softmax``: SoftmaxWithLoss, InfogainLoss, MultinomialLogisticLoss (and the loss normalizer)
 * ``loss_pointwise``: EuclideanLoss, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss, Accuracy
-* ``data``: Input, DummyData, MemoryData, Data, ImageData
+* ``data``: Input, DummyData, MemoryData, Data, ImageData, HDF5Data, HDF5Output
 * ``window_data``: WindowData (R-CNN's window files: foreground/background sampling, context_pad, crop_mode)
 * ``python``: Python (a user's pycaffe-style layer class, run on host numpy blobs)
 

@@ -1,4 +1,4 @@
-"""Data layers: Input, DummyData, MemoryData, Data, ImageData.
+"""Data layers: Input, DummyData, MemoryData, Data, ImageData, HDF5Data (and HDF5Output, which writes).
 
 * Input: tops given from outside (``net.forward({"data": ...})``); ``input_param.shape`` is given
   once (all tops), once per top, or not at all (Caffe's rule).
@@ -10,18 +10,29 @@
   :meth:`MemoryData.reset` (Caffe's ``Reset``, pycaffe's ``net.set_input_arrays``), untransformed, and
   each forward takes the next ``batch_size`` items, wrapping around; the label top is then
   ``(batch_size, 1, 1, 1)``, as Caffe's ``Forward_cpu`` reshapes it.
-* Data, ImageData: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed, root)``
-  (imported only when such a layer is built); the feed gives the top shapes.  On a CUDA net the
+* Data, ImageData, HDF5Data: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed,
+  root)`` (imported only when such a layer is built); the feed gives the top shapes (HDF5Data's: the
+  first file's datasets, rows ``batch_size``; see :mod:`tunewiz.data.hdf5_source`).  On a CUDA net the
   batches go host -> device through a reused pinned (page-locked) buffer per top, copied with
   ``non_blocking=True`` (:class:`PinnedStager`); on the CPU they are used as the feed gives them.
+* HDF5Output: ``hdf5_output_param.file_name`` gets bottoms 0 and 1 as float32 datasets ``data`` and
+  ``label``, in Caffe's 4-axis legacy shape ``(num, channels, height, width)``, at the forward.  Caffe
+  writes one batch per net: its second forward stops ("Failed to make float dataset data"), and so
+  does this one, with that said.  Caffe empties an existing file when the net is built; here it is
+  left alone until the forward writes the new file whole (a temporary renamed over it), and a warning
+  at setup names the file that will be replaced.  Backward passes nothing to the bottoms (Caffe's).
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import torch
 
 from tunewiz.caffe import caffe_pb2
+from tunewiz.caffe.hdf5 import h5py_module
+from tunewiz.data.hdf5_files import write_output
+from tunewiz.data.paths import resolve
 from tunewiz.engine.layers.kernels.fillers import fill
 from tunewiz.engine.layers.base import Layer, register
 
@@ -202,3 +213,60 @@ class Data(_FeedLayer):
 @register("ImageData")
 class ImageData(_FeedLayer):
     """Caffe's ImageDataLayer (a list file of ``path label`` lines)."""
+
+
+@register("HDF5Data")
+class HDF5Data(_FeedLayer):
+    """Caffe's HDF5DataLayer (``hdf5_data_param { source batch_size shuffle }``, a list of .h5 files)."""
+
+
+@register("HDF5Output")
+class HDF5Output(Layer):
+    """Caffe's HDF5OutputLayer: bottoms ``data`` and ``label`` into ``file_name`` (once per net)."""
+
+    def setup(self, bottom_shapes):
+        if len(bottom_shapes) != 2 or len(self.param.top):
+            raise self.fail(f"takes exactly 2 bottoms (data, label) and no top, got {len(bottom_shapes)} "
+                            f"and {len(self.param.top)}")
+        for shape in bottom_shapes:
+            if len(shape) > 4:
+                raise self.fail(f"writes bottoms of at most 4 axes (Caffe's num, channels, height, width), "
+                                f"got {shape}")
+        self.file_name = self.param.hdf5_output_param.file_name
+        if not self.file_name:
+            raise self.fail("hdf5_output_param.file_name is empty; name the .h5 file to write")
+        self.path = resolve(self.file_name, self.context.get("root"))
+        self.written = False
+        if self.device.type != "meta":
+            self._check_path()
+        return []
+
+    def _check_path(self) -> None:
+        h5py_module(f"layer '{self.name}' (HDF5Output): HDF5 output files")
+        folder = os.path.dirname(self.path) or "."
+        if os.path.isdir(self.path) or not os.path.isdir(folder):
+            raise self.fail(f"Failed to open HDF5 file {self.file_name}: "
+                            f"{'it is a folder' if os.path.isdir(self.path) else f'no folder {folder}'}")
+        if os.path.exists(self.path):
+            warnings.warn(f"layer '{self.name}' (HDF5Output): {self.file_name} exists; this net's forward "
+                          "replaces it (Caffe empties it as the net is built)", stacklevel=2)
+
+    def forward(self, data, label):
+        if self.device.type == "meta":
+            return ()
+        if self.written:
+            raise self.fail(f"Failed to make float dataset data: {self.file_name} was written by this net's "
+                            "first forward, and Caffe's HDF5Output writes one batch per net; run one forward "
+                            "(e.g. -iterations 1), or build the net again for the next batch")
+        if data.shape[0] != label.shape[0]:
+            raise self.fail(f"data blob and label blob must have the same batch size ({data.shape[0]} and "
+                            f"{label.shape[0]})")
+        write_output(self.path, _legacy(data), _legacy(label), f"layer '{self.name}' (HDF5Output)")
+        self.written = True
+        return ()
+
+
+def _legacy(blob: torch.Tensor):
+    """A bottom as Caffe's ``Reshape(num(), channels(), height(), width())``: missing axes are 1."""
+    shape = tuple(blob.shape) + (1,) * (4 - blob.dim())
+    return blob.detach().to("cpu", torch.float32).reshape(shape).numpy()
