@@ -114,3 +114,24 @@ def test_sgd_solver_trains_on_arrays_given_to_its_net(net_file, tmp_path, monkey
         assert np.mean(losses[-4:]) < np.mean(losses[:4]) / 2, losses
     finally:
         solver.close()
+
+
+def test_batches_gradients_and_training_are_real_pycaffes(monkeypatch, capsys):
+    """The fixture's script (tests/fixtures/pycaffe_memory_data), run by real pycaffe and here with
+    ``import tunewiz as caffe``: the same batches in turn (wrapping), loss, InnerProduct gradient and
+    losses of 5 solver steps on the arrays (numbers within 1e-5 relative)."""
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "pycaffe_memory_data"
+    monkeypatch.chdir(folder)
+    monkeypatch.setitem(sys.modules, "caffe", caffe)
+    exec(compile((folder / "make_fixture.py").read_text(), "make_fixture.py", "exec"), {"__name__": "fixture"})
+    ours = capsys.readouterr().out.split()
+    theirs = (folder / "expected.txt").read_text().split()
+    assert len(ours) == len(theirs) > 100
+    for mine, want in zip(ours, theirs):
+        try:
+            assert abs(float(mine) - float(want)) <= 1e-5 * max(1.0, abs(float(want))), (mine, want)
+        except ValueError:
+            assert mine == want
