@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tunewiz"
-LAYERS = {"errors": 0, "outputs": 0, "sample_models": 0, "runs": 1, "caffe": 1, "data": 2, "engine": 3, "recipe": 4, "infer": 4, "export": 4, "commands": 5, "pycaffe": 5,
+LAYERS = {"errors": 0, "outputs": 0, "sample_models": 0, "threads": 0, "runs": 1, "caffe": 1, "data": 2, "engine": 3, "recipe": 4, "infer": 4, "export": 4, "commands": 5, "pycaffe": 5,
           "wizard": 5,
           "cli": 6, "__init__": 6, "__main__": 6}
 UI = ("textual", "textual_plotext", "textual_serve", "plotext")

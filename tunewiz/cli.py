@@ -16,6 +16,7 @@ import sys
 
 from tunewiz.commands.gflags import GflagsParser
 from tunewiz.errors import TunewizError
+from tunewiz.threads import spin_briefly
 
 # name -> (module under tunewiz.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run tunewiz; return the exit status (0 = success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _never_fail_on_output_encoding()
+    spin_briefly()
     if not argv:
         argv = ["wizard-open"]
     name = ALIASES.get(argv[0], argv[0])

@@ -7,3 +7,6 @@
 - ``checks/``: what is said before a run (data fit, memory fit, can it learn, phase wiring);
 - ``devices.py``, ``precision.py``, ``numbers.py``: the device, float precision, Caffe's float32 helpers.
 """
+from tunewiz.threads import spin_briefly
+
+spin_briefly()  # before this package imports torch

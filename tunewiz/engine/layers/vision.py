@@ -15,7 +15,7 @@ import math
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
-from tunewiz.engine.layers.kernels import caffe_cpu, pooling
+from tunewiz.engine.layers.kernels import caffe_conv, caffe_cpu, pooling
 from tunewiz.engine.layers.base import Layer, register
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -126,8 +126,8 @@ class _ConvBase(Layer):
         return tuple(fn(x, weight, bias, self.stride, self.pad, self.dilation, self.group) for x in bottoms)
 
     def caffe_cpu_forward(self):
-        """Caffe's im2col + sgemm order where it covers the setup: 2-D, group 1, dilation 1, not transposed."""
-        if self.transposed or self.group != 1 or self.n_spatial != 2 or any(d != 1 for d in self.dilation):
+        """Caffe's im2col + sgemm order (``kernels.caffe_conv``) for a 2-D convolution (any group, dilation)."""
+        if self.transposed or self.n_spatial != 2:
             return None
         return self._forward_caffe_cpu
 
@@ -135,7 +135,10 @@ class _ConvBase(Layer):
         for x in bottoms:
             self.check_bottom(x)
         weight, bias = _weight_bias(self)
-        return tuple(caffe_cpu.conv(x, weight, bias, self.kernel, self.stride, self.pad) for x in bottoms)
+        if getattr(self, "workspace", None) is None:
+            self.workspace = caffe_conv.Workspace()
+        return tuple(caffe_cpu.conv(x, weight, bias, self.kernel, self.stride, self.pad, self.dilation,
+                                    self.group, self.workspace) for x in bottoms)
 
 
 @register("Convolution")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from tunewiz.engine.solvers.blas import axpby
+from tunewiz.engine.solvers.blas import axpby, powx
 from tunewiz.engine.numbers import f32
 from tunewiz.engine.solvers.sgd import SGD
 
@@ -24,8 +24,8 @@ class AdaDelta(SGD):
         momentum = f32(self.sp.momentum)
         one_minus = f32(1.0 - momentum)
         delta = f32(self.sp.delta)
-        axpby(one_minus, diff * diff, momentum, g)
-        update = (u + delta).div_(g + delta).pow_(0.5)
+        axpby(one_minus, powx(diff, 2.0), momentum, g)
+        update = powx((u + delta).div_(g + delta), 0.5)
         diff.mul_(update)
-        axpby(one_minus, diff * diff, momentum, u)
+        axpby(one_minus, powx(diff, 2.0), momentum, u)
         diff.mul_(local_rate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from tunewiz.engine.numbers import f32
+from tunewiz.engine.solvers.blas import powx
 from tunewiz.engine.solvers.sgd import SGD, SolverError
 
 
@@ -22,6 +23,6 @@ class AdaGrad(SGD):
 
     def compute_update_value(self, i: int, diff: torch.Tensor, local_rate: float) -> None:
         h = self.history[i]
-        h.add_(diff * diff)
-        update = h.sqrt().add_(f32(self.sp.delta))
+        h.add_(powx(diff, 2.0))
+        update = powx(h, 0.5).add_(f32(self.sp.delta))
         diff.copy_(diff.div(update).mul_(local_rate))  # axpby(local_rate, update, 0, diff)

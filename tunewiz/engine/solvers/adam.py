@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from tunewiz.engine.solvers.blas import axpby
+from tunewiz.engine.solvers.blas import axpby, powx
 from tunewiz.engine.numbers import f32
 from tunewiz.engine.solvers.sgd import SGD
 
@@ -28,5 +28,5 @@ class Adam(SGD):
         correction = f32(math.sqrt(1.0 - math.pow(beta2, t)) / (1.0 - math.pow(beta1, t)))
         axpby(f32(1.0 - beta1), diff, beta1, m)
         axpby(f32(1.0 - beta2), diff * diff, beta2, v)
-        update = v.pow(0.5).add_(f32(self.sp.delta))
+        update = powx(v, 0.5).add_(f32(self.sp.delta))
         diff.copy_(m.div(update).mul_(f32(local_rate * correction)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from tunewiz.engine.solvers.blas import axpby
+from tunewiz.engine.solvers.blas import axpby, powx
 from tunewiz.engine.numbers import f32
 from tunewiz.engine.solvers.sgd import SGD, SolverError
 
@@ -27,6 +27,6 @@ class RMSProp(SGD):
     def compute_update_value(self, i: int, diff: torch.Tensor, local_rate: float) -> None:
         h = self.history[i]
         decay = f32(self.sp.rms_decay)
-        axpby(f32(1.0 - decay), diff * diff, decay, h)
-        update = h.sqrt().add_(f32(self.sp.delta))
+        axpby(f32(1.0 - decay), powx(diff, 2.0), decay, h)
+        update = powx(h, 0.5).add_(f32(self.sp.delta))
         diff.copy_(diff.div(update).mul_(local_rate))

@@ -97,7 +97,7 @@ def test_the_choice_is_the_layers_own():
     """Where Caffe's order does not cover the setup the layer keeps torch's kernels, and a net not on
     the CPU (here the meta device) keeps them everywhere; an unknown numerics is refused."""
     param = read_net(FWD / "lenet_v1_deploy.upgraded.prototxt")
-    param.layer[3].convolution_param.group = 2  # conv2: 20 channels in, 50 out
+    param.layer[3].type = "Deconvolution"  # conv2: no Caffe-order kernel for a transposed convolution
     net = Net(param, "TEST", numerics="caffe")
     assert [layer.name for layer in net.layers if layer.engine == "caffe"] == ["conv1", "ip1", "ip2"]
     meta = Net(read_net(FWD / "lenet_v1_deploy.upgraded.prototxt"), "TEST", device="meta", numerics="caffe")

@@ -7,9 +7,9 @@ apart (AdaGrad reaches 2.5e-2 relative loss difference by iteration 40).  Here t
 are computed as Caffe computes them, with numpy's OpenBLAS (checked: LeNet's conv2/ip1/ip2 forward
 blobs equal pycaffe's bit for bit, where torch's differ):
 
-* Convolution (group 1, dilation 1, 2-D): per image ``out = W @ im2col(x) + b``; backward per image
+* Convolution (2-D, any group and dilation): per image and group ``out = W @ im2col(x) + b``; backward
   ``b' += rowsum(top')`` (all images first), then ``W' += top' @ col^T`` and ``col' = W^T @ top'``
-  folded back by Caffe's ``col2im`` loop order;
+  folded back by Caffe's ``col2im`` loop order (``kernels.caffe_conv``, images batched in one call);
 * InnerProduct: ``x @ W^T + b``; ``W' = top'^T @ x``, ``b' = top'^T @ 1``, ``x' = top' @ W``;
 * SoftmaxWithLoss (one top, class axis last or followed by size-1 axes, no ignore_label): max, exp
   correctly rounded, sum over classes in order, ``loss -= log(max(p, FLT_MIN))`` sample by sample,
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from tunewiz.engine.layers.kernels import caffe_conv
 
 F32 = np.float32
 FLT_MIN = np.float32(1.1754943508222875e-38)
@@ -46,75 +48,27 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 
 # -- convolution ------------------------------------------------------------------------------------
-def _im2col(img: np.ndarray, k, s, p) -> tuple[np.ndarray, int, int]:
-    """Caffe's im2col of one image: (C, H, W) -> (C*kh*kw, oh*ow), row ``(c, i, j)`` holding
-    ``padded[c, i + s*y, j + s*x]`` — one strided copy (values only, so exactly Caffe's columns)."""
-    c, h, w = img.shape
-    oh, ow = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
-    if p[0] or p[1]:
-        padded = np.zeros((c, h + 2 * p[0], w + 2 * p[1]), F32)
-        padded[:, p[0]:p[0] + h, p[1]:p[1] + w] = img
-    else:
-        padded = np.ascontiguousarray(img, dtype=F32)
-    sc, sh, sw = padded.strides
-    view = np.lib.stride_tricks.as_strided(padded, (c, k[0], k[1], oh, ow),
-                                           (sc, sh, sw, sh * s[0], sw * s[1]), writeable=False)
-    return np.ascontiguousarray(view).reshape(c * k[0] * k[1], oh * ow), oh, ow
-
-
-def _col2im(col: np.ndarray, shape, k, s, p, oh, ow) -> np.ndarray:
-    c, h, w = shape
-    col = col.reshape(c, k[0], k[1], oh, ow)
-    padded = np.zeros((c, h + 2 * p[0], w + 2 * p[1]), F32)
-    for i in range(k[0]):  # Caffe's col2im: kernel row, kernel column, then output positions
-        for j in range(k[1]):
-            padded[:, i:i + s[0] * oh:s[0], j:j + s[1] * ow:s[1]] += col[:, i, j]
-    return padded[:, p[0]:p[0] + h, p[1]:p[1] + w]
-
-
 class _Conv(torch.autograd.Function):
     @staticmethod
     @_quiet
-    def forward(ctx, x, weight, bias, k, s, p):
+    def forward(ctx, x, weight, bias, kernel, stride, pad, dilation, group, ws):
         xs, w2 = _np(x), _np(weight).reshape(weight.shape[0], -1)
-        b = _np(bias) if bias is not None else None
-        outs = []
-        for n in range(xs.shape[0]):
-            col, oh, ow = _im2col(xs[n], k, s, p)
-            out = np.matmul(w2, col)
-            if b is not None:
-                out = out + b[:, None]
-            outs.append(out.reshape(-1, oh, ow))
-        ctx.geom, ctx.shape = (k, s, p, oh, ow), xs.shape[1:]
-        ctx.save_for_backward(x, weight)  # im2col is redone per image in backward, as Caffe does
-        ctx.has_bias = bias is not None
-        return _t(np.stack(outs))
+        ctx.geom = caffe_conv.Geometry(xs.shape[1:], kernel, stride, pad, dilation, group)
+        ctx.ws, ctx.token, ctx.has_bias = ws, object(), bias is not None
+        out = caffe_conv.forward(xs, w2, _np(bias) if bias is not None else None, ctx.geom, ws, ctx.token)
+        ctx.save_for_backward(x, weight)
+        return torch.from_numpy(out)
 
     @staticmethod
     @_quiet
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        k, s, p, oh, ow = ctx.geom
-        g = _np(grad).reshape(grad.shape[0], grad.shape[1], -1)
-        w2 = _np(weight).reshape(weight.shape[0], -1)
-        gb = gw = gx = None
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            acc, ones = np.zeros(g.shape[1], F32), np.ones(g.shape[2], F32)
-            for n in range(g.shape[0]):
-                acc = acc + np.matmul(g[n], ones)
-            gb = _t(acc)
-        need_w, need_x = ctx.needs_input_grad[1], ctx.needs_input_grad[0]
-        acc_w, xs, inputs = np.zeros_like(w2), [], _np(x)
-        for n in range(g.shape[0]):
-            if need_w:
-                acc_w = acc_w + np.matmul(g[n], _im2col(inputs[n], k, s, p)[0].T)
-            if need_x:
-                xs.append(_col2im(np.matmul(w2.T, g[n]), ctx.shape, k, s, p, oh, ow))
-        if need_w:
-            gw = _t(acc_w.reshape(weight.shape))
-        if need_x:
-            gx = _t(np.stack(xs))
-        return gx, gw, gb, None, None, None
+        g = np.ascontiguousarray(_np(grad).reshape(grad.shape[0], grad.shape[1], -1))  # BLAS reads it
+        gb = _t(caffe_conv.bias_grad(g)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        gw, gx = caffe_conv.backward(_np(x), _np(weight).reshape(weight.shape[0], -1), g, ctx.geom,
+                                     ctx.needs_input_grad[1], ctx.needs_input_grad[0], ctx.ws, ctx.token)
+        gw = _t(gw.reshape(weight.shape)) if gw is not None else None
+        return gx, gw, gb, None, None, None, None, None, None
 
 
 # -- inner product ---------------------------------------------------------------------------------
@@ -153,16 +107,13 @@ class _SoftmaxLoss(torch.autograd.Function):
         z = _np(scores).reshape(scores.shape[0], -1)
         e = (z - z.max(axis=1, keepdims=True)).astype(np.float64)
         e = np.exp(e).astype(F32)  # expf, correctly rounded
-        total = e[:, 0].copy()
-        for c in range(1, e.shape[1]):
-            total = total + e[:, c]
+        # a reduction down the rows of a C-order array adds them one after the other (class order)
+        total = np.add.reduce(np.ascontiguousarray(e.T), axis=0)
         prob = e / total[:, None]
         lab = _np(labels).reshape(-1).astype(np.int64)
         picked = np.maximum(prob[np.arange(len(lab)), lab], FLT_MIN)
         logs = np.log(picked.astype(np.float64)).astype(F32)
-        loss = F32(0)
-        for v in logs:
-            loss = F32(loss - v)
+        loss = -np.cumsum(logs, dtype=F32)[-1]  # 0 - l0 - l1 ... in order: the running sum, negated
         ctx.prob, ctx.lab, ctx.normalizer = prob, lab, F32(normalizer)
         ctx.shape = scores.shape
         return torch.tensor(F32(loss / F32(normalizer)))
@@ -198,9 +149,12 @@ def one_blas_thread() -> None:
     _BLAS_LIMIT[:] = [threadpool_limits(limits=1, user_api="blas")]
 
 
-def conv(x: torch.Tensor, weight, bias, kernel, stride, pad) -> torch.Tensor:
-    """A 2-D, group 1, dilation 1 convolution: per image ``W @ im2col(x) + b`` (backward as Caffe's)."""
-    return _Conv.apply(x, weight, bias, tuple(kernel), tuple(stride), tuple(pad))
+def conv(x: torch.Tensor, weight, bias, kernel, stride, pad, dilation=(1, 1), group: int = 1,
+         workspace: caffe_conv.Workspace | None = None) -> torch.Tensor:
+    """A 2-D convolution: per image and group ``W @ im2col(x) + b`` (``kernels.caffe_conv``); the layer
+    passes its ``workspace`` to keep its column buffer between iterations."""
+    return _Conv.apply(x, weight, bias, tuple(kernel), tuple(stride), tuple(pad), tuple(dilation), int(group),
+                       workspace if workspace is not None else caffe_conv.Workspace())
 
 
 def inner_product(x: torch.Tensor, weight, bias, transpose: bool) -> torch.Tensor:
