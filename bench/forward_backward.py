@@ -12,20 +12,12 @@ For ``bench/nets/lenet_b64.prototxt`` and ``bench/nets/caffenet_b8.prototxt`` (c
 
 interleaved in rounds so that all see the same machine state, and prints the median and
 mean wall-clock ms per iteration, the minimum (the least disturbed iteration) and the median
-process CPU time (less sensitive to other processes on a busy machine).  Reference figures on the
-2-core dev machine: real Caffe 1.0 with OpenBLAS (``caffe time``) 21.8 ms / 380 ms; hand-written
-PyTorch 15.2 ms / 301 ms.
+process CPU time (less sensitive to other processes on a busy machine).
 
-Measured here (2 cores shared with other work, 2 threads, 80/12 interleaved iterations, min / median):
-LeNet engine 11.9 / 13.8 ms, engine-caffe 32.1 / 33.1 ms, torch 11.9 / 13.1 ms; CaffeNet engine
-222 / 230 ms, engine-caffe 362 / 394 ms, torch 234 / 247 ms.  The engine itself costs nothing
-measurable (LeNet ratio 0.98-1.06 between runs, CaffeNet 0.93).  The exact path is Caffe's own
-algorithm (im2col + one small sgemm per image), so it runs at about Caffe's speed (CaffeNet ~ Caffe's
-380 ms; LeNet 1.5x Caffe's 21.8 ms, numpy call overhead) — 1.5-2.7x torch's kernels.  ``tunewiz train``
-still uses it on the CPU by default because users compare our numbers with Caffe's: with torch's
-kernels AdaGrad/RMSProp/Adam drift from Caffe (2.5e-2 relative loss by iteration 40 for AdaGrad)
-and blobs differ in the last bits; ``--numerics torch`` trades that for speed, and on CUDA torch's
-kernels are used anyway.
+The side-by-side figures against real Caffe, per variant and with the bars of the issue "CPU speed",
+are ``bench/cpu_speed.py``'s (each variant in its own process, ``tunewiz time`` and ``caffe time``);
+this script keeps the in-process view: one interleaved loop, wall and process CPU time, so the
+engine's own cost over the same kernels shows (``engine`` / ``torch`` near 1.0).
 
     python bench/forward_backward.py [--threads 2] [--iters 50] [--device cpu] [--nets lenet,caffenet]
                                      [--numerics torch,caffe]
