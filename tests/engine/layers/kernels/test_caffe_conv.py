@@ -18,7 +18,7 @@ from tunewiz.engine.layers.kernels import caffe_conv, caffe_cpu
 from tunewiz.engine.net.net import Net
 
 FIX = Path(__file__).resolve().parents[3] / "fixtures" / "caffe_conv"
-LAYERS = ("ca", "cb", "cc", "ip")
+LAYERS = ("ca", "cb", "cc", "cd", "ip")
 
 
 def _numpy_core() -> str | None:
@@ -73,8 +73,11 @@ def _grads(x, w, b, geom):
     return [out.detach(), x.grad, w.grad, b.grad]
 
 
-def test_conv_matches_torchs_within_rounding():
+@pytest.mark.parametrize("setup", [{}, dict(stride=(1, 1), pad=(0, 0), dilation=(1, 1), kernel=(1, 1))])
+def test_conv_matches_torchs_within_rounding(setup):
     x, w, b, geom = _case()
+    if setup:  # 1x1: the image is its own column buffer
+        geom, w = {**geom, **setup}, w[:, :, :1, :1].contiguous()
     ours = _grads(x, w, b, geom)
     xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
     out = torch.nn.functional.conv2d(xr, wr, br, geom["stride"], geom["pad"], geom["dilation"], geom["group"])

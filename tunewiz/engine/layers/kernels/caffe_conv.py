@@ -92,6 +92,8 @@ class Geometry:
         self.oh = (self.h + 2 * self.p[0] - ext[0]) // self.s[0] + 1
         self.ow = (self.w + 2 * self.p[1] - ext[1]) // self.s[1] + 1
         self.rows = self.c * self.k[0] * self.k[1]  # Caffe's kernel_dim_ * group
+        # Caffe's is_1x1_: the image is its own column buffer (no im2col, no col2im)
+        self.is_1x1 = self.k == (1, 1) and self.s == (1, 1) and self.p == (0, 0)
 
     def chunks(self, n: int):
         """Slices of images whose columns together stay under CHUNK_BYTES."""
@@ -110,7 +112,10 @@ class Geometry:
 
     def im2col(self, xs: np.ndarray, ws: Workspace) -> np.ndarray:
         """Caffe's im2col of images (N, C, H, W) -> (N, C*kh*kw, oh*ow) in ``ws``'s "cols": row ``(c, i, j)``
-        holds ``padded[c, i*dh + sh*y, j*dw + sw*x]`` (one strided copy of values: Caffe's columns)."""
+        holds ``padded[c, i*dh + sh*y, j*dw + sw*x]`` (one strided copy of values: Caffe's columns); a 1x1
+        convolution's columns are the images themselves."""
+        if self.is_1x1:
+            return np.ascontiguousarray(xs, dtype=F32).reshape(xs.shape[0], self.rows, self.h * self.w)
         padded = self.padded(xs, ws)
         sn, sc, sh, sw = padded.strides
         shape = (padded.shape[0], self.c, self.k[0], self.k[1], self.oh, self.ow)
@@ -123,7 +128,9 @@ class Geometry:
 
     def col2im(self, cols: np.ndarray) -> torch.Tensor:
         """Caffe's col2im (torch's ``fold`` runs Caffe's loop: each pixel adds its column entries in
-        kernel row, kernel column order, from 0)."""
+        kernel row, kernel column order, from 0); a 1x1 convolution's are the image gradient itself."""
+        if self.is_1x1:
+            return torch.from_numpy(cols).reshape(cols.shape[0], self.c, self.h, self.w)
         return F.fold(torch.from_numpy(cols), (self.h, self.w), self.k, dilation=self.d, padding=self.p,
                       stride=self.s)
 
@@ -148,7 +155,7 @@ def forward(xs: np.ndarray, w2: np.ndarray, b, geom: Geometry, ws: Workspace, to
         halves(gemms, len(cols))
     if b is not None:
         out += b[:, None]
-    ws.kept = token if len(parts) == 1 else None
+    ws.kept = token if len(parts) == 1 and not geom.is_1x1 else None
     return out.reshape(xs.shape[0], w2.shape[0], geom.oh, geom.ow)
 
 
