@@ -89,18 +89,24 @@ def _address(a: np.ndarray) -> int:
 
 
 def accumulate_gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
-    """``c = a[n] @ b[n] + c`` for n = 0, 1, ... in order (Caffe's per-image ``sgemm`` with beta 1): ``a``
-    (N, m, k) and ``b`` (N, k, n) stacks whose matrices BLAS can read, ``c`` (m, n) C-contiguous."""
+    """``c[g] = a[n, g] @ b[n, g] + c[g]`` for each g, n = 0, 1, ... in order (Caffe's per-image, per-group
+    ``sgemm`` with beta 1): ``a`` (N, G, m, k) and ``b`` (N, G, k, n) stacks whose matrices BLAS can
+    read, ``c`` (G, m, n) C-contiguous; 3-D ``a``/``b`` and 2-D ``c`` are one group."""
+    if c.ndim == 2:
+        a, b, c = a[:, None], b[:, None], c[None]
     fn = _fn("sgemm")
-    ta, lda = _lead(a[0])
-    tb, ldb = _lead(b[0])
-    m, k, n = a.shape[1], a.shape[2], b.shape[2]
-    if not c.flags.c_contiguous or c.dtype != np.float32 or c.shape != (m, n) or len(a) != len(b):
+    ta, lda = _lead(a[0, 0])
+    tb, ldb = _lead(b[0, 0])
+    m, k, n = a.shape[2], a.shape[3], b.shape[3]
+    if not c.flags.c_contiguous or c.dtype != np.float32 or c.shape != (a.shape[1], m, n) or len(a) != len(b):
         raise ValueError("accumulate_gemm adds into a C-contiguous float32 array of the product's shape")
-    pa, pb, pc, sa, sb = _address(a), _address(b), _address(c), a.strides[0], b.strides[0]
+    pa, pb, pc = _address(a), _address(b), _address(c)
+    (sa, ga), (sb, gb), gc = a.strides[:2], b.strides[:2], c.strides[0]
     op_a, op_b, ldc = _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, max(1, n)
-    for i in range(len(a)):
-        fn(_ROW_MAJOR, op_a, op_b, m, n, k, 1.0, pa + i * sa, lda, pb + i * sb, ldb, 1.0, pc, ldc)
+    for g in range(c.shape[0]):
+        ag, bg, cg = pa + g * ga, pb + g * gb, pc + g * gc
+        for i in range(len(a)):
+            fn(_ROW_MAJOR, op_a, op_b, m, n, k, 1.0, ag + i * sa, lda, bg + i * sb, ldb, 1.0, cg, ldc)
 
 
 def accumulate_gemv(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:

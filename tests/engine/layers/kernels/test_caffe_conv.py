@@ -18,7 +18,7 @@ from tunewiz.engine.layers.kernels import caffe_conv, caffe_cpu
 from tunewiz.engine.net.net import Net
 
 FIX = Path(__file__).resolve().parents[3] / "fixtures" / "caffe_conv"
-LAYERS = ("ca", "cb", "cc", "cd", "ip")
+LAYERS = ("ca", "cb", "cc", "cd", "ce", "ip")
 
 
 def _numpy_core() -> str | None:

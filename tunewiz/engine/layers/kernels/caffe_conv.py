@@ -135,24 +135,20 @@ class Geometry:
                       stride=self.s)
 
 
-def _by_group(geom: Geometry, w2: np.ndarray):
-    """(row slice of W, row slice of the columns) for each group, as Caffe's weight/col offsets."""
-    m, kg = w2.shape[0] // geom.group, geom.rows // geom.group
-    return [(slice(g * m, (g + 1) * m), slice(g * kg, (g + 1) * kg)) for g in range(geom.group)]
+def _grouped(a: np.ndarray, group: int) -> np.ndarray:
+    """(N, rows, P) -> (N, group, rows/group, P): Caffe's per-group offsets into a column or top buffer."""
+    return a.reshape(a.shape[0], group, a.shape[1] // group, a.shape[2])
 
 
 def forward(xs: np.ndarray, w2: np.ndarray, b, geom: Geometry, ws: Workspace, token) -> np.ndarray:
     """(N, C, H, W) images, weights (M, C/group*kh*kw) and bias -> top (N, M, oh, ow).  ``ws`` keeps
-    the columns for ``token`` when the whole batch fit in one chunk."""
+    the columns for ``token`` when the whole batch fit in one chunk.  One ``np.matmul`` makes every
+    image's and group's sgemm (numpy loops over both inside C)."""
     out = np.empty((xs.shape[0], w2.shape[0], geom.oh * geom.ow), F32)
-    groups, parts = _by_group(geom, w2), geom.chunks(xs.shape[0])
+    wg, parts = w2.reshape(geom.group, -1, w2.shape[1]), geom.chunks(xs.shape[0])
     for part in parts:
-        cols, top = geom.im2col(xs[part], ws), out[part]
-
-        def gemms(images):
-            for wrows, crows in groups:
-                np.matmul(w2[wrows], cols[images, crows], out=top[images, wrows])
-        halves(gemms, len(cols))
+        cols, top = _grouped(geom.im2col(xs[part], ws), geom.group), _grouped(out[part], geom.group)
+        halves(lambda images: np.matmul(wg, cols[images], out=top[images]), len(cols))
     if b is not None:
         out += b[:, None]
     ws.kept = token if len(parts) == 1 and not geom.is_1x1 else None
@@ -170,14 +166,15 @@ def bias_grad(g: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _add_weight_grad(acc_w, gp, cols, groups) -> None:
+def _add_weight_grad(acc_w: np.ndarray, gp: np.ndarray, cols: np.ndarray, group: int) -> None:
     """``W'[g] += top'_n[g] @ col_n[g]^T`` image after image (Caffe's sgemm with beta 1)."""
-    for wrows, crows in groups:
-        if cblas.available():
-            cblas.accumulate_gemm(gp[:, wrows], cols[:, crows].transpose(0, 2, 1), acc_w[wrows])
-            continue
-        for prod in np.matmul(gp[:, wrows], cols[:, crows].transpose(0, 2, 1)):
-            acc_w[wrows] += prod
+    tops, colt = _grouped(gp, group), _grouped(cols, group).transpose(0, 1, 3, 2)
+    acc = acc_w.reshape(group, -1, acc_w.shape[1])
+    if cblas.available():
+        cblas.accumulate_gemm(tops, colt, acc)
+        return
+    for prod in np.matmul(tops, colt):
+        acc += prod
 
 
 def backward(xs: np.ndarray, w2: np.ndarray, g: np.ndarray, geom: Geometry, need_w: bool, need_x: bool,
@@ -186,7 +183,7 @@ def backward(xs: np.ndarray, w2: np.ndarray, g: np.ndarray, geom: Geometry, need
     columns come from ``ws`` when it still keeps those of ``token``'s forward."""
     acc_w = np.zeros(w2.shape, F32) if need_w else None
     gx = torch.empty((xs.shape[0], geom.c, geom.h, geom.w)) if need_x else None
-    groups = _by_group(geom, w2)
+    wt = w2.reshape(geom.group, -1, w2.shape[1]).transpose(0, 2, 1)
     for part in geom.chunks(xs.shape[0]):
         gp = g[part]
         if need_w:
@@ -195,13 +192,12 @@ def backward(xs: np.ndarray, w2: np.ndarray, g: np.ndarray, geom: Geometry, need
 
         def weight_grad():
             if need_w:
-                _add_weight_grad(acc_w, gp, cols, groups)
+                _add_weight_grad(acc_w, gp, cols, geom.group)
 
         def input_grad():
             if need_x:
                 colg = ws.array("colg", (gp.shape[0], geom.rows, gp.shape[2]))
-                for wrows, crows in groups:
-                    np.matmul(w2[wrows].T, gp[:, wrows], out=colg[:, crows])
+                np.matmul(wt, _grouped(gp, geom.group), out=_grouped(colg, geom.group))
                 gx[part] = geom.col2im(colg)
         both(weight_grad, input_grad)
     ws.kept = None
