@@ -146,3 +146,20 @@ def test_cblas_refuses_what_blas_cannot_read(bad):
     with pytest.raises(ValueError):
         cblas.accumulate_gemm(bad if bad.ndim == 3 else bad[None], np.zeros((1, 3, 3), np.float32),
                               np.zeros((3, 3), np.float32))
+
+
+def test_a_forked_child_makes_its_own_helper_thread():
+    """The parent's helper thread does not exist in a forked child: the child must not wait on it."""
+    import multiprocessing
+
+    x, w, b, geom = _case(seed=9, n=4)
+    expect = _grads(x, w, b, geom)[0]  # the parent's helper thread now exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_forward_in_child, (x, w, b, geom)).get(timeout=60)
+    assert torch.equal(got, expect)
+
+
+def _forward_in_child(x, w, b, geom):
+    torch.set_num_threads(2)
+    return caffe_cpu.conv(x, w, b, **geom).detach()

@@ -17,6 +17,7 @@ in one chunk.
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +32,8 @@ CHUNK_BYTES = 16 << 20
 
 
 _POOL: list = []
+# a forked child has none of the parent's threads: it makes its own helper when it needs one
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def _worker():
