@@ -1,14 +1,14 @@
 """Caffe's CPU arithmetic (``--numerics caffe``, the CPU default): the order of Caffe's own float32 sums.
 
 PyTorch's kernels sum in another order than Caffe's ``im2col`` + OpenBLAS ``sgemm``, so results differ in
-the last bits.  Plain SGD does not care; AdaGrad, RMSProp and Adam do: an element whose gradient is
-near 0 gets a step of ``lr * g / (sqrt(h) + delta)`` decided by those last bits, and the runs drift
-apart (AdaGrad reaches 2.5e-2 relative loss difference by iteration 40).  Here the layers that sum
-are computed as Caffe computes them, with numpy's OpenBLAS (checked: LeNet's conv2/ip1/ip2 forward
-blobs equal pycaffe's bit for bit, where torch's differ):
+the last bits, and adaptive solvers make the most of them: an element whose gradient is near 0 gets a
+step of ``lr * g / (sqrt(h) + delta)`` decided by those bits (an RMSProp run drifts 4e-4 from Caffe's
+within 40 iterations on torch's kernels).  Here the layers that sum are computed as Caffe computes
+them, with numpy's OpenBLAS, and their blobs and gradients equal real Caffe's bit for bit on the same
+OpenBLAS core (tests/engine/layers/kernels/test_caffe_conv.py, test_caffe_cpu.py):
 
 * Convolution (2-D, any group and dilation): per image and group ``out = W @ im2col(x) + b``; backward
-  ``b' += rowsum(top')`` (all images first), then ``W' += top' @ col^T`` and ``col' = W^T @ top'``
+  ``b' += top' @ 1`` (all images first), then ``W' += top' @ col^T`` and ``col' = W^T @ top'``
   folded back by Caffe's ``col2im`` loop order (``kernels.caffe_conv``, images batched in one call);
 * InnerProduct: ``x @ W^T + b``; ``W' = top'^T @ x``, ``b' = top'^T @ 1``, ``x' = top' @ W``;
 * SoftmaxWithLoss (one top, class axis last or followed by size-1 axes, no ignore_label): max, exp
@@ -16,9 +16,10 @@ blobs equal pycaffe's bit for bit, where torch's differ):
   divided by the normalizer; backward ``(p - onehot) * (loss_weight / normalizer)``.
 
 Other layers are exact already (selection, comparisons) or keep torch.  Gradients summed over
-iter_size sub-batches are added by autograd (``old + new``), which Caffe does image by image.
-Each layer decides when it is built whether these kernels fit its setup (``caffe_cpu_forward`` in
-``vision`` and ``loss_softmax``); this module only computes.
+iter_size sub-batches are added by autograd (``old + new``), where Caffe's sgemm adds each image into
+the diff (the same sums unless a product is longer than one OpenBLAS block).  Each layer decides when
+it is built whether these kernels fit its setup (``caffe_cpu_forward`` in ``vision`` and
+``loss_softmax``); this module only computes.
 """
 from __future__ import annotations
 
