@@ -13,11 +13,12 @@ OpenBLAS directly (``kernels.cblas``), image after image as Caffe makes them.  c
 ``fold``, whose CPU loop is Caffe's (each pixel adds its entries in kernel row, kernel column order).
 Columns are made for at most ``CHUNK_BYTES`` of images at a time into a buffer the layer keeps
 (:class:`Workspace`, as Caffe's ``col_buffer_``); backward reuses the forward's when the batch fit
-in one chunk.
+in one chunk.  Padded images and column gradients live in one per-thread scratch for all layers.
 """
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -46,6 +47,18 @@ def _worker():
     return _POOL[0]
 
 
+_SCRATCH = threading.local()
+
+
+def scratch() -> Workspace:
+    """This thread's arrays for what no layer keeps between calls (padded images, column gradients):
+    one set for all layers, as the per-layer columns are the ones worth keeping."""
+    ws = getattr(_SCRATCH, "ws", None)
+    if ws is None:
+        ws = _SCRATCH.ws = Workspace()
+    return ws
+
+
 def halves(fn, n: int) -> None:
     """``fn(slice)`` on the two halves of ``range(n)`` at once (images apart: no sum changes order)."""
     pool = _worker()
@@ -69,8 +82,8 @@ def both(first, second):
 
 
 class Workspace:
-    """One layer's scratch arrays, made once and reused each iteration (Caffe's ``col_buffer_``).
-    ``kept``: the token of the forward whose columns the ``cols`` array still holds."""
+    """Arrays made once and reused each iteration: a layer's columns (Caffe's ``col_buffer_``; ``kept``:
+    the token of the forward whose columns they still hold), or a thread's :func:`scratch`."""
 
     def __init__(self):
         self._arrays: dict[str, np.ndarray] = {}
@@ -104,11 +117,11 @@ class Geometry:
         step = max(1, CHUNK_BYTES // max(per_image, 1))
         return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
-    def padded(self, xs: np.ndarray, ws: Workspace) -> np.ndarray:
+    def padded(self, xs: np.ndarray) -> np.ndarray:
         p = self.p
         if not (p[0] or p[1]):
             return np.ascontiguousarray(xs, dtype=F32)
-        out = ws.array("padded", (xs.shape[0], self.c, self.h + 2 * p[0], self.w + 2 * p[1]))
+        out = scratch().array("padded", (xs.shape[0], self.c, self.h + 2 * p[0], self.w + 2 * p[1]))
         out.fill(0)
         out[:, :, p[0]:p[0] + self.h, p[1]:p[1] + self.w] = xs
         return out
@@ -119,7 +132,7 @@ class Geometry:
         convolution's columns are the images themselves."""
         if self.is_1x1:
             return np.ascontiguousarray(xs, dtype=F32).reshape(xs.shape[0], self.rows, self.h * self.w)
-        padded = self.padded(xs, ws)
+        padded = self.padded(xs)
         sn, sc, sh, sw = padded.strides
         shape = (padded.shape[0], self.c, self.k[0], self.k[1], self.oh, self.ow)
         view = np.lib.stride_tricks.as_strided(
@@ -199,7 +212,7 @@ def backward(xs: np.ndarray, w2: np.ndarray, g: np.ndarray, geom: Geometry, need
 
         def input_grad():
             if need_x:
-                colg = ws.array("colg", (gp.shape[0], geom.rows, gp.shape[2]))
+                colg = scratch().array("colg", (gp.shape[0], geom.rows, gp.shape[2]))
                 np.matmul(wt, _grouped(gp, geom.group), out=_grouped(colg, geom.group))
                 gx[part] = geom.col2im(colg)
         both(weight_grad, input_grad)
