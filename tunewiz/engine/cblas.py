@@ -141,3 +141,16 @@ def saxpby(alpha: float, x: np.ndarray, beta: float, y: np.ndarray) -> None:
 def sscal(alpha: float, y: np.ndarray) -> None:
     """``y *= alpha`` in place (``cblas_sscal``: Caffe's ``caffe_scal``)."""
     _fn("sscal")(y.size, alpha, _vector(y), 1)
+
+
+def sgemv(a: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
+    """A new ``alpha * a @ x`` by one ``cblas_sgemv`` call with beta 0 (Caffe's ``caffe_cpu_gemv``)."""
+    fn = _fn("sgemv")
+    ta, lda = _lead(a)
+    if x.strides[0] != 4 or x.dtype != np.float32 or len(x) != a.shape[1]:
+        raise ValueError("sgemv takes a contiguous float32 vector of the matrix's width")
+    y = np.zeros(a.shape[0], np.float32)
+    rows, cols = (a.shape[1], a.shape[0]) if ta else a.shape
+    fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, rows, cols, alpha, _address(a), lda, _address(x), 1, 0.0,
+       _address(y), 1)
+    return y

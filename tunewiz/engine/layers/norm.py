@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.base import Layer, register
+from tunewiz.engine.layers.kernels import caffe_bn
 
 LRNP = caffe_pb2.LRNParameter
 
@@ -110,6 +111,14 @@ class BatchNorm(Layer):
             var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
             self._update(mean.detach().flatten(), var.detach().flatten(), x.numel() // max(1, self._channels(x)))
         return ((x - mean) / torch.sqrt(var + self.eps),)
+
+    def caffe_cpu_forward(self):
+        """Caffe's sums, moving averages and rounding (``kernels.caffe_bn``)."""
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, x):
+        blobs = [self.blobs[i] for i in range(3)]
+        return (caffe_bn.batch_norm(x, blobs, self.use_global_stats, self.maf, self.eps),)
 
     @staticmethod
     def _channels(x):
