@@ -21,6 +21,6 @@ The families (``registry.FAMILIES`` lists exactly these):
 its engine), ``@register`` and the errors; ``registry`` the family list and the table built from it
 (kept apart so that the families import ``base`` and ``registry`` imports the families, no circle).
 What several families share lives in ``kernels``: Caffe's CPU summation order (``kernels.caffe_cpu``,
-``--numerics caffe``), Caffe's pooling (``kernels.pooling``), fillers (``kernels.fillers``) and the
+``caffe_conv``, ``caffe_bn``: ``--numerics caffe``), Caffe's pooling (``kernels.pooling``), fillers (``kernels.fillers``) and the
 LSTM step with Caffe's Backward (``kernels.lstm_unit``).
 """
