@@ -12,6 +12,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.layers.base import Layer, register
+from tunewiz.engine.layers.kernels import caffe_scale
 
 
 def _operand_shape(layer: Layer, shape, axis_field: int, num_axes: int, bottom1=None):
@@ -72,6 +73,14 @@ class Scale(Layer):
         if self.bias_term:
             y = y + _broadcast(self.blobs[-1], self.axis, x.dim())
         return (y,)
+
+    def caffe_cpu_forward(self):
+        """Caffe's order for the gradients' sums (``kernels.caffe_scale``)."""
+        return self._forward_caffe_cpu
+
+    def _forward_caffe_cpu(self, x, s=None):
+        s = self.blobs[0] if s is None else s
+        return (caffe_scale.scale(x, s, self.blobs[-1] if self.bias_term else None, self.axis),)
 
 
 @register("Bias")

@@ -1,4 +1,4 @@
-"""Caffe's BatchNorm order (``kernels.caffe_bn``): real Caffe's tops, moving averages and gradients.
+"""Caffe's BatchNorm and Scale order (``kernels.caffe_bn``, ``caffe_scale``): real Caffe's numbers.
 
 The fixture (``tests/fixtures/caffe_bn``, made by real Caffe) has BatchNorm with batch statistics on a
 4-D and a 2-D bottom and one with stored statistics.  Bit for bit when numpy's OpenBLAS runs the core
@@ -17,7 +17,7 @@ from tunewiz.engine import cblas
 from tunewiz.engine.net.net import Net
 
 FIX = Path(__file__).resolve().parents[3] / "fixtures" / "caffe_bn"
-PARAMS = ("conv", "bn", "ip1", "bn2", "bng", "ip")
+PARAMS = ("conv", "bn", "sc", "ip1", "sc2", "bn2", "bng", "ip")
 
 
 def _numpy_core():
@@ -40,15 +40,16 @@ def _run(numerics):
             ours[f"a_{name}_{i}"] = blob.detach().numpy().copy()
             if blob.grad is not None:
                 ours[f"g_{name}_{i}"] = blob.grad.numpy().copy()
-    ours.update({f"b_{k}": blobs[k].detach().numpy().copy() for k in ("conv", "ip1", "bn2", "bng", "ip", "loss")})
+    ours.update({f"b_{k}": blobs[k].detach().numpy().copy() for k in ("conv", "ip1", "ip1s", "bn2", "bng", "ip", "loss")})
     return ref, net, ours
 
 
 @pytest.mark.parametrize("numerics", ["caffe", "torch"])
 def test_batch_norm_is_real_caffes(numerics):
     ref, net, ours = _run(numerics)
-    assert all(net.layer_by_name(n).engine == numerics for n in ("bn", "bn2", "bng"))
-    assert {k for k in ours if k.startswith("g_")} == {f"g_{n}_{i}" for n in ("conv", "ip1", "ip") for i in (0, 1)}
+    assert all(net.layer_by_name(n).engine == numerics for n in ("bn", "bn2", "bng", "sc", "sc2"))
+    learned = [("conv", 0), ("conv", 1), ("sc", 0), ("sc", 1), ("ip1", 0), ("ip1", 1), ("sc2", 0), ("ip", 0), ("ip", 1)]
+    assert {k for k in ours if k.startswith("g_")} == {f"g_{n}_{i}" for n, i in learned}
     exact = numerics == "caffe" and _numpy_core() == str(ref["core"]) and cblas.available()
     for key, value in ours.items():
         if exact:
