@@ -120,7 +120,7 @@ def _wait_for_iterations(events: Path, count: int, procs) -> None:
     while time.time() < deadline:
         if events.exists() and events.read_text().count('"event": "iteration"') >= count:
             return
-        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-1500:] for p in procs]
         time.sleep(0.1)
     raise AssertionError(f"no {count} iterations in {events}")
 

@@ -83,7 +83,8 @@ class Solver:
         log.info("init_solver", "Initializing solver from parameters: \n" + tn.solver_text(sp))
         check_policy(sp)
         self.hdf5_snapshots = snap.hdf5_snapshots(sp, log)
-        snap.check_prefix(sp, self.root)
+        if self.world.root:  # Caffe: CheckSnapshotWritePermissions on the root solver (one probe file)
+            snap.check_prefix(sp, self.root)
         if sp.random_seed >= 0:
             torch.manual_seed(sp.random_seed)
         world = self.world
