@@ -101,7 +101,7 @@ def _sources(args, labels):
 
 def _device(gpu: str) -> str:
     """tunewiz test's device choice (the CPU, with a warning, where no CUDA device is)."""
-    from tunewiz.commands.train import _device as caffe_device
+    from tunewiz.commands.ranks import choose_device as caffe_device
     from tunewiz.engine.devices import prepare_device
 
     class _Warnings:

@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 
-from tunewiz.commands import confusion
+from tunewiz.commands import confusion, ranks
 from tunewiz.errors import TunewizError
 from tunewiz.runs import layout
 
@@ -58,8 +58,9 @@ CAFFE_FLAGS: dict[str, tuple[dict, tuple[str, ...]]] = {
                  "comma-separated"}, ("train", "test", "time")),
     "snapshot": ({"default": "", "help": "a .solverstate to resume training from"}, ("train",)),
     "iterations": ({"type": int, "default": 50, "help": "number of iterations (default 50)"}, ("test", "time")),
-    "gpu": ({"type": gpu_ids, "default": "", "help": "GPU id(s) to use: 0, 0,1 or all (tunewiz uses the first); "
-             "absent: the solver's solver_mode (train) or the CPU"}, ("train", "test", "time")),
+    "gpu": ({"type": gpu_ids, "default": "", "help": "GPU id(s) to use: 0, 0,1 or all (train: one process per "
+             "GPU, each with the net's batch_size; test and time use the first); absent: the solver's "
+             "solver_mode (train) or the CPU"}, ("train", "test", "time")),
     "phase": ({"type": str.upper, "choices": ["TRAIN", "TEST"], "help": "the phase to build "
                "(default: TEST for test, TRAIN for time)"}, ("test", "time")),
     "level": ({"type": int, "default": 0, "help": "net state level"}, ("train", "test", "time")),
@@ -118,39 +119,6 @@ def _stages(text: str) -> list[str]:
     return [s for s in text.split(",") if s]
 
 
-def _device(gpu: str, sp=None, log=None) -> str:
-    """Caffe's device choice: -gpu wins; else solver_mode GPU with device_id; the CPU (with a warning)
-    when no CUDA device is there, so Caffe's documented `-gpu 0` commands run on any machine."""
-    import torch
-
-    if not gpu and sp is not None and sp.solver_mode == 1:  # GPU
-        gpu = str(sp.device_id) if sp.HasField("device_id") else "0"
-        if not torch.cuda.is_available():
-            log.warning("caffe.cpp:197", "solver_mode is GPU but no CUDA device is available: using the CPU.")
-            gpu = ""
-    if not gpu:
-        log.info("use_cpu", "Use CPU.")
-        return "cpu"
-    if not torch.cuda.is_available():
-        # Caffe's documented commands carry -gpu 0; on a machine without CUDA they still run, on the CPU
-        log.warning("caffe.cpp:197", f"-gpu {gpu}: no CUDA device is available here: using the CPU "
-                                     "(leave -gpu out to say so).")
-        log.info("use_cpu", "Use CPU.")
-        return "cpu"
-    count = torch.cuda.device_count()
-    ids = list(range(count)) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
-    missing = [i for i in ids if i >= count]
-    if missing:
-        raise TunewizError(f"-gpu {gpu}: there is no GPU {missing[0]}; this machine has {count} "
-                           f"(ids 0 to {count - 1}; tunewiz device-query lists them).")
-    if len(ids) > 1:
-        log.warning("use_gpu", f"tunewiz trains on one GPU: using GPU {ids[0]} of {ids}.")
-    log.info("use_gpu", f"Using GPUs {ids[0]}")
-    if torch.cuda.is_available() and ids[0] < torch.cuda.device_count():
-        log.info("caffe.cpp:223", f"GPU {ids[0]}: {torch.cuda.get_device_name(ids[0])}")
-    return f"cuda:{ids[0]}"
-
-
 def _signals(args, stop: threading.Event, snap: threading.Event):
     """Caffe's SignalHandler: SIGINT/SIGHUP -> stop / snapshot / nothing; SIGTERM too (caffe dies of it, losing
     the work since the last snapshot).  Returns a restore function."""
@@ -174,18 +142,24 @@ def _signals(args, stop: threading.Event, snap: threading.Event):
 
 
 def _train(args) -> int:
-    from pathlib import Path
+    """``caffe train``: alone, as one rank of a group (torchrun's environment), or as the ranks of --gpu 0,1."""
+    from tunewiz.engine import dist
 
+    joined = dist.env_world()
+    if joined is None and args.gpu and ranks.rank_count(args.gpu) > 1:
+        return ranks.supervise(args, ranks.rank_count(args.gpu))
+    if joined is not None and joined[0] > 0:  # rank 0 owns the run folder: no lock, no log file here
+        sp, weights = _solver_and_weights(args, [])
+        return _run_trainer(args, sp, weights, ranks.RankLog(joined[0]), None, joined)
+    return _train_root(args, joined)
+
+
+def _solver_and_weights(args, notes: list):
     from tunewiz.caffe.netio import read_solver
-    from tunewiz.engine.train.runguard import claim_run
-    from tunewiz.engine.train.caffelog import CaffeLog
-    from tunewiz.engine.train.nets import log_notes
-    from tunewiz.engine.train.trainer import TrainConfig, Trainer
 
     if args.snapshot and args.weights:
         raise TunewizError("Give a snapshot to resume training or weights to finetune but not both "
                            "(--snapshot and --weights).")
-    notes = []
     sp = read_solver(args.solver, notes)
     sp.train_state.level = args.level
     sp.train_state.stage.extend(_stages(args.stage))
@@ -193,6 +167,19 @@ def _train(args) -> int:
     if not weights and not args.snapshot:
         weights = [w.strip() for entry in sp.weights for w in entry.split(",") if w.strip()]
     sp.ClearField("weights")
+    return sp, weights
+
+
+def _train_root(args, joined) -> int:
+    """Alone or rank 0: claim the run folder, open its log, train."""
+    from pathlib import Path
+
+    from tunewiz.engine.train.runguard import claim_run
+    from tunewiz.engine.train.caffelog import CaffeLog
+    from tunewiz.engine.train.nets import log_notes
+
+    notes = []
+    sp, weights = _solver_and_weights(args, notes)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # before the log opens: a refused trainer must not write a line into the owner's train.log
@@ -202,15 +189,33 @@ def _train(args) -> int:
     except BaseException:
         claim.release()
         raise
-    log_notes(log, notes)  # Caffe's solver upgrade lines, as caffe train prints them
-    claim.log_to(log)
+    try:
+        log_notes(log, notes)  # Caffe's solver upgrade lines, as caffe train prints them
+        claim.log_to(log)
+        return _run_trainer(args, sp, weights, log, run_dir, joined)
+    finally:
+        log.close()
+        claim.release()
+
+
+def _run_trainer(args, sp, weights, log, run_dir, joined) -> int:
+    """Join the group (if any), train, and say how it ended (one line for an error we know)."""
+    from tunewiz.engine import dist
+    from tunewiz.engine.train.trainer import TrainConfig, Trainer
+
     stop, snap = threading.Event(), threading.Event()
     restore = _signals(args, stop, snap)
+    world = dist.ALONE
     try:
         with log.warnings_as_lines():
-            device = _device(args.gpu, sp, log)
+            device = ranks.choose_device(args.gpu, sp, log, joined[2] if joined else None)
+            if joined is not None:
+                world = dist.join(joined[0], joined[1], joined[2], device)
+                log.info("use_gpu", f"tunewiz: {world.size} ranks ({world.backend or 'one'}), each with the net's "
+                                    f"batch_size: together they train as one process with {world.size}x the batch")
             cfg = TrainConfig(sp, root=".", weights=weights, snapshot=args.snapshot or None, device=device,
-                              run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics)
+                              run_dir=run_dir, stop=stop, snapshot_now=snap, log=log, numerics=args.numerics,
+                              world=world)
             for event in Trainer(cfg).run():
                 if event.kind == "stopped" and not event.fault:  # a fault is said once, by its error line
                     log.info("caffe.cpp:250", f"Stopped: {event.reason}")
@@ -224,8 +229,7 @@ def _train(args) -> int:
         return 1
     finally:
         restore()
-        log.close()
-        claim.release()
+        world.close()
 
 
 def _test_or_time(args) -> int:
@@ -249,7 +253,7 @@ def _test_or_time(args) -> int:
     scoring = args.command == "test" and confusion.wanted(args)
     names = confusion.check_flags(args) if scoring else None  # before any work: --json, --labels
     log = CaffeLog(None)
-    device = prepare_device(_device(args.gpu, None, log))
+    device = prepare_device(ranks.choose_device(args.gpu, None, log))
     net_param = read_net(args.model)
     net_param.state.phase, net_param.state.level = (0 if args.phase == "TRAIN" else 1), args.level
     net_param.state.stage.extend(_stages(args.stage))

@@ -42,17 +42,20 @@ def _env_workers() -> int | None:
 
 
 def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = None,
-              workers: int | None = None) -> "Feed | HDF5Feed":
+              workers: int | None = None, shard: tuple[int, int] | None = None) -> "Feed | HDF5Feed":
     """The feed of a ``Data``, ``ImageData``, ``HDF5Data`` or ``WindowData`` (:mod:`tunewiz.data.window_feed`)
-    LayerParameter in ``phase`` (0 TRAIN, 1 TEST)."""
+    LayerParameter in ``phase`` (0 TRAIN, 1 TEST).  ``shard`` = (rank, world size): this rank's records
+    of a multi-rank run (see :class:`Feed`); WindowData samples at random instead, from seed + rank."""
     where = f"layer '{layer.name}' ({layer.type})"
     root = os.fspath(root) if root is not None else None  # the trainer passes a Path, the tools a str
     if layer.type == "HDF5Data":  # no transform_param, no workers: rows copied from memory
-        return hdf5_feed(layer, root=root)
+        return hdf5_feed(layer, root=root, shard=shard)
     workers = _env_workers() if workers is None else workers
     if layer.type == "WindowData":  # its own sampling and crops, mean and mirror from transform_param
         from tunewiz.data.window_feed import window_feed
 
+        if shard and seed is not None:  # Caffe: set_random_seed(random_seed + solver_rank)
+            seed += shard[0]
         return window_feed(layer, phase, seed=seed, root=root, workers=workers)
     tp = layer.transform_param
     caffe_rng = mt19937(seed)
@@ -73,14 +76,14 @@ def make_feed(layer, phase: int, *, seed: int | None = None, root: str | None = 
         except TunewizError as exc:
             raise FeedError(f"{where}: {exc}") from None
         return Feed(where, source, ("db", transformer.decode_mode), transformer, dp.batch_size,
-                    len(layer.top), workers, max(1, dp.prefetch))
+                    len(layer.top), workers, max(1, dp.prefetch), shard)
     if layer.type == "ImageData":
-        return _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
+        return _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers, shard)
     raise FeedError(f"{where}: no data feed for layer type {layer.type!r} (Data, ImageData, HDF5Data and "
                     "WindowData have one).")
 
 
-def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers) -> "Feed":
+def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers, shard) -> "Feed":
     """ImageDataLayer: ``path label`` lines (split at the last space), ``root_folder + path``."""
     from tunewiz.data.listfile import ListFileError, parse_line, read_list_text
 
@@ -109,7 +112,7 @@ def _image_data_feed(layer, phase, where, transformer, caffe_rng, root, workers)
     config = ("list", resolve(folder, root) if folder else (root or ""), ip.new_height, ip.new_width, ip.is_color,
               bool(ip.root_folder))
     return Feed(where, ListSource(lines, shuffle_rng, skip), config, transformer, ip.batch_size,
-                len(layer.top), workers, max(1, layer.data_param.prefetch))
+                len(layer.top), workers, max(1, layer.data_param.prefetch), shard)
 
 
 def _release(pool: WorkerPool | None, shm: shared_memory.SharedMemory | None) -> None:
@@ -121,16 +124,25 @@ def _release(pool: WorkerPool | None, shm: shared_memory.SharedMemory | None) ->
 
 
 class Feed:
-    """Batches of one data layer; see the module docstring."""
+    """Batches of one data layer; see the module docstring.
+
+    With ``shard`` = (rank, size) the feed takes the records whose position in the stream of records
+    (wrapping around, reshuffled as one process would) modulo ``size`` is ``rank`` (Caffe's
+    ``DataLayer::Skip``), and draws the transformer's random numbers of the records it skips too, so
+    the ranks together see the batches, mirrors and crops of one process with ``size`` times the batch.
+    Between batches the feed stands on its own next record: rank 0's ``state()`` is where the whole
+    stream stands, and ``restore`` of it moves rank r on by r records."""
 
     def __init__(self, where, source, load_config, transformer: Transformer, batch_size: int,
-                 ntops: int, workers: int | None, prefetch: int):
+                 ntops: int, workers: int | None, prefetch: int, shard: tuple[int, int] | None = None):
         self.where, self.source, self.transformer = where, source, transformer
+        self.rank, self.size = shard or (0, 1)
         self.batch_size, self.last_keys = batch_size, []
         first_state = source.state()
         name, payload = source.next()
         img, _ = (load_record if load_config[0] == "db" else load_list)(payload, load_config, name, where)
         source.restore(first_state)
+        self._skip(self.rank)
         self.item_shape = transformer.output_shape(img.shape)
         self.top_shapes = [(batch_size, *self.item_shape)] + ([(batch_size,)] if ntops > 1 else [])
         if workers is None:
@@ -166,6 +178,7 @@ class Feed:
         for slot in range(self.batch_size):
             name, payload = self.source.next()
             tasks.append((buf, slot, name, payload, self.transformer.draws()))
+            self._skip(self.size - 1)
         if self._pool is None:  # in this process: straight into a fresh array (no copy later)
             data = np.empty((self.batch_size, *self.item_shape), np.float32)
             ctx = Ctx(self.ctx.load_config, self.transformer, data[None], self.item_shape, self.where)
@@ -214,6 +227,13 @@ class Feed:
         self._drain()
         self.source.restore(state["source"])
         set_rng_state(self.transformer.bitgen, state["rng"])
+        self._skip(self.rank)
+
+    def _skip(self, count: int) -> None:
+        """Pass over ``count`` records of the other ranks, with the random numbers drawn for them."""
+        for _ in range(count):
+            self.source.next()
+            self.transformer.draws()
 
     def close(self) -> None:
         """Stop the workers and close the database (idempotent)."""

@@ -124,36 +124,48 @@ class HDF5Source:
 
 
 class HDF5Feed:
-    """Batches of one HDF5Data layer; see the module docstring."""
+    """Batches of one HDF5Data layer; see the module docstring.  With ``shard`` = (rank, size): the rows
+    whose position modulo size is rank (Caffe's ``HDF5DataLayer::Skip``), as :class:`tunewiz.data.feed.Feed`."""
 
-    def __init__(self, source: HDF5Source, batch_size: int):
+    def __init__(self, source: HDF5Source, batch_size: int, shard: tuple[int, int] | None = None):
         self.source, self.batch_size, self.last_keys = source, batch_size, []
+        self.rank, self.size = shard or (0, 1)
         self.top_shapes = [(batch_size, *shape[1:]) for shape in source.shapes]
         self.item_sizes = [int(np.prod(s[1:], dtype=np.int64)) for s in self.top_shapes]
+        self._rows(self.rank)
 
-    def next_batch(self) -> list[np.ndarray]:
-        """The next ``batch_size`` rows of every top, float32, in the tops' shapes."""
-        outs = [np.empty((self.batch_size, size), np.float32) for size in self.item_sizes]
+    def _rows(self, count: int) -> tuple[list[np.ndarray], list[str]]:
+        """The next ``count`` rows of every top (across files), float32, flat per row."""
+        outs = [np.empty((count, size), np.float32) for size in self.item_sizes]
         keys: list[str] = []
-        while len(keys) < self.batch_size:
-            chunk, chunk_keys = self.source.take(self.batch_size - len(keys), self.item_sizes)
+        while len(keys) < count:
+            chunk, chunk_keys = self.source.take(count - len(keys), self.item_sizes)
             for out, rows in zip(outs, chunk):
                 out[len(keys):len(keys) + len(chunk_keys)] = rows
             keys += chunk_keys
+        return outs, keys
+
+    def next_batch(self) -> list[np.ndarray]:
+        """The next ``batch_size`` rows of every top, float32, in the tops' shapes."""
+        outs, keys = self._rows(self.batch_size * self.size - (self.size - 1))
+        if self.size > 1:  # this rank's rows, then stand on its next one
+            outs, keys = [out[::self.size] for out in outs], keys[::self.size]
+            self._rows(self.size - 1)
         self.last_keys = keys
-        return [out.reshape(shape) for out, shape in zip(outs, self.top_shapes)]
+        return [np.ascontiguousarray(out).reshape(shape) for out, shape in zip(outs, self.top_shapes)]
 
     def state(self) -> dict:
         return self.source.state()
 
     def restore(self, state: dict) -> None:
         self.source.restore(state)
+        self._rows(self.rank)
 
     def close(self) -> None:
         self.source.close()
 
 
-def hdf5_feed(layer, root: str | None = None) -> HDF5Feed:
+def hdf5_feed(layer, root: str | None = None, shard: tuple[int, int] | None = None) -> HDF5Feed:
     """The feed of an ``HDF5Data`` LayerParameter (``hdf5_data_param { source batch_size shuffle }``)."""
     where = f"layer '{layer.name}' (HDF5Data)"
     h5py_module(f"{where}: HDF5 data files")
@@ -168,4 +180,4 @@ def hdf5_feed(layer, root: str | None = None) -> HDF5Feed:
     names = read_source(resolve(hp.source, root), where)
     paths = [resolve(name, root) for name in names]
     source = HDF5Source(paths, names, list(layer.top), bool(hp.shuffle), where)
-    return HDF5Feed(source, int(hp.batch_size))
+    return HDF5Feed(source, int(hp.batch_size), shard)

@@ -61,7 +61,7 @@ class FakeFeed:
 @pytest.fixture
 def fake_feed(monkeypatch):
     module = types.ModuleType("tunewiz.data.feed")
-    module.make_feed = lambda lp, phase, seed=None, root=None: FakeFeed(lp, phase, seed, root)
+    module.make_feed = lambda lp, phase, seed=None, root=None, shard=None: FakeFeed(lp, phase, seed, root)
     monkeypatch.setitem(sys.modules, "tunewiz.data.feed", module)
 
 

@@ -69,7 +69,7 @@ def test_feed_layer_goes_through_the_stager_when_pinned(monkeypatch):
             pass
 
     module = types.ModuleType("tunewiz.data.feed")
-    module.make_feed = lambda lp, phase, seed=None, root=None: Feed()
+    module.make_feed = lambda lp, phase, seed=None, root=None, shard=None: Feed()
     monkeypatch.setitem(sys.modules, "tunewiz.data.feed", module)
     monkeypatch.setattr(layers_data, "wants_pinned", lambda device: True)
     monkeypatch.setattr(layers_data, "PinnedStager", partial(PinnedStager, pin=False, make_event=Event))

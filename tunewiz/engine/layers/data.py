@@ -11,7 +11,7 @@
   each forward takes the next ``batch_size`` items, wrapping around; the label top is then
   ``(batch_size, 1, 1, 1)``, as Caffe's ``Forward_cpu`` reshapes it.
 * Data, ImageData, HDF5Data: batches come from ``tunewiz.data.feed.make_feed(layer_param, phase, seed,
-  root)`` (imported only when such a layer is built); the feed gives the top shapes (HDF5Data's: the
+  root, shard)`` (imported only when such a layer is built; ``shard``: this rank's records in TRAIN); the feed gives the top shapes (HDF5Data's: the
   first file's datasets, rows ``batch_size``; see :mod:`tunewiz.data.hdf5_source`).  On a CUDA net the
   batches go host -> device through a reused pinned (page-locked) buffer per top, copied with
   ``non_blocking=True`` (:class:`PinnedStager`); on the CPU they are used as the feed gives them.
@@ -188,7 +188,8 @@ class _FeedLayer(_DataLayer):
         from tunewiz.data.feed import make_feed
 
         ctx = self.context
-        self.feed = make_feed(self.param, self.phase, seed=ctx.get("seed"), root=ctx.get("root"))
+        shard = ctx.get("shard") if self.phase == caffe_pb2.TRAIN else None  # Caffe: TEST never skips
+        self.feed = make_feed(self.param, self.phase, seed=ctx.get("seed"), root=ctx.get("root"), shard=shard)
         shapes = [tuple(int(d) for d in s) for s in self.feed.top_shapes]
         if len(shapes) < len(self.param.top):
             raise self.fail(f"the data source gives {len(shapes)} tops, the layer names {len(self.param.top)}")

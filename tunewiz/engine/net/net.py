@@ -17,6 +17,7 @@ What it follows from Caffe's ``Net``:
 * the forward loop calls each layer's chosen forward (``layer.run``) directly (no nn.Module hooks:
   they cost more than the small layers); ``add_hooks`` puts checks or clocks around one layer's run,
   kept by the net — the layers themselves are never patched;
+* ``shard`` = (rank, world size) goes to the data layers of a multi-rank run (:mod:`tunewiz.engine.dist`);
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
@@ -80,7 +81,7 @@ class Net(nn.Module):
 
     def __init__(self, net_param: caffe_pb2.NetParameter, phase=caffe_pb2.TRAIN, *, level: int = 0,
                  stages: Iterable[str] = (), device="cpu", seed: int | None = None, root=None,
-                 precision: str = "fp32", numerics: str = "torch"):
+                 precision: str = "fp32", numerics: str = "torch", shard: tuple[int, int] | None = None):
         super().__init__()
         check_numerics(numerics)
         precision_mod.apply(precision)
@@ -96,7 +97,7 @@ class Net(nn.Module):
         self.wirings: list[netgraph.Wiring] = []
         self.blob_shapes: dict[str, tuple[int, ...]] = {}
         self._infos: list[ParamInfo] = []
-        self._build(seed, root, numerics)
+        self._build(seed, root, numerics, shard)
         self.output_names = [b for b in netgraph.outputs(self.wirings) if b not in self.automatic_tops]
         self._plan = self._make_plan()
         self.diff_blobs: dict[str, torch.Tensor] = {}
@@ -105,10 +106,10 @@ class Net(nn.Module):
         self._runners: dict[int, object] = {}  # layer index -> what the loop calls instead of layer.run
 
     # -- building ------------------------------------------------------------------------
-    def _build(self, seed, root, numerics: str) -> None:
+    def _build(self, seed, root, numerics: str, shard=None) -> None:
         owners: dict[str, tuple[int, int, ParamInfo]] = {}
         param_needs: list[bool] = []
-        context = {"seed": seed, "root": root, "net": self.name, "numerics": numerics}
+        context = {"seed": seed, "root": root, "net": self.name, "numerics": numerics, "shard": shard}
         for lp in self.net_param.layer:
             netgraph.check_bottoms(lp, set(self.blob_shapes))
             cls = layer_class(lp.type, lp.name)

@@ -36,7 +36,7 @@ def forward_backward(solver):
         if out_of_memory(exc):
             raise out_of_memory(exc, sp=sp, batch=batch_size(net), device=solver.device) from None
         raise
-    total = F32(total / F32(sp.iter_size))
+    total = solver.world.mean_loss(F32(total / F32(sp.iter_size)))  # every rank sees a NaN of any rank
     if not np.isfinite(total):
         solver.log.error("iteration", f"Iteration {solver.iter}, loss = {fmt(total)}")
         raise _diverged(total, solver.iter, solver.state.last_snapshot, sp.base_lr)

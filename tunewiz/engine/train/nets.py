@@ -118,7 +118,7 @@ def test_net_params(sp, root, log) -> list[caffe_pb2.NetParameter]:
     return nets
 
 
-def build_net(net_param, device, seed, root, weights=(), solver=None, numerics: str = "torch"):
+def build_net(net_param, device, seed, root, weights=(), solver=None, numerics: str = "torch", shard=None):
     """A Net for the state stored in ``net_param.state``, once its data is known to fit it and ``weights``
     (``tunewiz.engine.checks.datafit``: records too small, other channels, a crop too large get one fix-it message);
     a TRAIN net must be able to learn (``tunewiz.engine.checks.learning``).  With ``solver`` (the TRAIN net's build)
@@ -136,7 +136,7 @@ def build_net(net_param, device, seed, root, weights=(), solver=None, numerics: 
     st = net_param.state
     try:
         net = Net(net_param, st.phase, level=st.level, stages=(), device=device, seed=seed, root=root,
-                  numerics=numerics)
+                  numerics=numerics, shard=shard)
     except Exception as exc:  # the estimate passed (or was off) and an allocation failed anyway
         if is_allocation_failure(exc):
             phase = "TRAIN" if st.phase == caffe_pb2.TRAIN else "TEST"
@@ -167,18 +167,19 @@ def _test_params_to_count(sp, root) -> list:
         return []
 
 
-def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log) -> tuple:
+def build_solver_nets(sp, root, device, weights: list[str], numerics: str, log, shard=None) -> tuple:
     """``Solver::InitTrainNet`` and ``InitTestNets`` (with ``caffe train --weights``): (train net, [test nets]).
 
-    Each test net shares the train net's blobs; if one net cannot be built, those built are closed."""
+    Each test net shares the train net's blobs; if one net cannot be built, those built are closed.  With
+    ``shard`` = (rank, size), rank > 0 builds no test net (TEST runs on rank 0, :mod:`tunewiz.engine.dist`)."""
     seed = sp.random_seed if sp.random_seed >= 0 else None
     built = []
     try:
-        train = build_net(train_net_param(sp, root, log), device, seed, root, weights, sp, numerics)
+        train = build_net(train_net_param(sp, root, log), device, seed, root, weights, sp, numerics, shard)
         built.append(train)
         if weights:
             load_weights(train, weights, root, log)
-        for param in test_net_params(sp, root, log):
+        for param in test_net_params(sp, root, log) if not shard or shard[0] == 0 else []:
             test = build_net(param, device, None, root, weights, numerics=numerics)
             built.append(test)
             if weights:

@@ -20,6 +20,10 @@ iter += 1 -> snapshot if iter % snapshot == 0 (or asked for) -> stop if asked.
 ``Solve``: Step(max_iter - iter), then snapshot_after_train, then (display) one forward-only pass whose
 loss enters the smoothed loss ("Iteration max_iter, loss = S"), then the final test.
 
+With a ``world`` of several ranks (:mod:`tunewiz.engine.dist`) the gradients are summed over the ranks
+and scaled by 1/size between the passes and the update, the loss is their mean, rank 0 alone tests and
+writes snapshots, and requests on any rank are acted on by all at the same iteration.
+
 Stop/snapshot requests come from ``threading.Event`` s (the CLI sets them from SIGINT/SIGHUP; Caffe's
 ``GetRequestedAction``): ``stop`` ends the run after the current iteration with a snapshot (as Caffe with
 snapshot_after_train); ``snapshot_now`` writes one and is cleared.
@@ -58,8 +62,9 @@ class Solver:
 
     def __init__(self, solver, *, root: str | os.PathLike = ".", weights=(), device: str = "cpu",
                  log: CaffeLog | None = None, numerics: str = "caffe", stop: threading.Event | None = None,
-                 snapshot_now: threading.Event | None = None) -> None:
+                 snapshot_now: threading.Event | None = None, world=None) -> None:
         from tunewiz.engine.devices import prepare_device
+        from tunewiz.engine.dist import ALONE
 
         self.sp = _solver_param(solver)
         self.root = Path(root)
@@ -69,6 +74,7 @@ class Solver:
         self.state = TrainState()
         self.stopped_early = False
         self.device = prepare_device(device)
+        self.world = world or ALONE
         self.net, self.test_nets = None, []
         self._init(list(weights), numerics)
 
@@ -77,12 +83,18 @@ class Solver:
         log.info("init_solver", "Initializing solver from parameters: \n" + tn.solver_text(sp))
         check_policy(sp)
         self.hdf5_snapshots = snap.hdf5_snapshots(sp, log)
-        snap.check_prefix(sp, self.root)
+        if self.world.root:  # Caffe: CheckSnapshotWritePermissions on the root solver (one probe file)
+            snap.check_prefix(sp, self.root)
         if sp.random_seed >= 0:
             torch.manual_seed(sp.random_seed)
-        self.net, self.test_nets = tn.build_solver_nets(sp, self.root, self.device, weights, numerics, log)
+        world = self.world
+        self.net, self.test_nets = tn.build_solver_nets(sp, self.root, self.device, weights, numerics, log,
+                                                        world.shard)
         try:
             self.rule = create_solver(sp, self.net.learnable_params())
+            world.broadcast_params(self.rule.params)  # fillers drawn on rank 0 (Caffe: NCCL::Broadcast)
+            if world.rank and sp.random_seed >= 0:  # Caffe: random_seed + solver_rank (dropout masks)
+                torch.manual_seed(sp.random_seed + world.rank)
         except BaseException:
             self.close()
             raise
@@ -143,7 +155,7 @@ class Solver:
             return
         if sp.display and st.iter % sp.display == 0:
             with torch.no_grad():
-                loss = F32(self.net.loss(self.net.forward()).item())
+                loss = self.world.mean_loss(F32(self.net.loss(self.net.forward()).item()))
             st.update_smoothed(loss)
             log.info("final_loss", f"Iteration {st.iter}, loss = {fmt(st.smoothed)}")
         if sp.test_interval and st.iter % sp.test_interval == 0:
@@ -153,7 +165,7 @@ class Solver:
     def step_events(self, iters: int) -> Iterator[ev.Event]:
         sp, st, net = self.sp, self.state, self.net
         stop_iter = st.iter + iters
-        images = tn.batch_size(net) * sp.iter_size
+        images = tn.batch_size(net) * sp.iter_size * self.world.size  # the images of every rank
         st.begin_step(sp.average_loss)
         last_display, last_iter = time.perf_counter(), st.iter
         while st.iter < stop_iter:
@@ -161,10 +173,12 @@ class Solver:
                 info.param.grad = None
             if sp.test_interval and st.iter % sp.test_interval == 0 and (st.iter > 0 or sp.test_initialization):
                 yield from self.test_events()
-                if self.stopped_early:
+                if self.world.agree(self.stopped_early):  # stopped during rank 0's test: every rank stops
+                    self.stopped_early = True
                     break
             t0 = time.perf_counter()
             loss, blobs = forward_backward(self)
+            self.world.reduce_gradients(self.rule.params)
             st.update_smoothed(loss)
             if sp.display and st.iter % sp.display == 0:
                 lapse = time.perf_counter() - last_display
@@ -178,7 +192,7 @@ class Solver:
             dt = max(time.perf_counter() - t0, 1e-9)
             yield ev.IterationDone(st.iter - 1, float(loss), float(st.smoothed), float(rate), images / dt,
                                    outputs_dict(net, blobs))
-            request = self._requested_action()
+            request = self._synced_action()
             if (sp.snapshot and st.iter % sp.snapshot == 0) or request == "snapshot":
                 yield self._snapshot_event()
             if request == "stop":
@@ -219,8 +233,17 @@ class Solver:
             return "snapshot"
         return None
 
+    def _synced_action(self) -> str | None:
+        """``_requested_action`` of every rank together: a stop or snapshot asked of any rank."""
+        if self.world.size == 1:
+            return self._requested_action()
+        stop, snapshot = self.world.requests(self.stop.is_set(), self.snapshot_now.is_set())
+        self.snapshot_now.clear()
+        return "stop" if stop else "snapshot" if snapshot else None
+
     def _snapshot_event(self) -> ev.SnapshotSaved:
-        return ev.SnapshotSaved(self.state.iter, self.snapshot())
+        """Rank 0 writes the snapshot (the others' weights and history are the same)."""
+        return ev.SnapshotSaved(self.state.iter, self.snapshot() if self.world.root else [])
 
     def _rate(self) -> float:
         st = self.state

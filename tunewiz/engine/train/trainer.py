@@ -34,6 +34,7 @@ class TrainConfig:
     log_stream: object = "stderr"  # CaffeLog's default: the current sys.stderr
     log: CaffeLog | None = None
     numerics: str = "caffe"  # on the CPU: "caffe" = Caffe's float32 summation order, "torch" = torch's
+    world: object = None  # tunewiz.engine.dist.World of a multi-rank run (None: alone)
 
 
 class Trainer:
@@ -68,7 +69,8 @@ class Trainer:
     def _train(self) -> Iterator[ev.Event]:
         cfg, log = self.cfg, self.log
         self.solver = solver = Solver(cfg.solver, root=cfg.root, weights=cfg.weights, device=cfg.device, log=log,
-                                      numerics=cfg.numerics, stop=cfg.stop, snapshot_now=cfg.snapshot_now)
+                                      numerics=cfg.numerics, stop=cfg.stop, snapshot_now=cfg.snapshot_now,
+                                      world=cfg.world)
         if cfg.snapshot:
             log.info("resuming", f"Resuming from {cfg.snapshot}")
             solver.restore(cfg.snapshot)
