@@ -1,12 +1,22 @@
-"""CUDA check for training (issue 5): LeNet fixture and a CaffeNet-shaped net, CPU vs CUDA.
+"""CUDA training benchmark: throughput beside hand-written PyTorch, the LMDB feed, CPU-vs-CUDA agreement.
 
-    python bench/train_cuda.py [--iters 200] [--cpu-iters 20] [--out DIR]
+    python bench/train_cuda.py [--sections throughput,feed,agreement] [--precisions fp32,tf32,bf16]
+                               [--iters 200] [--cpu-iters 20] [--quick]
 
-For each net: trains ``--iters`` iterations on CUDA (TF32 off) and reports images/s; trains the first
-``--cpu-iters`` iterations on the CPU too and reports the largest relative difference of the per-iteration
-losses (the bar: 1e-3).  LeNet uses tests/fixtures/training (sgd_inv's solver from init.caffemodel);
-the CaffeNet-shaped net reads a small LMDB of random 256x256 images made here (crop 227, batch 32).
-Prints one JSON line per net.  Runs on the CPU alone too (then only CPU figures).
+Prints one JSON line per measurement:
+
+* ``throughput`` (``bench/cuda_speed.py``): images/s of one training step (forward, backward, SGD update)
+  of the engine and of the hand-written PyTorch twin (``bench/handwritten.py``) for CaffeNet b256 and a
+  ResNet-50 b128, per precision (fp32 with TF32 off, TF32, bf16 with channels_last for the twin;
+  cudnn.benchmark on), and ``engine_over_torch`` (bar: >= 1.00);
+* ``feed``: CaffeNet b256 trained from an LMDB of JPEG-encoded 256x256 Datums with Caffe's transforms,
+  over the same run on synthetic data (bar: >= 0.90);
+* ``agreement``: the LeNet fixture (sgd_inv's solver from init.caffemodel) and a CaffeNet-shaped net
+  reading a small LMDB (crop 227, batch 32): ``--iters`` iterations on CUDA (TF32 off) and the first
+  ``--cpu-iters`` on the CPU; the largest relative difference of the per-iteration losses (bar: 1e-3).
+
+Without CUDA everything runs on the CPU (then the agreement section reports CPU figures only);
+``--quick`` shrinks batches and iterations to a smoke run (what tests/bench/test_train_cuda.py runs).
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 FIX = ROOT / "tests" / "fixtures" / "training"
 
 CAFFENET = """name: "CaffeNetShaped"
@@ -84,15 +95,7 @@ def _run(root: Path, solver_text: str, device: str, iters: int, weights, numeric
     return np.array(losses), float(np.median(speeds[2:] or speeds)), time.perf_counter() - t0
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--iters", type=int, default=200)
-    ap.add_argument("--cpu-iters", type=int, default=20)
-    ap.add_argument("--nets", default="lenet,caffenet")
-    ap.add_argument("--numerics", default="caffe", choices=["caffe", "torch"], help="CPU numerics")
-    args = ap.parse_args()
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 2))
-    cuda = torch.cuda.is_available()
+def _agreement(args, cuda: bool) -> None:
     work = Path(tempfile.mkdtemp())
     (work / "data").symlink_to(FIX / "data")
     (work / "init.caffemodel").symlink_to(FIX / "init.caffemodel")
@@ -101,7 +104,7 @@ def main() -> int:
              'snapshot: 0 snapshot_after_train: false random_seed: 1701 '
     nets = {
         "lenet": ('net: "sgd_inv/train_val.prototxt" test_iter: 2 test_interval: 100000 test_initialization: false '
-                  + common.replace("0.01", "0.01"), ["init.caffemodel"]),
+                  + common, ["init.caffemodel"]),
         "caffenet": ('net: "caffenet.prototxt" ' + common.replace("0.01", "0.001"), []),
     }
     if "caffenet" in args.nets:
@@ -109,7 +112,7 @@ def main() -> int:
         _big_lmdb(work / "big_lmdb")
     for name in args.nets.split(","):
         text, weights = nets[name]
-        result = {"net": name, "device": torch.cuda.get_device_name(0) if cuda else "cpu only"}
+        result = {"section": "agreement", "net": name, "device": torch.cuda.get_device_name(0) if cuda else "cpu only"}
         cpu_losses, cpu_speed, cpu_s = _run(work, text, "cpu", args.cpu_iters, weights, args.numerics)
         result.update(cpu_images_per_s=round(cpu_speed, 1), cpu_iters=args.cpu_iters, cpu_seconds=round(cpu_s, 1))
         if cuda:
@@ -120,6 +123,37 @@ def main() -> int:
                           max_rel_loss_cuda_vs_cpu=float(rel.max()), final_loss_cuda=float(losses[-1]),
                           agree_1e3=bool(rel.max() <= 1e-3))
         print(json.dumps(result), flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sections", default="throughput,feed,agreement")
+    ap.add_argument("--precisions", default="fp32,tf32,bf16")
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--cpu-iters", type=int, default=20)
+    ap.add_argument("--nets", default="lenet,caffenet", help="the agreement section's nets")
+    ap.add_argument("--numerics", default="caffe", choices=["caffe", "torch"], help="CPU numerics")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: batch 2, a few iterations")
+    args = ap.parse_args()
+    if args.quick:
+        args.iters, args.cpu_iters, args.nets = 2, 2, "lenet"
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 2))
+    cuda = torch.cuda.is_available()
+    device = "cuda:0" if cuda else "cpu"
+    sections = args.sections.split(",")
+    import cuda_speed
+    if "throughput" in sections:
+        for name, batch in (("caffenet", 256), ("resnet50", 128)):
+            for precision in args.precisions.split(","):
+                result = cuda_speed.throughput(name, 2 if args.quick else batch, precision, device,
+                                               1 if args.quick else 20)
+                print(json.dumps({"section": "throughput", "device": device, **result}), flush=True)
+    if "feed" in sections:
+        result = cuda_speed.feed_ratio(2 if args.quick else 256, device, 2 if args.quick else 50,
+                                       Path(tempfile.mkdtemp()))
+        print(json.dumps({"section": "feed", "device": device, **result}), flush=True)
+    if "agreement" in sections:
+        _agreement(args, cuda)
     return 0
 
 

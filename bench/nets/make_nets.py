@@ -36,9 +36,13 @@ def conv_bn(n, name: str, bottom, num_output: int, kernel: int, stride: int = 1,
     return top
 
 
-def resnet50():
+def resnet50(batch: int = 1, train: bool = False):
+    """The deploy net (batch 1, a Softmax top) or, with ``train``, one to train: a label Input and
+    SoftmaxWithLoss."""
     n = caffe.NetSpec()
-    n.data = L.Input(shape=dict(dim=[1, 3, 224, 224]))
+    n.data = L.Input(shape=dict(dim=[batch, 3, 224, 224]))
+    if train:
+        n.label = L.Input(shape=dict(dim=[batch]))
     x = conv_bn(n, "conv1", n.data, 64, 7, 2)
     n.pool1 = x = L.Pooling(x, pool=0, kernel_size=3, stride=2)  # MAX
     channels = 64
@@ -58,7 +62,10 @@ def resnet50():
         channels = width * 4
     n.pool5 = L.Pooling(x, pool=1, kernel_size=7, stride=1)  # AVE
     n.fc1000 = L.InnerProduct(n.pool5, num_output=1000, weight_filler=MSRA)
-    n.prob = L.Softmax(n.fc1000)
+    if train:
+        n.loss = L.SoftmaxWithLoss(n.fc1000, n.label)
+    else:
+        n.prob = L.Softmax(n.fc1000)
     assert channels == 2048
     return n.to_proto()
 
