@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from forward_backward import CaffeNet, LeNet  # noqa: E402,F401
+from forward_backward import CaffeNet, LeNet  # noqa: E402
+
+__all__ = ["CaffeNet", "LeNet", "ResNet50"]
 
 
 def _conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
