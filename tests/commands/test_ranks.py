@@ -169,7 +169,9 @@ def test_supervisor_says_which_rank_ended_and_stops_the_others(monkeypatch, caps
 
 
 def test_rank_count_and_gpu_pick():
-    assert ranks.rank_count("0,1") == 2 and ranks.rank_count("3") == 1
+    from tunewiz.engine.devices import rank_count
+
+    assert rank_count("0,1") == 2 and rank_count("3") == 1
     assert ranks.pick_gpu([2, 3], 1, "2,3") == 3
     with pytest.raises(Exception, match="nproc_per_node 2"):
         ranks.pick_gpu([2, 3], 2, "2,3")

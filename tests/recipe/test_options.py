@@ -27,7 +27,7 @@ GOOD = {
     "ints": [(5,), (10, 20), (1, 2, 3, 4)],
     "list": [("w.caffemodel",), ("a.caffemodel", "b.caffemodel")],
 }
-CHOICE_FIELDS = {"numerics": ["caffe", "torch"], "mode": ["cpu", "gpu"]}
+CHOICE_FIELDS = {"numerics": ["caffe", "torch"], "mode": ["cpu", "gpu"], "gpu": ["0", "0,1", "all", "3,1"]}
 
 
 def _value(rng: random.Random, f: dataclasses.Field):
@@ -57,6 +57,8 @@ def _combination(rng: random.Random) -> dict:
         del values["gpu_memory"]
     if "gpu_memory" in values:
         values["gpu_memory"] = rng.choice(["8G", "auto", "512M"])
+    if values.get("mode") == "cpu" and "gpu" in values:  # --gpu trains on GPUs: the contract refuses both
+        del values["gpu"]
     return values
 
 
@@ -107,6 +109,8 @@ BAD = [
     ({"base_lr": float("nan")}, "--base-lr: nan is not a finite number"),
     ({"numerics": "fast"}, "--numerics must be one of caffe, torch"),
     ({"mode": "tpu"}, "--mode must be one of cpu, gpu"),
+    ({"gpu": "0;1"}, "--gpu '0;1': give GPU ids (0, or 0,1) or all"),
+    ({"gpu": "0,1", "mode": "cpu"}, "give --gpu or --mode cpu, not both"),
     ({"max_iter": "20"}, "--max-iter: '20' is not a number"),
     ({"max_iter": 2.5}, "--max-iter: 2.5 is not a whole number"),
     ({"keep_lr_mult": "yes"}, "--keep-lr-mult: 'yes' is not true or false"),
@@ -116,7 +120,7 @@ BAD = [
 ]
 
 
-PARTNERS = {"batch_size": {"gpu_memory"}, "gpu_memory": {"batch_size"}, "mean_file": {"mean_value"},
+PARTNERS = {"batch_size": {"gpu_memory"}, "gpu_memory": {"batch_size"}, "mean_file": {"mean_value"}, "gpu": {"mode"},
             "mean_value": {"mean_file"}, "weights": {"model", "snapshot"}, "model": {"weights", "snapshot"},
             "snapshot": {"weights", "model"}}
 

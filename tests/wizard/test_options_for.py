@@ -1,6 +1,8 @@
 """``core.options_for``: the wizard's choices as the recipe's one contract (no edit of the wizard's own)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tunewiz.errors import TunewizError
@@ -92,3 +94,42 @@ def test_numerics_is_the_states_choice(tmp_path):
     assert core.options_for(st).numerics == "caffe"
     st.numerics = "torch"
     assert "--numerics=torch" in core.options_for(st).command_line(train=True)
+
+
+def _gpus(n: int) -> list:
+    from tunewiz.engine.devices import Gpu
+
+    return [Gpu(i, "Fake H200", 140 << 30) for i in range(n)]
+
+
+def test_the_device_choice_is_gpu_or_mode(tmp_path):
+    """CPU -> --mode cpu; one/several GPUs -> --gpu ids; all -> --gpu all; the default writes neither."""
+    st = _state(tmp_path)
+    st.gpus = _gpus(2)
+    assert (core.options_for(st).gpu, core.options_for(st).mode) == (None, None)
+    for device, ids, want in (("cpu", "", {"mode": "cpu"}), ("one", "1", {"gpu": "1"}),
+                              ("several", "0, 1", {"gpu": "0,1"}), ("all", "", {"gpu": "all"})):
+        st.device, st.gpu_ids = device, ids
+        assert core.device_options(st) == want
+    st.device, st.gpu_ids = "several", "0,1"
+    assert "--gpu=0,1" in core.options_for(st).command_line(train=True)
+
+
+@pytest.mark.parametrize("device, ids, says", [("one", "0,1", "one GPU: give one id"),
+                                               ("several", "1", "several GPUs: give two ids or more"),
+                                               ("several", "0,2", "give ids of the GPUs listed (0, 1)"),
+                                               ("one", "x", "GPU ids 'x'")])
+def test_gpu_ids_that_do_not_fit_the_choice_are_refused(tmp_path, device, ids, says):
+    st = _state(tmp_path)
+    st.gpus, st.device, st.gpu_ids = _gpus(2), device, ids
+    with pytest.raises(TunewizError, match=re.escape(says)):
+        core.options_for(st)
+
+
+def test_the_visible_gpus_are_asked_once(tmp_path, monkeypatch):
+    from tunewiz.engine import devices
+
+    asked = []
+    monkeypatch.setattr(devices, "visible_gpus", lambda: asked.append(1) or _gpus(2))
+    st = _state(tmp_path)
+    assert core.visible_gpus(st) == core.visible_gpus(st) == _gpus(2) and asked == [1]

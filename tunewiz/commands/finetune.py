@@ -101,6 +101,7 @@ def train_argv(plan) -> list[str]:
     attach`` nor ``classify --run`` looks)."""
     argv = ["--solver", str(plan.path(layout.SOLVER)), "--run_dir", str(plan.out_dir)]
     argv += ["--snapshot", plan.snapshot] if plan.snapshot else ["--weights", ",".join(plan.weights)]
+    argv += ["--gpu", plan.options.gpu] if plan.options.gpu else []  # one rank per GPU
     return argv + ["--numerics", plan.options.numerics]
 
 

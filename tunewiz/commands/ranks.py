@@ -1,6 +1,6 @@
 """``tunewiz train --gpu 0,1`` / ``--gpu all``: one training process (rank) per GPU, on torch.distributed.
 
-:func:`rank_count` says how many ranks ``--gpu`` asks for; :func:`supervise` starts them as
+``tunewiz.engine.devices.rank_count`` says how many ranks ``--gpu`` asks for; :func:`supervise` starts them as
 ``python -m tunewiz train`` processes joined by the env:// rendezvous (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT: what torchrun sets, so ``torchrun --nproc_per_node N -m tunewiz train`` is the
 same run), and waits for them as torchrun does.  Rank 0 owns the run folder (lock, log, events,
@@ -41,37 +41,14 @@ class RankLog(CaffeLog):
             super().log(key, f"rank {self.rank}: {message}", severity)
 
 
-def rank_count(gpu: str) -> int:
-    """How many ranks ``--gpu`` asks for: the ids listed (each checked where CUDA is), ``all`` = every CUDA
-    device (1 without CUDA)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return 1 if gpu == "all" else len([g for g in gpu.split(",") if g.strip()])
-    return len(gpu_list(gpu))
-
-
-def gpu_list(gpu: str) -> list[int]:
-    """The CUDA ids of ``-gpu`` (``all``: every one); one that is not on this machine is refused."""
-    import torch
-
-    from tunewiz.errors import TunewizError
-
-    count = torch.cuda.device_count()
-    ids = list(range(count)) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
-    missing = [i for i in ids if i >= count]
-    if missing:
-        raise TunewizError(f"-gpu {gpu}: there is no GPU {missing[0]}; this machine has {count} "
-                           f"(ids 0 to {count - 1}; tunewiz device-query lists them).")
-    return ids
-
-
 def choose_device(gpu: str, sp=None, log=None, local_rank: int | None = None) -> str:
     """Caffe's device choice: -gpu wins; else solver_mode GPU with device_id; the CPU (with a warning)
     when no CUDA device is there, so Caffe's documented `-gpu 0` commands run on any machine.  A rank of
     a multi-rank run (``local_rank``) takes the local_rank-th GPU listed (torchrun with solver_mode GPU
     and no -gpu: GPU local_rank)."""
     import torch
+
+    from tunewiz.engine.devices import gpu_list
 
     if not gpu and sp is not None and sp.solver_mode == 1:  # GPU
         gpu = "all" if local_rank is not None else str(sp.device_id) if sp.HasField("device_id") else "0"

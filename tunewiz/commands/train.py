@@ -145,9 +145,11 @@ def _train(args) -> int:
     """``caffe train``: alone, as one rank of a group (torchrun's environment), or as the ranks of --gpu 0,1."""
     from tunewiz.engine import dist
 
+    from tunewiz.engine.devices import rank_count
+
     joined = dist.env_world()
-    if joined is None and args.gpu and ranks.rank_count(args.gpu) > 1:
-        return ranks.supervise(args, ranks.rank_count(args.gpu))
+    if joined is None and args.gpu and rank_count(args.gpu) > 1:
+        return ranks.supervise(args, rank_count(args.gpu))
     if joined is not None and joined[0] > 0:  # rank 0 owns the run folder: no lock, no log file here
         sp, weights = _solver_and_weights(args, [])
         return _run_trainer(args, sp, weights, ranks.RankLog(joined[0]), None, joined)

@@ -1,8 +1,13 @@
-"""Where training runs (CPU or one CUDA device) and what to say when it runs out of memory.
+"""Where training runs (CPU or CUDA devices), the GPUs this machine shows, and what to say when it runs out of
+memory.
 
 On CUDA, TF32 is switched off for matmul and cuDNN so that results stay close to Caffe's float32.
+``-gpu``/``--gpu`` names GPUs as Caffe does: ``0``, ``0,1`` or ``all`` (:func:`gpu_list`); one training
+process (rank) runs per GPU named (:func:`rank_count`).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -13,6 +18,48 @@ from tunewiz.errors import TunewizError
 
 class DeviceError(TunewizError):
     """A device that cannot be used, or a batch that does not fit on it."""
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """A visible CUDA device: its id (as ``-gpu`` names it), name and total memory in bytes."""
+
+    index: int
+    name: str
+    total: int
+
+    def label(self) -> str:
+        from tunewiz.engine.checks.memory import human
+
+        return f"GPU {self.index}: {self.name}, {human(self.total)}"
+
+
+def visible_gpus() -> list[Gpu]:
+    """The CUDA devices this process sees (``CUDA_VISIBLE_DEVICES`` applies), none without CUDA.  Only their
+    properties are read: no memory is taken on them."""
+    if not torch.cuda.is_available():
+        return []
+    return [Gpu(i, p.name, int(p.total_memory))
+            for i, p in ((i, torch.cuda.get_device_properties(i)) for i in range(torch.cuda.device_count()))]
+
+
+def rank_count(gpu: str) -> int:
+    """How many ranks ``--gpu`` asks for: the ids listed (each checked where CUDA is), ``all`` = every CUDA
+    device (1 without CUDA)."""
+    if not torch.cuda.is_available():
+        return 1 if gpu == "all" else len([g for g in gpu.split(",") if g.strip()])
+    return len(gpu_list(gpu))
+
+
+def gpu_list(gpu: str) -> list[int]:
+    """The CUDA ids of ``-gpu`` (``all``: every one); one that is not on this machine is refused."""
+    count = torch.cuda.device_count()
+    ids = list(range(count)) if gpu == "all" else [int(g) for g in gpu.split(",") if g]
+    missing = [i for i in ids if i >= count]
+    if missing:
+        raise TunewizError(f"-gpu {gpu}: there is no GPU {missing[0]}; this machine has {count} "
+                           f"(ids 0 to {count - 1}; tunewiz device-query lists them).")
+    return ids
 
 
 def prepare_device(device: str | torch.device) -> torch.device:

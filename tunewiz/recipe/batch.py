@@ -17,6 +17,11 @@ Caffe's ``iter_size``: each iteration runs ``iter_size`` batches and averages th
 gradients, so ``batch_size * iter_size`` images make one update — the *effective batch*.
 The advice picks the largest batch that fits and divides the effective batch, so the
 update is the same as on the bigger GPU (up to BatchNorm statistics, which see the smaller batch).
+
+Several GPUs (``--gpu 0,1``): each GPU runs its own copy of the net on the whole batch_size (Caffe's
+multi-GPU training), so the memory counted is one GPU's and the advice is per GPU: ``--gpu-memory auto``
+takes the smallest free memory of the GPUs chosen, since every rank needs the same room.  Each iteration
+then sees N x batch_size x iter_size images (:func:`rank_lines`); the learning rate is left as it is.
 """
 from __future__ import annotations
 
@@ -67,9 +72,39 @@ def free_gpu_memory(device: int = 0) -> int:
     return int(torch.cuda.mem_get_info(device)[0])
 
 
-def memory_arg(text: str) -> int:
-    """``--gpu-memory``: 'auto' (the GPU's free memory now) or a size."""
-    return free_gpu_memory() if str(text).strip().lower() == "auto" else parse_memory(text)
+def chosen_gpus(gpu: str | None) -> list[int]:
+    """The GPU ids ``--gpu`` names (``all``: every visible one); GPU 0 when none is named (solver_mode's
+    device: the trainer's default)."""
+    from tunewiz.engine.devices import visible_gpus
+
+    if not gpu:
+        return [0]
+    if gpu == "all":
+        return [g.index for g in visible_gpus()] or [0]
+    ids = [int(g) for g in gpu.split(",") if g.strip()]
+    seen = {g.index for g in visible_gpus()}
+    missing = [i for i in ids if seen and i not in seen]
+    if missing:
+        raise RecipeError(f"--gpu {gpu}: there is no GPU {missing[0]} here (ids {', '.join(map(str, sorted(seen)))}; "
+                          "tunewiz device-query lists them)")
+    return ids
+
+
+def memory_arg(text: str, gpu: str | None = None) -> int:
+    """``--gpu-memory``: 'auto' (the smallest free memory now of the GPUs ``gpu`` names, as ``--gpu`` does:
+    every rank needs the room) or a size."""
+    if str(text).strip().lower() != "auto":
+        return parse_memory(text)
+    return min(free_gpu_memory(i) for i in chosen_gpus(gpu))
+
+
+def rank_lines(ranks: int, batch_size: int, iter_size: int = 1) -> list[str]:
+    """What ``ranks`` GPUs do with a batch: each runs the whole of it (the advice is per GPU)."""
+    if ranks < 2:
+        return []
+    per = batch_size * max(iter_size, 1)
+    return [f"{ranks} GPUs: each runs batch_size {batch_size} (the advice is per GPU), so an iteration sees "
+            f"{ranks} x {per} = {ranks * per} images; base_lr is left as it is (as Caffe does)"]
 
 
 def advise(model: MemoryModel, free_bytes: int, batch_size: int, iter_size: int = 1) -> BatchAdvice:

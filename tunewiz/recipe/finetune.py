@@ -94,22 +94,34 @@ def _classes(opts: FinetuneOptions, train_sum) -> int:
 
 
 def _batch(opts: FinetuneOptions, tv, source_iter_size: int, solver_type: str, plan: NetPlan) -> int:
-    """Apply --batch-size / --gpu-memory; return the iter_size that keeps the effective batch."""
+    """Apply --batch-size / --gpu-memory; return the iter_size that keeps the effective batch.  With several
+    GPUs (--gpu) every rank runs this batch: the section says what an iteration then sees."""
     old_b, old_k = batch_size(tv, TRAIN), max(source_iter_size, 1)
+    ranks = _ranks(opts.gpu)
     if opts.batch_size:
         b = opts.batch_size
         k = max(1, math.ceil(old_b * old_k / b)) if old_b else old_k
         advice = batch_mod.BatchAdvice(b, k, b * k, b != old_b, [f"batch_size {b} given"])
     elif opts.gpu_memory:
         model = batch_mod.memory_model(tv, plan.chw, solver_type or "SGD")
-        advice = batch_mod.advise(model, batch_mod.memory_arg(opts.gpu_memory), old_b, old_k)
+        advice = batch_mod.advise(model, batch_mod.memory_arg(opts.gpu_memory, opts.gpu), old_b, old_k)
     else:
+        if ranks > 1:
+            plan.section("batch size", batch_mod.rank_lines(ranks, old_b, old_k))
         return old_k
     plan.batch = advice
-    plan.section("batch size", advice.lines + [advice.summary])
+    plan.section("batch size", advice.lines + [advice.summary] +
+                 batch_mod.rank_lines(ranks, advice.batch_size, advice.iter_size))
     if advice.changed:
         set_train_batch(tv, advice.batch_size)
     return advice.iter_size
+
+
+def _ranks(gpu: str | None) -> int:
+    """How many training processes ``--gpu`` starts (one per GPU; as many CPU ranks without CUDA)."""
+    from tunewiz.engine.devices import rank_count
+
+    return rank_count(gpu) if gpu else 1
 
 
 def plan_net(opts: FinetuneOptions) -> NetPlan:

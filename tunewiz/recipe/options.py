@@ -106,6 +106,10 @@ class FinetuneOptions:
         choices=("caffe", "torch")))
     mode: str | None = field(default=None, metadata=_opt(
         "--mode", "solver_mode of the run (default: GPU when one is available)", choices=("cpu", "gpu")))
+    gpu: str | None = field(default=None, metadata=_opt(
+        "--gpu", "train on these GPUs: 0, 0,1 or all; one process per GPU, each running the net's whole "
+        "batch_size (Caffe's multi-GPU training: N GPUs = N x the batch an iteration, base_lr unchanged); "
+        "--gpu-memory auto then reads the smallest free memory of them (default: solver_mode's device)"))
     out: str = field(default="", metadata=_opt("--out", "run folder for the edited copies and the snapshots",
                                                path=True))
     run_name: str | None = field(default=None, metadata=_opt("--run-name", "run name (default: the --out "
@@ -236,6 +240,10 @@ def _validate(o: FinetuneOptions) -> None:
         raise OptionsError(f"--scale must be > 0 (got {o.scale:g})")
     if o.base_lr is not None and not o.base_lr > 0:
         raise OptionsError(f"--base-lr must be > 0 (got {o.base_lr:g})")
+    if o.gpu is not None and not re.fullmatch(r"all|\d+(,\d+)*", o.gpu):
+        raise OptionsError(f"--gpu {o.gpu!r}: give GPU ids (0, or 0,1) or all")
+    if o.gpu is not None and o.mode == "cpu":
+        raise OptionsError("give --gpu or --mode cpu, not both (--gpu trains on GPUs)")
     for name in ("numerics", "mode"):
         value, choices = getattr(o, name), _field(name).metadata["choices"]
         if value is not None and value not in choices:

@@ -126,7 +126,7 @@ def _plan(opts: FinetuneOptions, net, src, iter_size: int, per_epoch: int, ends:
     s, sp = edit_solver(src, net_path=str(out / layout.TRAIN_VAL), snapshot_prefix=str(out / opts.safe_run_name),
                         lr_divisor=opts.lr_divisor, max_iter=ends.max_iter, snapshot=ends.snapshot,
                         val_records=net.val_count, val_batch=sizing.batch_size(net.net, caffe_pb2.TEST) or None,
-                        solver_mode=opts.mode or default_mode(), max_iter_why=ends.max_iter_why,
+                        solver_mode=opts.mode or ("gpu" if opts.gpu else default_mode()), max_iter_why=ends.max_iter_why,
                         snapshot_why=ends.snapshot_why)
     changes = sp.changes + _outright(opts, s)
     if iter_size != max(src.iter_size, 1):

@@ -30,10 +30,13 @@ ERROR_PREFIX = "tunewiz: error: "  # how tunewiz.cli prints a refusal
 
 
 def train_command(solver: str | os.PathLike, weights=None, snapshot=None, run_dir=None,
-                  numerics: str = "caffe") -> list[str]:
+                  numerics: str = "caffe", gpu: str | None = None) -> list[str]:
     """The ``tunewiz train`` command line for a solver and weights or snapshot (``numerics``: the run's
-    ``FinetuneOptions.numerics``, on the CPU Caffe's summation order or torch's kernels)."""
+    ``FinetuneOptions.numerics``, on the CPU Caffe's summation order or torch's kernels; ``gpu``: its
+    ``FinetuneOptions.gpu``, e.g. ``0,1``: one rank per GPU; None: solver_mode's device)."""
     cmd = [sys.executable, "-m", "tunewiz", "train", "--solver", str(Path(solver).resolve())]
+    if gpu:
+        cmd += ["--gpu", gpu]
     if run_dir is not None:
         cmd += ["--run_dir", str(Path(run_dir).resolve())]
     if weights:
@@ -57,14 +60,15 @@ def read_launch(run_dir) -> dict:
         return {}
 
 
-def start_training(run_dir, solver, weights=None, snapshot=None, numerics: str = "caffe") -> int:
+def start_training(run_dir, solver, weights=None, snapshot=None, numerics: str = "caffe",
+                   gpu: str | None = None) -> int:
     """Start the trainer detached; return its pid (also written to ``train.pid``).  The caller has checked
     that no other trainer holds the folder (the trainer's own lock stays the last word)."""
     run_dir = Path(run_dir)
     if is_running(run_dir):  # launched a moment ago, not holding the folder yet
         raise TunewizError(f"a training is already running in {run_dir}; attach to it or stop it first.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = train_command(solver, weights, snapshot, run_dir, numerics)
+    cmd = train_command(solver, weights, snapshot, run_dir, numerics, gpu)
     # where this launch's output begins: its outcome is told from what comes after (launch_failure)
     marks = {"events_at": _size(run_dir / EVENTS), "console_at": _size(run_dir / CONSOLE)}
     proc = spawn_detached(cmd, run_dir)

@@ -49,9 +49,39 @@ def options_for(st, kind: str | None = None, path: str | None = None):
         rename=st.new_name or None, freeze_through=st.freeze_through or None, gpu_memory=st.gpu_memory or None,
         lr_divisor=st.lr_divisor, base_lr=st.base_lr, max_iter=st.max_iter or st.default_max_iter,
         stepsize=st.stepsize, snapshot_every=st.snapshot_every, test_iter=st.test_iter,
-        test_interval=st.test_interval, out=str(st.run_dir), numerics=st.numerics,
+        test_interval=st.test_interval, out=str(st.run_dir), numerics=st.numerics, **device_options(st),
         # the recipe names a run after its folder by default: the flag only when the two differ
         run_name=st.run_name if st.run_name != st.run_dir.name else None)
+
+
+def visible_gpus(st) -> list:
+    """The GPUs the Net screen's device choice offers (``tunewiz.engine.devices.visible_gpus``, asked once)."""
+    if st.gpus is None:
+        from tunewiz.engine.devices import visible_gpus as listed
+
+        st.gpus = listed()
+    return st.gpus
+
+
+def device_options(st) -> dict:
+    """The device choice as options: the CPU is ``--mode cpu``, GPUs are ``--gpu`` (one rank each); the
+    default (``''``) leaves both to the recipe (solver_mode GPU when CUDA is there)."""
+    if st.device == "cpu":
+        return {"mode": "cpu"}
+    if st.device == "all":
+        return {"gpu": "all"}
+    if st.device not in ("one", "several"):
+        return {}
+    ids = [i.strip() for i in st.gpu_ids.split(",") if i.strip()]
+    known = sorted(g.index for g in st.gpus or ())
+    wrong = next((i for i in ids if not i.isdigit() or int(i) not in known), None)
+    if wrong is not None or not ids:
+        raise TunewizError(f"GPU ids '{st.gpu_ids}': give ids of the GPUs listed ({', '.join(map(str, known))}), "
+                           "comma separated, e.g. 0,1.")
+    if (len(ids) == 1) != (st.device == "one"):
+        raise TunewizError("one GPU: give one id, e.g. 0." if st.device == "one" else
+                           "several GPUs: give two ids or more, e.g. 0,1 (or choose 'one GPU').")
+    return {"gpu": ",".join(ids)}
 
 
 def _mean(st) -> dict:
@@ -161,11 +191,12 @@ def net_view(opts) -> NetView:
     plan = plan_net(opts)
     notes = [line for sec in plan.sections if sec.title != "batch size" for line in sec.lines]
     notes += [f"! {w}" for w in plan.warnings]
-    if plan.batch is not None:
-        advice = "\n".join(plan.batch.lines + [f"=> {plan.batch.summary}"])
+    said = next((sec.lines for sec in plan.sections if sec.title == "batch size"), [])
+    if plan.batch is not None:  # the section: the advice's lines, its summary, then what several GPUs make of it
+        advice = "\n".join(plan.batch.lines + [f"=> {plan.batch.summary}"] + said[len(plan.batch.lines) + 1:])
     else:
-        advice = (f"TRAIN batch_size {train_batch(plan.net)}. Type the GPU's free memory (e.g. 4G, or auto) "
-                  "and press Enter for the largest batch that fits.")
+        advice = "\n".join([f"TRAIN batch_size {train_batch(plan.net)}. Type one GPU's free memory (e.g. 4G, or "
+                            "auto) and press Enter for the largest batch that fits.", *said])
     diff = unified_diff(plan.source, plan.net, plan.net_path.name, f"{TRAIN_VAL} (copy)")
     return NetView(plan, notes, layer_rows(plan.net, plan.chw), advice, diff)
 

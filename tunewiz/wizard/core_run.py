@@ -73,12 +73,22 @@ def check_folder(run_dir, plan) -> None:
 def run_numerics(run_dir) -> str:
     """The numerics a run folder was made with (its finetune.json's options), for a resume; Caffe's order
     for a folder that holds none."""
+    return _made_with(run_dir, "numerics", "caffe")
+
+
+def run_gpu(run_dir) -> str | None:
+    """The GPUs a run folder was made to train on (its options' ``gpu``: ``0,1``, ``all``), for a resume on
+    as many ranks (Caffe resumes a multi-GPU run with the same -gpu); None: solver_mode's device."""
+    return _made_with(run_dir, "gpu", None)
+
+
+def _made_with(run_dir, name: str, default):
     from tunewiz.recipe.run import read_options
 
     try:
-        return read_options(run_dir).numerics
+        return getattr(read_options(run_dir), name)
     except TunewizError:  # no finetune.json, or one from before it held the options
-        return "caffe"
+        return default
 
 
 def start_run(st, check: StartCheck) -> int:
@@ -95,7 +105,8 @@ def start_run(st, check: StartCheck) -> int:
     st.options = plan.options
     st.written = {name: str(plan.path(name)) for name in plan.files}
     return launch.start_training(st.run_dir, plan.path(SOLVER), weights=plan.weights or None,
-                                 snapshot=plan.snapshot or None, numerics=plan.options.numerics)
+                                 snapshot=plan.snapshot or None, numerics=plan.options.numerics,
+                                 gpu=plan.options.gpu)
 
 
 def resume_run(run_dir, state: str | None) -> int:
@@ -108,7 +119,8 @@ def resume_run(run_dir, state: str | None) -> int:
     if not state or not solver.is_file():
         raise TunewizError("nothing to resume: this run folder has no .solverstate snapshot and solver.prototxt.")
     check_free(run_dir, solver_prefix(solver), state)
-    return launch.start_training(run_dir, solver, snapshot=state, numerics=run_numerics(run_dir))
+    return launch.start_training(run_dir, solver, snapshot=state, numerics=run_numerics(run_dir),
+                                 gpu=run_gpu(run_dir))
 
 
 # ---------------------------------------------------------------- step 7: done
@@ -167,8 +179,9 @@ def command_lines(st, run_dir) -> str:
              f"--weights {shlex.quote(weights or 'W.caffemodel')}")
     lines = [finetune_lines(opts)] if opts is not None else []
     solver = shlex.quote(short_path(launched.get("solver") or run_dir / SOLVER))
+    gpu = f" \\\n    --gpu {opts.gpu}" if opts is not None and opts.gpu else ""  # Caffe's -gpu 0,1 too
     for tool in ("caffe train", "tunewiz train"):
-        lines.append(f"{tool} \\\n    --solver {solver} \\\n    {start}")
+        lines.append(f"{tool} \\\n    --solver {solver} \\\n    {start}{gpu}")
     return "\n".join(lines)
 
 

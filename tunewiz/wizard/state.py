@@ -44,6 +44,11 @@ class WizardState:
     new_name: str = ""
     freeze_through: str = ""
     gpu_memory: str = ""
+    # where training runs (core.device_options): '' the recipe's default, 'cpu', 'one', 'several', 'all';
+    # gpu_ids for one/several ("0,1"); gpus: the visible GPUs (engine.devices.Gpu), listed once (None: not yet)
+    device: str = ""
+    gpu_ids: str = ""
+    gpus: list | None = None
     new_mean: bool = False  # use the Data step's mean instead of the pretrained net's preprocessing
     # step 4: solver; None = the recipe's proposal, a value = the user's own edit (FinetuneOptions' names)
     solver_src: str = ""

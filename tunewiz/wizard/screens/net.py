@@ -14,6 +14,7 @@ from tunewiz.errors import TunewizError
 from tunewiz.wizard import core
 from tunewiz.wizard.messages import FreezeThrough, WorkDone, WorkFailed
 from tunewiz.wizard.screens.base import StepScreen
+from tunewiz.wizard.widgets.devices import DeviceBox
 from tunewiz.wizard.widgets.preprocessing import PreprocessingBox
 from tunewiz.wizard.widgets.toggles import TickBox
 
@@ -80,10 +81,11 @@ class NetScreen(StepScreen):
         yield Static("Layers (F on a row: freeze through it; U: unfreeze all)", classes="section")
         yield LayerTable(id="layers", cursor_type="row", zebra_stripes=True)
         yield Static("", id="freeze-report")
-        yield Static("Batch size advisor", classes="section")
+        yield DeviceBox(self.state, core.visible_gpus(self.state), id="device-box")
+        yield Static("Batch size advisor (per GPU)", classes="section")
         with Horizontal(classes="row"):
             yield Label("GPU memory")
-            yield Input("", placeholder="e.g. 8G (empty: keep batch)", id="gpu-memory", compact=True)
+            yield Input("", placeholder="e.g. 8G or auto (empty: keep batch)", id="gpu-memory", compact=True)
         yield Static("", id="batch-advice")
         yield Static("Mean (preprocessing)", classes="section")
         yield TickBox("subtract the new data's mean instead of the pretrained net's", self.state.new_mean,
@@ -118,7 +120,7 @@ class NetScreen(StepScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id in ("net-src", "deploy-src"):
             self.load()
-        elif event.input.id in ("new-name", "gpu-memory", "pre-mean-file", "pre-scale"):
+        elif event.input.id in ("new-name", "gpu-memory", "gpu-ids", "pre-mean-file", "pre-scale"):
             self.refresh_plan()
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -127,6 +129,8 @@ class NetScreen(StepScreen):
             box.show_mean_row()
             if box.choice() != self.state.preprocessing:
                 self.refresh_plan()
+        elif event.select.id == "device" and self.query_one(DeviceBox).read() != (self.state.device, self.state.gpu_ids):
+            self.refresh_plan()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "new-mean" and event.value != self.state.new_mean:
@@ -186,6 +190,7 @@ class NetScreen(StepScreen):
         st = self.state
         st.new_name = self.query_one("#new-name", Input).value.strip() or st.output_layer
         st.gpu_memory = self.query_one("#gpu-memory", Input).value.strip()
+        st.device, st.gpu_ids = self.query_one(DeviceBox).read()
         if st.net_kind == "deploy":
             try:
                 st.preprocessing, st.preprocessing_mean, st.scale = self.query_one(PreprocessingBox).read()
