@@ -133,3 +133,13 @@ def test_caffe_numerics_keep_nchw():
     assert not any(getattr(layer, "nhwc", False) for layer in net.layers)
     net.choose_engine("torch")
     assert all(layer.nhwc for layer in net.layers if hasattr(layer, "nhwc"))
+
+
+def test_a_traced_convolution_stays_nchw():
+    """NHWC is eager mode's choice: torch.export (what ``tunewiz export`` runs) sees no restriding."""
+    layer = make(Convolution, "convolution_param { num_output: 2 kernel_size: 3 }", (2, 1, 6, 6))
+    assert layer.nhwc
+    program = torch.export.export(layer, (torch.randn(2, 1, 6, 6),))
+    ops = [str(node.target) for node in program.graph.nodes if node.op == "call_function"]
+    assert "aten.conv2d.default" in ops
+    assert not [op for op in ops if "strided" in op or "contiguous" in op or "clone" in op], ops

@@ -11,7 +11,8 @@
 Memory format: with torch's kernels on the CPU a 2-D convolution runs on channels-last (NHWC) bottoms, so
 oneDNN skips its NCHW reorders and the tops it makes are NHWC too; the pooling, ReLU and LRN after it keep
 that layout (torch's NHWC max pooling is several times faster than its NCHW one, with the same first-maximum
-ties).  The values are the blobs' logical (N, C, H, W) ones either way; only the strides differ.
+ties).  The values are the blobs' logical (N, C, H, W) ones either way; only the strides differ.  A graph being
+traced (``tunewiz export``, ``torch.compile``) keeps NCHW: the layout is eager mode's choice, not the model's.
 """
 from __future__ import annotations
 
@@ -146,7 +147,7 @@ class _ConvBase(Layer):
     def forward(self, *bottoms):
         for x in bottoms:
             self.check_bottom(x)
-        if self.nhwc:
+        if self.nhwc and not torch.compiler.is_compiling():  # a traced graph (export) stays NCHW
             bottoms = tuple(channels_last(x) for x in bottoms)
         weight, bias = _weight_bias(self)
         fn = (_DECONV if self.transposed else _CONV)[self.n_spatial]
