@@ -5,7 +5,7 @@ import torch
 
 from tunewiz.caffe import caffe_pb2
 from tunewiz.caffe.prototxt import parse_text
-from tunewiz.engine.layers.vision import Convolution, Deconvolution, InnerProduct, Pooling
+from tunewiz.engine.layers.vision import Convolution, Deconvolution, InnerProduct, Pooling, channels_last
 from tunewiz.engine.layers.base import NetError
 
 
@@ -143,3 +143,15 @@ def test_a_traced_convolution_stays_nchw():
     ops = [str(node.target) for node in program.graph.nodes if node.op == "call_function"]
     assert "aten.conv2d.default" in ops
     assert not [op for op in ops if "strided" in op or "contiguous" in op or "clone" in op], ops
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 5, 6), (1, 3, 5, 6), (4, 3, 1, 1), (1, 1, 1, 1), (4, 3, 5, 6), (2, 1, 1, 7)])
+def test_channels_last_gives_nhwc_strides_also_where_the_layout_is_ambiguous(shape):
+    n, c, h, w = shape
+    x = torch.randn(shape)
+    sources = [x, x.contiguous(memory_format=torch.channels_last),
+               torch.randn(n, c + 2, h, w)[:, 1:c + 1], torch.randn(n + 1, c, h, w)[1:]]
+    for source in sources:
+        y = channels_last(source)
+        assert y.stride() == (h * w * c, 1, w * c, c)
+        assert torch.equal(y, source)
