@@ -7,11 +7,18 @@
 * Pooling: see ``tunewiz.engine.layers.kernels.pooling`` (ceil rounding, clip rule, AVE divisor, mask top).
 * InnerProduct: ``K = prod(shape[axis:])``, top ``shape[:axis] + (num_output,)``,
   ``y = x W^T + b`` with W ``(num_output, K)`` or ``(K, num_output)`` when ``transpose``.
+
+Memory format: with torch's kernels on the CPU a 2-D convolution runs on channels-last (NHWC) bottoms, so
+oneDNN skips its NCHW reorders and the tops it makes are NHWC too; the pooling, ReLU and LRN after it keep
+that layout (torch's NHWC max pooling is several times faster than its NCHW one, with the same first-maximum
+ties).  The values are the blobs' logical (N, C, H, W) ones either way; only the strides differ.  A graph being
+traced (``tunewiz export``, ``torch.compile``) keeps NCHW: the layout is eager mode's choice, not the model's.
 """
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 
 from tunewiz.caffe import caffe_pb2
@@ -47,8 +54,22 @@ def _weight_bias(layer: Layer):
     return blobs["0"], (blobs["1"] if layer.bias_term else None)
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with NHWC strides.  Also for one channel (or 1x1 images), where ``contiguous(channels_last)``
+    keeps NCHW's strides because the layout is ambiguous, and oneDNN would then answer in NCHW."""
+    n, c, h, w = x.shape
+    strides = (h * w * c, 1, w * c, c)
+    if x.stride() == strides:
+        return x
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x if x.stride() == strides else x.as_strided(x.shape, strides)
+
+
 class _ConvBase(Layer):
     transposed = False
+    #: run on NHWC bottoms (set by ``choose_engine``: torch's kernels, a 2-D convolution on the CPU)
+    nhwc = False
 
     def setup(self, bottom_shapes):
         cp = self.param.convolution_param
@@ -116,9 +137,18 @@ class _ConvBase(Layer):
             raise self.fail(f"output size {spatial} is not positive for input {list(x.shape[2:])}: the kernel "
                             f"{self.kernel} is larger than the padded input (pad {self.pad})")
 
+    def choose_engine(self, numerics: str) -> str:
+        """As ``Layer.choose_engine``; with torch's kernels on the CPU a 2-D layer also runs NHWC (the
+        module docstring).  Not in Caffe's order: its kernels read NCHW memory."""
+        engine = super().choose_engine(numerics)
+        self.nhwc = numerics == "torch" and self.device.type == "cpu" and self.n_spatial == 2
+        return engine
+
     def forward(self, *bottoms):
         for x in bottoms:
             self.check_bottom(x)
+        if self.nhwc and not torch.compiler.is_compiling():  # a traced graph (export) stays NCHW
+            bottoms = tuple(channels_last(x) for x in bottoms)
         weight, bias = _weight_bias(self)
         fn = (_DECONV if self.transposed else _CONV)[self.n_spatial]
         if self.transposed:

@@ -19,6 +19,8 @@ What it follows from Caffe's ``Net``:
   kept by the net — the layers themselves are never patched;
 * ``shard`` = (rank, world size) goes to the data layers of a multi-rank run (:mod:`tunewiz.engine.dist`);
 * precision: fp32 with TF32 off unless ``precision=`` says otherwise (``tunewiz.engine.precision``);
+* a CPU net keeps the memory its iterations free for the next ones, as Caffe keeps its blobs
+  (``tunewiz.engine.host_memory``: glibc would otherwise unmap big blocks and fault them in again);
 * ``learnable_params()`` lists owners in layer order then blob order, with lr_mult/decay_mult
   (BatchNorm's blobs are entries with lr_mult 0, as Caffe forces).
 """
@@ -32,6 +34,7 @@ from torch import nn
 from tunewiz.caffe import caffe_pb2
 from tunewiz.engine.net import graph as netgraph
 from tunewiz.engine import precision as precision_mod
+from tunewiz.engine.host_memory import keep_freed_memory
 from tunewiz.engine.net.state import filter_net, make_state, phase_value
 from tunewiz.engine.layers.base import Layer, check_numerics
 from tunewiz.engine.layers.kernels.caffe_cpu import one_blas_thread
@@ -88,6 +91,8 @@ class Net(nn.Module):
         self.precision = precision
         self.phase = phase_value(phase)
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.net_param = prepare(net_param, self.phase, level, stages)
         self.automatic_tops = automatic_tops(self.net_param)
         self.name = self.net_param.name
