@@ -16,7 +16,7 @@ from tunewiz.wizard.screens.base import StepScreen
 FIELDS = tuple(core.SOLVER_FIELDS)  # the solver's own names; each sets one FinetuneOptions field
 NUMERICS = [("Caffe's exact order (default)", "caffe"), ("torch kernels (faster on the CPU)", "torch")]
 NUMERICS_WHY = ("On the CPU, Caffe's own order gives Caffe's gradients to the last bit, at about Caffe's speed; "
-                "torch's kernels are 1.3-1.5x faster and differ in those last bits.")
+                "torch's kernels are 1.7-1.8x faster and differ in those last bits.")
 DEFAULTS = ("no source solver: the recipe writes Caffe's fine-tuning defaults (SGD, momentum 0.9, weight_decay "
             "0.0005, lr_policy step, gamma 0.1, base_lr 0.01 from scratch, divided below), as for a model "
             "released without one")
