@@ -51,16 +51,9 @@ def _hand_written(name: str, iters: int) -> None:
 
     import torch
     sys.path.insert(0, str(HERE))
-    from forward_backward import CaffeNet, LeNet
+    from forward_backward import CaffeNet, LeNet, torch_step
     model, shape, classes = (LeNet(), (64, 1, 28, 28), 10) if name == "lenet" else (CaffeNet(), (8, 3, 227, 227), 1000)
-    x, label = torch.randn(shape), torch.randint(0, classes, (shape[0],))
-    params = list(model.parameters())
-
-    def step():
-        loss = model(x, label)
-        for p in params:
-            p.grad = None
-        loss.backward()
+    step = torch_step(model, torch.randn(shape), torch.randint(0, classes, (shape[0],)))
     step()
     start = time.perf_counter()
     for _ in range(iters):

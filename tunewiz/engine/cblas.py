@@ -23,15 +23,24 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _NAMES = (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64), ("", "", ctypes.c_int))
 
 
-def _numpy_openblas() -> str | None:
+def _numpy_openblas_info() -> dict:
+    """threadpoolctl's record of the OpenBLAS numpy loaded (empty without it)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return None
-    for info in threadpool_info():
-        if info.get("internal_api") == "openblas" and "numpy" in info.get("filepath", ""):
-            return info["filepath"]
-    return None
+        return {}
+    return next((info for info in threadpool_info()
+                 if info.get("internal_api") == "openblas" and "numpy" in info.get("filepath", "")), {})
+
+
+def _numpy_openblas() -> str | None:
+    return _numpy_openblas_info().get("filepath")
+
+
+def core() -> str | None:
+    """The OpenBLAS core (kernel family) numpy's library runs on here, e.g. "SkylakeX"; None without it.
+    The last bits of an sgemm are its kernel's: bit-for-bit comparisons with Caffe need the same core."""
+    return _numpy_openblas_info().get("architecture")
 
 
 def _signatures(i):

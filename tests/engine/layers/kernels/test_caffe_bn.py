@@ -20,11 +20,6 @@ FIX = Path(__file__).resolve().parents[3] / "fixtures" / "caffe_bn"
 PARAMS = ("conv", "bn", "sc", "ip1", "sc2", "bn2", "bng", "ip")
 
 
-def _numpy_core():
-    from threadpoolctl import threadpool_info
-    return next((p.get("architecture") for p in threadpool_info()
-                 if p.get("internal_api") == "openblas" and "numpy" in p.get("filepath", "")), None)
-
 
 def _run(numerics):
     ref = np.load(FIX / "caffe.npz")
@@ -50,7 +45,7 @@ def test_batch_norm_is_real_caffes(numerics):
     assert all(net.layer_by_name(n).engine == numerics for n in ("bn", "bn2", "bng", "sc", "sc2"))
     learned = [("conv", 0), ("conv", 1), ("sc", 0), ("sc", 1), ("ip1", 0), ("ip1", 1), ("sc2", 0), ("ip", 0), ("ip", 1)]
     assert {k for k in ours if k.startswith("g_")} == {f"g_{n}_{i}" for n, i in learned}
-    exact = numerics == "caffe" and _numpy_core() == str(ref["core"]) and cblas.available()
+    exact = numerics == "caffe" and cblas.core() == str(ref["core"]) and cblas.available()
     for key, value in ours.items():
         if exact:
             assert value.tobytes() == ref[key].tobytes(), key

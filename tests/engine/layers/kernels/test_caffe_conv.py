@@ -21,12 +21,6 @@ FIX = Path(__file__).resolve().parents[3] / "fixtures" / "caffe_conv"
 LAYERS = ("ca", "cb", "cc", "cd", "ce", "ip")
 
 
-def _numpy_core() -> str | None:
-    from threadpoolctl import threadpool_info
-    cores = [p.get("architecture") for p in threadpool_info()
-             if p.get("internal_api") == "openblas" and "numpy" in p.get("filepath", "")]
-    return cores[0] if cores else None
-
 
 def _run(numerics="caffe"):
     ref = np.load(FIX / "caffe.npz")
@@ -45,7 +39,7 @@ def _run(numerics="caffe"):
 def test_blobs_and_gradients_are_real_caffes():
     ref, net, ours = _run()
     assert [layer.name for layer in net.layers if layer.engine == "caffe"] == list(LAYERS) + ["loss"]
-    exact = _numpy_core() == str(ref["core"]) and cblas.available()
+    exact = cblas.core() == str(ref["core"]) and cblas.available()
     for key, value in ours.items():
         if exact:
             assert value.tobytes() == ref[key].tobytes(), key

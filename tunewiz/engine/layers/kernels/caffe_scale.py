@@ -7,7 +7,8 @@ sums, and Caffe makes them with BLAS calls in its own order.  With the bottom se
 * ``s'``: ``product = y' * x``; ``sum_result`` = each (outer, dim) row summed over inner (``sgemv``;
   ``sdot`` when there is one row; the product itself when inner is 1), then summed over outer
   (``sgemv`` transposed; ``sdot`` when dim is 1);
-* ``b'``: per outer index, ``b' += y'[n] @ 1`` (``sgemv`` with beta 1, one call per n).
+* ``b'``: per outer index, ``b' += y'[n] @ 1`` (``sgemv`` with beta 1, one call per n: the
+  convolution's bias gradient, ``caffe_conv.bias_grad``).
 
 The BLAS calls go to numpy's OpenBLAS (``tunewiz.engine.cblas``); numpy's ``dot`` is ``cblas_sdot``.
 """
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from tunewiz.engine import cblas
+from tunewiz.engine.layers.kernels.caffe_conv import bias_grad
 
 F32 = np.float32
 
@@ -42,18 +44,6 @@ def scale_grad(product: np.ndarray) -> np.ndarray:
     if dim == 1:
         return np.array([np.dot(ones, np.ascontiguousarray(sums.reshape(outer)))], F32)
     return _gemv(np.ascontiguousarray(sums).T, ones)
-
-
-def bias_grad(top_diff: np.ndarray) -> np.ndarray:
-    """``b'`` (dim,) from ``y'`` (outer, dim, inner): per outer index ``b' += y'[n] @ 1``."""
-    outer, dim, inner = top_diff.shape
-    ones, acc = np.ones(inner, F32), np.zeros(dim, F32)
-    if cblas.available():
-        cblas.accumulate_gemv(top_diff, ones, acc)
-        return acc
-    for row in np.matmul(top_diff, ones):
-        acc += row
-    return acc
 
 
 class _Scale(torch.autograd.Function):
