@@ -11,11 +11,14 @@ own process, interleaved round by round):
   oracle's venv, ../shared/caffe-oracle, which has opencv-python-headless 4.10),
 * ``caffe``: real Caffe's ``caffe time -phase TEST`` "Average Forward pass" (OpenBLAS on 2 threads;
   when ``caffe`` is on PATH or ``--caffe`` names it),
-* ``fast`` / ``exact``: ``tunewiz.Net(...).forward()`` (pycaffe's API, what ``forward``/``classify``
-  run) with torch's kernels / Caffe's order (``--numerics``),
+* ``infer``: ``tunewiz.engine.inference.infer`` on the engine's Net, what ``classify``, ``forward`` and the
+  wizard's quick try run (the prepared path: folded BatchNorm/Scale, fused ReLU and sums, packed weights),
+* ``pycaffe``: ``tunewiz.Net(...).forward()``, the same path keeping every blob (pycaffe shows them all),
+* ``exact``: the same with ``set_forward_numerics("caffe")``: Caffe's summation order layer by layer,
 
-and checks that all agree on the top-1 class of one random input.  It prints the ratios to OpenCV dnn
-(the issue "Inference as fast as OpenCV's dnn" asks ``fast / opencv <= 1.0``).
+and checks that all agree on the top-1 class of one random input (and how far infer's last layer's input,
+the logits, is from exact's).  It prints the ratios to OpenCV dnn (the issue "Inference as fast as OpenCV's
+dnn" asks ``infer / opencv <= 1.0`` and ``pycaffe / opencv <= 1.0``).
 
     python bench/infer.py [--rounds 3] [--iters 10] [--nets caffenet,googlenet,...] [--opencv-python PY]
 """
@@ -61,19 +64,34 @@ import json, sys, time
 import numpy as np, torch
 torch.set_num_threads(%d)
 import tunewiz as caffe
-proto, model, inp, iters, numerics = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-net = caffe.Net(proto, model, caffe.TEST)
-net._engine.choose_engine(numerics)  # pycaffe's Net is built on Caffe's order; the kernels are chosen again
+proto, model, inp, iters, variant = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 x = np.load(inp)
-name = net.inputs[0]
-net.blobs[name].data[...] = x
-out = net.forward()
+if variant == "infer":  # what classify, forward and the wizard's quick try run: the engine's Net, infer()
+    from tunewiz.caffe.netio import read_net
+    from tunewiz.engine.inference import infer
+    from tunewiz.engine.net.net import Net
+    from tunewiz.engine.net.weights import copy_trained_layers
+    net = Net(read_net(proto), "TEST", numerics="torch")
+    copy_trained_layers(net, model)
+    name = [w.tops[0] for w in net.wirings if w.type == "Input"][0]
+    last = net.wirings[-1]
+    run = lambda: infer(net, {name: torch.from_numpy(x)})
+    read = lambda blobs: (blobs[last.tops[0]].numpy(), blobs[last.bottoms[0]].numpy())
+else:  # pycaffe's Net.forward: the prepared path by default, Caffe's order with set_forward_numerics("caffe")
+    caffe.set_forward_numerics("caffe" if variant == "exact" else "torch")
+    net = caffe.Net(proto, model, caffe.TEST)
+    name, last = net.inputs[0], list(net.layer_dict)[-1]
+    def run():
+        net.blobs[name].data[...] = x
+        return net.forward()
+    read = lambda out: (out[net.outputs[0]], net.blobs[net.bottom_names[last][0]].data)
+out = run()
 times = []
 for _ in range(iters):
-    start = time.perf_counter(); net.blobs[name].data[...] = x; out = net.forward(); times.append(time.perf_counter() - start)
-prob = out[net.outputs[0]]
+    start = time.perf_counter(); out = run(); times.append(time.perf_counter() - start)
+prob, logits = read(out)
 print(json.dumps({"ms": sorted(times)[len(times) // 2] * 1000, "top1": int(prob.reshape(len(x), -1)[0].argmax()),
-                  "out": prob.reshape(len(x), -1)[0].tolist()}))
+                  "out": np.asarray(logits, np.float64).reshape(len(x), -1)[0].tolist()}))
 """ % THREADS
 
 
@@ -142,8 +160,7 @@ def main() -> None:
         for name in args.nets.split(","):
             proto, model, inp = _prepare(name, Path(tmp))
             plain = [str(proto), str(model), str(inp), str(args.iters)]
-            variants = {"fast": [sys.executable, "-c", TUNEWIZ] + plain + ["torch"],
-                        "exact": [sys.executable, "-c", TUNEWIZ] + plain + ["caffe"]}
+            variants = {kind: [sys.executable, "-c", TUNEWIZ] + plain + [kind] for kind in ("infer", "pycaffe", "exact")}
             if os.path.exists(args.opencv_python):
                 variants["opencv"] = [args.opencv_python, "-c", OPENCV] + plain
             results = {k: [] for k in variants}
@@ -163,20 +180,21 @@ def _row(name: str, results: dict) -> dict:
     tops = {k: v[-1]["top1"] for k, v in results.items() if v[-1]["top1"] is not None}
     row["top1 agree"] = len(set(tops.values())) == 1
     import numpy as np
-    fast, exact = (np.array(results[k][-1]["out"]) for k in ("fast", "exact"))
-    row["fast vs exact"] = float(np.abs(fast - exact).max() / max(np.abs(exact).max(), 1e-30))
+    fast, exact = (np.array(results[k][-1]["out"]) for k in ("infer", "exact"))
+    row["infer vs exact"] = float(np.abs(fast - exact).max() / max(np.abs(exact).max(), 1e-30))
     return row
 
 
 def _table(rows: list[dict]) -> None:
-    kinds = [k for k in ("caffe", "opencv", "exact", "fast") if k in rows[0]]
-    print(f"\nforward only, {THREADS} threads, median ms")
-    print(f"{'net':12s} " + " ".join(f"{k:>9s}" for k in kinds) + "   fast/opencv  exact/opencv  top-1  fast-vs-exact")
+    kinds = [k for k in ("caffe", "opencv", "exact", "pycaffe", "infer") if k in rows[0]]
+    shown = [k for k in ("infer", "pycaffe", "exact", "caffe") if k in rows[0] and "opencv" in rows[0]]
+    print(f"\nforward only, {THREADS} threads, median ms; ratios to OpenCV dnn")
+    print(f"{'net':12s} " + " ".join(f"{k:>8s}" for k in kinds) + " " + " ".join(f"{k + '/cv':>10s}" for k in shown)
+          + "  top-1  logits infer-vs-exact")
     for row in rows:
-        ratio = (lambda k: f"{row[k] / row['opencv']:11.2f}" if "opencv" in row else "          -")
-        print(f"{row['net']:12s} " + " ".join(f"{row[k]:9.2f}" for k in kinds)
-              + f"   {ratio('fast')}  {ratio('exact')}   {'same' if row['top1 agree'] else 'DIFF'}"
-              f"  {row['fast vs exact']:.1e}")
+        print(f"{row['net']:12s} " + " ".join(f"{row[k]:8.2f}" for k in kinds) + " "
+              + " ".join(f"{row[k] / row['opencv']:10.2f}" for k in shown)
+              + f"  {'same' if row['top1 agree'] else 'DIFF'}   {row['infer vs exact']:.1e}")
 
 
 if __name__ == "__main__":

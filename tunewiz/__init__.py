@@ -2,6 +2,7 @@
 
 The package is also pycaffe's API (``import tunewiz as caffe``): ``Net``, ``Layer``, ``TRAIN``/``TEST``,
 ``set_mode_cpu``/``set_mode_gpu``/``set_device``, ``set_random_seed``, ``layer_type_list``, ``io``,
+``set_forward_numerics`` (tunewiz's: Caffe's summation order for deploy forwards, instead of the fast path),
 ``coord_map`` and ``draw`` (pycaffe's modules), ``NetSpec``/``layers``/``params``/``to_proto``,
 ``Classifier``, the six solvers and ``get_solver`` (``tunewiz.pycaffe``); and the fine-tune pipeline:
 ``FinetuneOptions`` (``tunewiz.recipe``) and ``finetune(options)``, the ``tunewiz finetune --train`` of a
@@ -21,6 +22,7 @@ _LAZY = {
     "set_device": "tunewiz.pycaffe.mode",
     "set_random_seed": "tunewiz.pycaffe.mode",
     "layer_type_list": "tunewiz.pycaffe.mode",
+    "set_forward_numerics": "tunewiz.pycaffe.mode",
     "Net": "tunewiz.pycaffe.net",
     "Layer": "tunewiz.pycaffe.layer",
     "NetSpec": "tunewiz.pycaffe.net_spec",

@@ -12,6 +12,7 @@ import tunewiz
 from tunewiz.caffe.netio import read_net
 from tunewiz.engine.net.net import Net as EngineNet
 from tunewiz.engine.net.weights import copy_trained_layers
+from tunewiz.pycaffe import mode
 from tunewiz.sample_models import LENET_DIGITS
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
@@ -110,13 +111,20 @@ def test_forward_all_pads_and_cuts(net):
     assert np.allclose(out["prob"], np.stack(one), atol=1e-6)
 
 
-def test_same_outputs_as_the_engine_net_and_tunewiz_forward(net):
-    """``tunewiz forward`` runs the engine's Net with Caffe's CPU order; pycaffe's Net gives the same bits."""
+def test_same_outputs_as_the_engine_net_and_tunewiz_forward(net, monkeypatch):
+    """``tunewiz forward --numerics caffe`` runs the engine's Net with Caffe's CPU order; pycaffe's Net with
+    ``set_forward_numerics("caffe")`` gives the same bits, and by default (the prepared path) the same values
+    within 1e-5 of each blob's largest."""
     engine = EngineNet(read_net(DEPLOY), "TEST", numerics="caffe")
     copy_trained_layers(engine, WEIGHTS)
     x = _digits(1, seed=4)
     with torch.no_grad():
         want = engine.forward({"data": torch.from_numpy(x)})
+    net.forward(data=x)
+    for name in BLOBS:
+        got, ref = net.blobs[name].data, want[name].numpy()
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max() + 1e-6, name
+    monkeypatch.setitem(mode._state, "forward_numerics", "caffe")
     net.forward(data=x)
     for name in BLOBS:
         assert np.array_equal(net.blobs[name].data, want[name].numpy()), name

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 
+from tunewiz.commands.forward import NUMERICS_HELP
 from tunewiz.commands.progress import bar
 from tunewiz.outputs import check_output
 from tunewiz.errors import TunewizError
@@ -50,9 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "classify") -> No
     py.add_argument("--channel-swap", metavar="2,1,0", help="channel order, RGB -> BGR (default 2,1,0)")
     parser.add_argument("--gpu", default="", metavar="N", help="CUDA device id (default: the CPU)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
-    parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
-                        help="on the CPU: caffe = Caffe's own float32 summation order (default), torch = torch's "
-                             "kernels (faster, last bits differ)")
+    parser.add_argument("--numerics", default="torch", choices=["caffe", "torch"], help=NUMERICS_HELP)
 
 
 def _numbers(text: str | None, flag: str, kind=float, example: str = "104,117,123") -> tuple:

@@ -19,6 +19,12 @@ from pathlib import Path
 from tunewiz.outputs import check_output
 from tunewiz.errors import TunewizError
 
+#: ``--numerics`` of the commands that only run forward (forward, classify)
+NUMERICS_HELP = ("on the CPU: torch = the prepared inference path (default: BatchNorm/Scale folded into the "
+                 "convolutions, ReLU fused, oneDNN packed weights; within 1e-5 of Caffe's sums), caffe = Caffe's own "
+                 "float32 summation order layer by layer (Convolution/InnerProduct blobs equal pycaffe's bit for "
+                 "bit; slower)")
+
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> None:
     parser.add_argument("--model", required=True, metavar="NET.prototxt", help="the net definition")
@@ -32,10 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "forward") -> Non
     parser.add_argument("--force", action="store_true", help="overwrite OUT.npz if it exists")
     parser.add_argument("--blobs", default="", metavar="a,b,...", help="blobs to save (default: all)")
     parser.add_argument("--seed", type=int, default=None, help="seed for fillers of layers without weights")
-    parser.add_argument("--numerics", default="caffe", choices=["caffe", "torch"],
-                        help="on the CPU: caffe = Caffe's own float32 summation order (default, as tunewiz "
-                             "train: Convolution/InnerProduct blobs equal pycaffe's bit for bit), torch = torch's "
-                             "kernels (last bits differ)")
+    parser.add_argument("--numerics", default="torch", choices=["caffe", "torch"], help=NUMERICS_HELP)
 
 
 def _inputs(specs: list[str]) -> dict:
@@ -117,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from tunewiz.engine.checks.memcheck import check_inference, guard
     from tunewiz.engine.net.net import Net
     from tunewiz.engine.checks.phasecheck import check_phase
+    from tunewiz.engine.inference import infer
     from tunewiz.engine.net.weights import copy_trained_layers
 
     check_output(args.output, args.force, "--output", ".npz file")
@@ -136,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
               f"({', '.join(report.new) or '-'}), {len(report.ignored)} ignored", file=sys.stderr)
     elif any(len(layer.blobs) for layer in net.layers):
         print("weights: none given; layers with params use their fillers", file=sys.stderr)
-    with torch.no_grad(), guard(f"while running the {args.phase} net of {args.model}", "cpu"):
-        blobs = net.forward({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()})
-    names = [b for b in args.blobs.split(",") if b] or list(blobs)
+    wanted = [b for b in args.blobs.split(",") if b]
+    with guard(f"while running the {args.phase} net of {args.model}", "cpu"):
+        blobs = infer(net, {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()},
+                      keep=wanted or net.blob_shapes)
+    names = wanted or [b for b in net.blob_shapes if b in blobs]
     unknown = [b for b in names if b not in blobs]
     if unknown:
         raise TunewizError(f"--blobs {', '.join(unknown)}: no such blob; the net has {', '.join(blobs)}")

@@ -64,7 +64,7 @@ class ImageClassifier:
     """A deploy net with its weights, preprocessing and labels, ready to classify image files."""
 
     def __init__(self, model: str, weights: str, settings: Settings, labels: list[str] | None = None,
-                 device="cpu", numerics: str = "caffe", batch_size: int = 16):
+                 device="cpu", numerics: str = "torch", batch_size: int = 16):
         from tunewiz.engine.net.weights import split_paths
 
         if batch_size < 1:
@@ -168,9 +168,10 @@ class ImageClassifier:
 
         from tunewiz.data.pycaffe_images import average_crops
         from tunewiz.engine.checks.memcheck import guard
+        from tunewiz.engine.inference import infer
 
         with torch.no_grad(), guard(f"while running the net of {self.model}", self.device):
-            blobs = self.net.forward({self.input_name: torch.from_numpy(inputs).to(self.device)})
+            blobs = infer(self.net, {self.input_name: torch.from_numpy(inputs).to(self.device)})
             scores = blobs[self.output_name].reshape(len(inputs), self.classes)
             if self.softmax_added:
                 scores = torch.softmax(scores, dim=1)

@@ -3,6 +3,8 @@
 A blob owns two CPU float32 tensors; ``.data``/``.diff`` are ``tensor.numpy()`` views of them, so writing
 ``blob.data[...] = x`` writes the tensor the next forward reads, and an array taken before a forward sees
 the values after it (the net copies each result into the same memory while the shape stays the same).
+A forward-only pass hands its results over with :meth:`Blob.store_later`: a blob whose array nobody has
+taken yet copies the result in when ``.data`` is first read, so the blobs nobody looks at cost nothing.
 
 A param blob's tensors ARE the layer's ``nn.Parameter`` data and its ``.grad`` on a CPU net (no copy);
 on a GPU net they are host mirrors that the net pushes to the device before each pass and pulls back after
@@ -25,10 +27,14 @@ class Blob:
         self._diff = diff if diff is not None else torch.zeros_like(self._data)
         #: what the diff holds when the blob is (re)made: a loss top's loss_weight (Caffe's SetLossWeights)
         self.diff_fill = 0.0
+        self._pending: torch.Tensor | None = None  # a result not copied in yet (store_later)
+        self.exposed = False  # an array of the values was handed out
 
     @property
     def data(self):
         """The values: a writable numpy array sharing the blob's memory."""
+        self._flush()
+        self.exposed = True
         return self._data.numpy()
 
     @property
@@ -38,7 +44,7 @@ class Blob:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self._data.shape)
+        return tuple((self._data if self._pending is None else self._pending).shape)
 
     @property
     def count(self) -> int:
@@ -57,6 +63,7 @@ class Blob:
 
     def reshape(self, *shape) -> None:
         """New dims (``blob.reshape(10, 3, 227, 227)``); the values are kept only where the shape stays."""
+        self._flush()
         dims = tuple(int(d) for d in (shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape))
         if any(d < 0 for d in dims):
             raise PycaffeError(f"reshape{dims}: dims must be 0 or more")
@@ -66,10 +73,22 @@ class Blob:
 
     def store(self, value: torch.Tensor) -> None:
         """Copy a pass's result into the blob (into the same memory while the shape is the same)."""
+        self._pending = None
         value = value.detach()
         if tuple(value.shape) != self.shape:
             self.reshape(*value.shape)
         self._data.copy_(value)
+
+    def store_later(self, value: torch.Tensor) -> None:
+        """As :meth:`store`, the copy made when the values are first read (at once if an array is out)."""
+        if self.exposed:
+            self.store(value)
+        else:
+            self._pending = value.detach()
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            self.store(self._pending)
 
     def store_diff(self, grad: torch.Tensor) -> None:
         """Write a backward's gradient into ``.diff`` (Caffe overwrites a blob's diff)."""
@@ -80,6 +99,7 @@ class Blob:
 
     def tensor(self, device: torch.device) -> torch.Tensor:
         """A copy of the values on ``device``, for a pass to read (never aliased with the blob's memory)."""
+        self._flush()
         return self._data.to(device, copy=True)
 
     def __repr__(self) -> str:
@@ -98,6 +118,12 @@ class ParamBlob(Blob):
         if param.grad is None:
             param.grad = torch.zeros_like(param)
         super().__init__(data=param.data, diff=param.grad)
+
+    @property
+    def data(self):
+        """The values (the layer's own weights on a CPU net): writing them is seen by the next pass."""
+        self.exposed = True
+        return self._data.numpy()
 
     @property
     def diff(self):

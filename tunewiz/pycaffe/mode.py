@@ -12,7 +12,7 @@ from tunewiz.errors import TunewizError
 TRAIN = 0
 TEST = 1
 
-_state = {"gpu": False, "device": 0}
+_state = {"gpu": False, "device": 0, "forward_numerics": "torch"}
 
 
 def set_mode_cpu() -> None:
@@ -35,6 +35,21 @@ def set_device(device_id: int) -> None:
 def device() -> str:
     """The torch device a net made now runs on: ``"cpu"`` or ``"cuda:N"``."""
     return f"cuda:{_state['device']}" if _state["gpu"] else "cpu"
+
+
+def set_forward_numerics(numerics: str) -> None:
+    """What ``Net.forward`` of a net that needs no backward (a deploy) runs on the CPU: "torch" (default)
+    tunewiz's prepared inference path (within 1e-5 of Caffe's sums), "caffe" Caffe's own float32 summation
+    order layer by layer (Convolution/InnerProduct blobs equal Caffe's bit for bit; slower).  A tunewiz
+    switch: BVLC's pycaffe has no such thing."""
+    if numerics not in ("caffe", "torch"):
+        raise TunewizError(f"set_forward_numerics({numerics!r}): use 'caffe' or 'torch'")
+    _state["forward_numerics"] = numerics
+
+
+def forward_numerics() -> str:
+    """The numerics ``set_forward_numerics`` chose."""
+    return _state["forward_numerics"]
 
 
 def set_random_seed(seed: int) -> None:

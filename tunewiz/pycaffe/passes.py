@@ -54,7 +54,12 @@ def _input_tops(engine) -> list[str]:
 def forward(net, start: int, end: int, *, keep_data_layers: bool = False, record: bool = True) -> Pass:
     """Run layers ``start``..``end`` of ``net`` (a ``tunewiz.pycaffe.net.Net``) and store every top.
 
-    ``keep_data_layers``: data layers give the tops their blobs hold instead of a new batch (``reshape``)."""
+    ``keep_data_layers``: data layers give the tops their blobs hold instead of a new batch (``reshape``).
+    A whole-net pass of a net that needs no backward runs the prepared inference path (``fast``)."""
+    from tunewiz.pycaffe import fast
+
+    if record and not keep_data_layers and fast.usable(net, start, end):
+        return fast.forward(net, Pass(start, end))
     engine, device = net._engine, net._engine.device
     for blob in net._param_blobs():
         blob.push()
