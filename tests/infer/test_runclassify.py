@@ -2,6 +2,8 @@
 same snapshot, preprocessing and top classes, on a real quick fine-tune of the bundled sample."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.infer.sample_run import make_sample_run
@@ -30,3 +32,17 @@ def test_a_file_gives_the_commands_top_classes(sample_run, capsys):
 def test_a_missing_path_is_one_message(sample_run):
     with pytest.raises(TunewizError, match="no such file or folder"):
         list(classify_in_run(sample_run, str(sample_run / "none.png")))
+
+
+def test_a_second_quick_try_reuses_the_prepared_classifier_until_the_snapshot_changes(sample_run):
+    from tunewiz.infer import runclassify
+
+    image = sorted((LENET_DIGITS / "images" / "9").iterdir())[1]
+    first = [r for r in classify_in_run(sample_run, str(image)) if not isinstance(r, str)]
+    kept = runclassify._LAST[0][1]
+    again = [r for r in classify_in_run(sample_run, str(image)) if not isinstance(r, str)]
+    assert runclassify._LAST[0][1] is kept and again == first
+    weights = runclassify._LAST[0][0][1][0]
+    os.utime(weights, ns=(1, 1))  # the snapshot file changed (as a new training writes it)
+    list(classify_in_run(sample_run, str(image)))
+    assert runclassify._LAST[0][1] is not kept

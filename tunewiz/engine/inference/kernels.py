@@ -2,8 +2,8 @@
 
 On the CPU, a convolution runs oneDNN's ``_convolution_pointwise`` on NHWC activations with its weights
 folded (``plan``'s BatchNorm/Scale) and packed once into oneDNN's blocked layout, the ReLU and a shortcut's
-sum done in the same kernel; an inner product runs ``_linear_pointwise`` with packed weights.  Packing is
-what a per-call ``conv2d`` redoes every time: at batch 1 it is a third of the time of ResNet-50.
+sum done in the same kernel; an inner product runs ``_linear_pointwise``.  Packing is what a per-call
+``conv2d`` redoes every time: at batch 1 it is a third of the time of ResNet-50.
 Folding is done in float64 and rounded once.  Without oneDNN the same folded weights go to ``conv2d``.
 
 LRN across channels: the window sum as shifted in-place adds, and ``scale^-beta`` by square roots for the
@@ -74,24 +74,28 @@ class Conv:
 
 
 class InnerProduct:
-    """``y = x W^T + b`` (+ ReLU) over axes 1.. flattened, with packed weights."""
+    """``y = x W^T + b`` (+ ReLU) over axes 1.. flattened, by oneDNN.  One row (batch 1) is a matrix-vector
+    product that reads every weight once: the layer's own weights as they are (no copy; packing them gains
+    nothing there).  Several rows: weights packed at the first such batch."""
 
     def __init__(self, layer, relu: bool):
-        self.layer, self.relu = layer, relu
-        self.weight = layer.blobs[0].detach().clone().contiguous()
-        self.bias = layer.blobs[1].detach().clone() if layer.bias_term else None
-        if ONEDNN:
-            batch = int(layer.bottom_shapes[0][0]) or 1
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, batch)
+        self.layer, self.attr = layer, "relu" if relu else "none"
+        self.weight = layer.blobs[0].detach()
+        self.bias = layer.blobs[1].detach() if layer.bias_term else None
+        self.packed = None
 
     def __call__(self, x):
         self.layer.check_bottom(x)
         rows = x.reshape(x.shape[0], self.layer.K)
         if not ONEDNN:
             y = F.linear(rows, self.weight, self.bias)
-            return (torch.relu_(y) if self.relu else y,)
-        return (torch.ops.mkldnn._linear_pointwise(rows, self.weight, self.bias, "relu" if self.relu else "none",
-                                                   [], ""),)
+            return (torch.relu_(y) if self.attr == "relu" else y,)
+        weight = self.weight.contiguous()
+        if len(rows) > 1:
+            if self.packed is None:
+                self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, len(rows))
+            weight = self.packed
+        return (torch.ops.mkldnn._linear_pointwise(rows, weight, self.bias, self.attr, [], ""),)
 
 
 def _inverse_power(scale: torch.Tensor, beta: float) -> torch.Tensor:
