@@ -1,6 +1,8 @@
 """``tunewiz.Net`` as pycaffe's ``caffe.Net``: construction, blobs and params bound to the net, forward,
 weights in and out, and real Caffe's numbers (``tests/fixtures/engine``: pycaffe's blobs of the LeNet
-deploy net at batch 4, see the README of ``../shared/caffe-reference``, ``formats/forward/``)."""
+deploy net at batch 4, see the README of ``../shared/caffe-reference``, ``formats/forward/``); a deploy's
+forward on the prepared inference path: its values, every blob there when read, weights written through
+numpy arrays seen, nets that need a backward left on the recording pass."""
 from collections import OrderedDict
 from pathlib import Path
 
@@ -195,3 +197,83 @@ def test_level_and_stages_choose_the_layers(tmp_path):
     assert tunewiz.Net(str(path), tunewiz.TEST, stages=["deploy"])._layer_names == ["in", "deploy_only"]
     assert tunewiz.Net(str(path), phase=tunewiz.TRAIN, level=2)._layer_names == ["in", "deep"]
     assert tunewiz.Net(str(path), "TEST", level=2, stages=("deploy",)).outputs == ["r", "t"]
+
+
+# -- a deploy's forward on the prepared inference path (tunewiz.pycaffe.fast) --------------------------------
+
+def _near(got, want) -> None:
+    """Within 1e-5 of the blob's largest value: the sums run in another order (oneDNN's), so a value that
+    cancels to near zero can differ by more than 1e-5 of itself."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max() + 1e-6
+
+
+def _exact(x, monkeypatch, surgery=None) -> dict:
+    monkeypatch.setitem(mode._state, "forward_numerics", "caffe")
+    other = tunewiz.Net(DEPLOY, WEIGHTS, tunewiz.TEST)
+    if surgery:
+        surgery(other)
+    other.forward(data=x)
+    monkeypatch.setitem(mode._state, "forward_numerics", "torch")
+    return {name: other.blobs[name].data.copy() for name in BLOBS}
+
+
+def test_a_deploy_forward_runs_prepared_and_every_blob_has_its_value(net, monkeypatch):
+    x = _digits(1)
+    out = net.forward(data=x)
+    assert "_prepared" in net._engine.__dict__
+    want = _exact(x, monkeypatch)
+    _near(out["prob"], want["prob"])
+    for name in BLOBS:
+        _near(net.blobs[name].data, want[name])
+
+
+def test_an_array_taken_before_sees_the_values_after_and_an_unread_blob_the_last_pass(net, monkeypatch):
+    before = net.blobs["ip1"].data
+    net.forward(data=_digits(1, seed=1))
+    net.forward(data=_digits(1, seed=2))
+    want = _exact(_digits(1, seed=2), monkeypatch)
+    _near(before, want["ip1"])
+    _near(net.blobs["conv2"].data, want["conv2"])
+
+
+def test_writing_the_input_after_a_pass_changes_no_stored_blob(net, monkeypatch):
+    x = _digits(1, seed=3)
+    net.forward(data=x)
+    net.blobs["data"].data[...] = 0.0
+    want = _exact(x, monkeypatch)
+    _near(net.blobs["conv1"].data, want["conv1"])
+
+
+def test_weights_written_through_numpy_are_seen_by_the_next_forward(net, monkeypatch):
+    x = _digits(1, seed=4)
+    net.forward(data=x)
+    weights = net.params["ip2"][0].data
+    weights[...] *= -1.0
+    out = net.forward(data=x)["prob"].copy()
+    want = _exact(x, monkeypatch, lambda other: other.params["ip2"][0].data.__imul__(-1.0))
+    _near(out, want["prob"])
+    weights[...] *= -1.0  # the same array, written again after a pass
+    _near(net.forward(data=x)["prob"], _exact(x, monkeypatch)["prob"])
+
+
+def test_caffes_order_on_request_and_partial_passes_stay_layer_by_layer(net, monkeypatch):
+    monkeypatch.setitem(mode._state, "forward_numerics", "caffe")
+    net.forward(data=_digits(1))
+    assert "_prepared" not in net._engine.__dict__
+    monkeypatch.setitem(mode._state, "forward_numerics", "torch")
+    net.forward(data=_digits(1), end="ip1")
+    assert "_prepared" not in net._engine.__dict__
+    with pytest.raises(Exception, match="'caffe' or 'torch'"):
+        tunewiz.set_forward_numerics("fast")
+
+
+def test_a_net_with_force_backward_records_its_pass(tmp_path):
+    text = open(DEPLOY).read()
+    path = tmp_path / "deploy.prototxt"
+    path.write_text("force_backward: true\n" + text)
+    net = tunewiz.Net(str(path), WEIGHTS, tunewiz.TEST)
+    net.forward(data=_digits(1))
+    assert "_prepared" not in net._engine.__dict__
+    net.blobs["prob"].diff[...] = 1.0
+    assert np.abs(net.backward()["data"]).sum() > 0
