@@ -120,12 +120,6 @@ class ParamBlob(Blob):
         super().__init__(data=param.data, diff=param.grad)
 
     @property
-    def data(self):
-        """The values (the layer's own weights on a CPU net): writing them is seen by the next pass."""
-        self.exposed = True
-        return self._data.numpy()
-
-    @property
     def diff(self):
         if not self.mirrored and self.param.grad is not self._diff:  # something set .grad anew (or to None)
             if self.param.grad is None:

@@ -36,11 +36,12 @@ def _check_weights(net) -> None:
         seen.update((id(blob), blob._data.clone()) for blob in exposed)
 
 
-def forward(net, done):
-    """The whole-net forward: every top stored (lazily) in its blob; fills ``done`` (a ``passes.Pass``)."""
+def forward(net, done, input_tops: list[str]):
+    """The whole-net forward from the blobs ``input_tops`` name: every top stored (lazily) in its blob; fills
+    ``done`` (a ``passes.Pass``)."""
     engine = net._engine
     _check_weights(net)
-    inputs = {t: net.blobs[t].tensor(engine.device) for t in _input_tops(engine)}
+    inputs = {t: net.blobs[t].tensor(engine.device) for t in input_tops}
     with torch.no_grad():
         values = prepared(engine, net.blobs).run(inputs)
     for i, wiring in enumerate(engine.wirings):
@@ -49,7 +50,3 @@ def forward(net, done):
     for name, value in values.items():
         net.blobs[name].store_later(value)
     return done
-
-
-def _input_tops(engine) -> list[str]:
-    return [t for layer, w in zip(engine.layers, engine.wirings) if layer.param.type == "Input" for t in w.tops]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from tunewiz.engine import precision as precision_mod
+from tunewiz.pycaffe import fast
 from tunewiz.pycaffe.errors import PycaffeError
 
 
@@ -56,10 +57,8 @@ def forward(net, start: int, end: int, *, keep_data_layers: bool = False, record
 
     ``keep_data_layers``: data layers give the tops their blobs hold instead of a new batch (``reshape``).
     A whole-net pass of a net that needs no backward runs the prepared inference path (``fast``)."""
-    from tunewiz.pycaffe import fast
-
     if record and not keep_data_layers and fast.usable(net, start, end):
-        return fast.forward(net, Pass(start, end))
+        return fast.forward(net, Pass(start, end), _input_tops(net._engine))
     engine, device = net._engine, net._engine.device
     for blob in net._param_blobs():
         blob.push()
